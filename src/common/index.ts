@@ -1,0 +1,12 @@
+/**
+ * Shared primitives for every layer: the error base class and structured logging.
+ *
+ * @example
+ * ```ts
+ * import { ShoalError, logger } from '../common/index.js'
+ * const log = logger('shoal:example')
+ * log.info({ cid: 'bafy…' }, 'stored')
+ * ```
+ */
+export { ShoalError, hasCode } from './errors.js'
+export { logger, configureLogger, type Logger, type LoggerOptions } from './logger.js'
