@@ -1,0 +1,60 @@
+/**
+ * The node's configuration schema (zod). Every key has a default in config/default.json;
+ * a bad value is reported by its dotted path and the node refuses to start.
+ */
+import { z } from 'zod'
+
+const multiaddr = z
+  .string()
+  .regex(/^\/(ip4|ip6|dns|dns4|dns6)\//, 'must be a multiaddr such as /ip4/127.0.0.1/tcp/4420')
+
+export const ConfigSchema = z
+  .object({
+    rpc: z
+      .object({
+        host: z.string().min(1).describe('Address the JSON-RPC server binds to (keep it on loopback)'),
+        port: z.number().int().min(0).max(65535).describe('JSON-RPC port; 0 picks a free one'),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .describe('Largest JSON-RPC request body accepted')
+      })
+      .strict(),
+    p2p: z
+      .object({
+        listen: z.array(multiaddr).describe('libp2p listen addresses'),
+        announce: z.array(multiaddr).describe('Addresses announced to peers instead of the listen ones'),
+        bootstrap: z
+          .array(z.string().startsWith('/'))
+          .describe('Peers to dial at start (multiaddrs with /p2p/)'),
+        mdns: z.boolean().describe('Discover peers on the local network by mDNS')
+      })
+      .strict(),
+    storage: z
+      .object({
+        chunkSize: z
+          .number()
+          .int()
+          .min(4096)
+          .max(16 * 1024 * 1024)
+          .describe('Plaintext bytes per encrypted chunk')
+      })
+      .strict(),
+    training: z
+      .object({
+        device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).describe('Execution provider'),
+        threads: z.number().int().min(0).max(1024).describe('Intra-op threads; 0 lets onnxruntime decide')
+      })
+      .strict(),
+    log: z
+      .object({
+        level: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+        format: z.enum(['json', 'pretty'])
+      })
+      .strict()
+  })
+  .strict()
+
+export type ShoalConfig = z.infer<typeof ConfigSchema>

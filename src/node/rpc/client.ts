@@ -1,0 +1,67 @@
+/**
+ * A small JSON-RPC client for the node's HTTP API (used by the CLI, scripts and tests).
+ */
+import { ShoalError } from '../../common/index.js'
+import type { JsonRpcError } from './errors.js'
+
+/** Thrown when the daemon answers a call with a JSON-RPC error. */
+export class RpcCallError extends ShoalError<string, { rpcCode: number; data?: unknown }> {
+  constructor(err: JsonRpcError) {
+    const data = err.data as { code?: string } | undefined
+    super(data?.code ?? `RPC_${err.code}`, err.message, { rpcCode: err.code, data: err.data })
+  }
+}
+
+/** Thrown when no daemon answers at the address. */
+export class DaemonUnreachableError extends ShoalError<'DAEMON_UNREACHABLE', { url: string }> {}
+
+export class RpcClient {
+  readonly url: URL
+  private readonly token: string
+  private nextId = 1
+
+  constructor(url: string | URL, token: string) {
+    this.url = new URL(url)
+    this.token = token
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { authorization: `Bearer ${this.token}`, ...extra }
+  }
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const target = new URL(path, this.url)
+    try {
+      return await fetch(target, {
+        ...init,
+        headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) }
+      })
+    } catch (err) {
+      throw new DaemonUnreachableError(
+        'DAEMON_UNREACHABLE',
+        `no Shoal daemon answers at ${this.url.href}`,
+        {
+          url: this.url.href
+        },
+        { cause: err }
+      )
+    }
+  }
+
+  async call<T = unknown>(method: string, params: Record<string, unknown> | unknown[] = {}): Promise<T> {
+    const res = await this.fetch('/rpc', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params })
+    })
+    if (res.status === 401) {
+      throw new ShoalError(
+        'UNAUTHORIZED',
+        'the daemon refused the RPC token (is rpc.cookie from this data dir?)'
+      )
+    }
+    const body = (await res.json()) as { result?: T; error?: JsonRpcError }
+    if (body.error !== undefined) throw new RpcCallError(body.error)
+    return body.result as T
+  }
+}
