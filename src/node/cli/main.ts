@@ -1,0 +1,226 @@
+/**
+ * The `shoal` command line. `init` and `daemon` act on the data dir; every other command is
+ * a client of the running daemon's RPC (as `ipfs` is of Kubo), found through `$SHOAL_HOME/api`.
+ * Human output by default, `--json` for scripts; exit codes are listed in EXIT below.
+ */
+import { readFile } from 'node:fs/promises'
+import { Command, CommanderError, Option } from 'commander'
+import { ShoalError } from '../../common/index.js'
+import { Keystore } from '../../identity/index.js'
+import { Repo, resolveHome } from '../repo/index.js'
+import type { RpcClient } from '../rpc/index.js'
+import { runDaemon } from '../daemon.js'
+import { VERSION } from '../constants.js'
+import { connect } from './connect.js'
+import { addFile, getFile } from './transfer.js'
+
+/** Exit codes, stable for scripts. */
+export const EXIT = {
+  OK: 0,
+  ERROR: 1,
+  USAGE: 2,
+  DAEMON_NOT_RUNNING: 3,
+  NOT_FOUND: 4,
+  INTEGRITY: 5,
+  REFUSED: 6
+} as const
+
+const CODE_EXIT: Record<string, number> = {
+  DAEMON_NOT_RUNNING: EXIT.DAEMON_NOT_RUNNING,
+  NOT_FOUND: EXIT.NOT_FOUND,
+  BAD_CID: EXIT.USAGE,
+  BAD_PATH: EXIT.USAGE,
+  CONFIG_INVALID: EXIT.USAGE,
+  INTEGRITY: EXIT.INTEGRITY,
+  NOT_AUTHORIZED: EXIT.REFUSED,
+  REPO_EXISTS: EXIT.REFUSED,
+  REPO_LOCKED: EXIT.REFUSED,
+  WRONG_PASSPHRASE: EXIT.REFUSED,
+  PASSPHRASE_REQUIRED: EXIT.REFUSED,
+  KEYSTORE_CORRUPT: EXIT.ERROR
+}
+
+interface Globals {
+  home?: string
+  json?: boolean
+  api?: string
+}
+
+function out(json: boolean, value: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n')
+}
+
+async function readPassphrase(file: string | undefined): Promise<string | undefined> {
+  if (file !== undefined) return (await readFile(file, 'utf8')).replace(/\r?\n$/, '')
+  return process.env.SHOAL_PASSPHRASE
+}
+
+export function buildProgram(): Command {
+  const program = new Command('shoal')
+    .description('Shoal: a peer-to-peer node for community-owned AI training')
+    .version(VERSION)
+    .option('--home <dir>', 'data dir (default $SHOAL_HOME or ~/.shoal)')
+    .option('--json', 'machine-readable output')
+    .option('--api <url>', 'daemon RPC address (default: read from the data dir)')
+    .showHelpAfterError()
+
+  const g = (): Globals & { home: string } => {
+    const o = program.opts<Globals>()
+    return { ...o, home: o.home ?? resolveHome() }
+  }
+  const client = async (): Promise<RpcClient> => connect(g().home, g().api)
+
+  program
+    .command('init')
+    .description('create the data dir and this node’s Ed25519 identity')
+    .option('--force', 're-initialise an existing data dir (the old key is moved aside, never deleted)')
+    .option(
+      '--passphrase-file <file>',
+      'seal the key with the passphrase in this file (or set SHOAL_PASSPHRASE)'
+    )
+    .action(async (opts: { force?: boolean; passphraseFile?: string }) => {
+      const { home, json } = g()
+      const repo = new Repo(home)
+      const passphrase = await readPassphrase(opts.passphraseFile)
+      const { movedAside } = await repo.create({ force: opts.force })
+      const id = await Keystore.init(repo.keystoreDir, { passphrase, force: opts.force })
+      out(
+        json === true,
+        { home, did: id.did, peerId: id.peerId.toString(), sealed: passphrase !== undefined, movedAside },
+        () =>
+          [
+            `initialised ${home}`,
+            `did:     ${id.did}`,
+            `peer id: ${id.peerId.toString()}`,
+            passphrase !== undefined
+              ? 'key sealed with a passphrase'
+              : 'key not sealed (use --passphrase-file to seal)',
+            ...(movedAside !== undefined ? [`previous keystore and config moved to ${movedAside}`] : []),
+            'start the node with: shoal daemon'
+          ].join('\n')
+      )
+    })
+
+  program
+    .command('daemon')
+    .description('run the node (Ctrl-C stops it cleanly)')
+    .addOption(
+      new Option('--set <path=value...>', 'override a config value, e.g. --set rpc.port=5001').default([])
+    )
+    .option('--passphrase-file <file>', 'passphrase of a sealed key (or set SHOAL_PASSPHRASE)')
+    .action(async (opts: { set: string[]; passphraseFile?: string }) => {
+      const { home } = g()
+      await runDaemon({
+        home,
+        sets: opts.set,
+        passphrase: await readPassphrase(opts.passphraseFile),
+        onReady: (node) => {
+          process.stdout.write(
+            [
+              `Shoal daemon ${node.version} ready`,
+              `did:     ${node.identity.did}`,
+              `rpc:     ${node.rpcUrl.href}  (token in ${node.repo.cookiePath})`,
+              ...node.helia.libp2p.getMultiaddrs().map((a) => `listen:  ${a.toString()}`)
+            ].join('\n') + '\n'
+          )
+        }
+      })
+    })
+
+  program
+    .command('id')
+    .description("show this node's DID, peer id and addresses")
+    .action(async () => {
+      const info = await (await client()).call<Record<string, unknown>>('node_info')
+      out(g().json === true, info, () =>
+        Object.entries(info)
+          .map(([k, v]) => `${k.padEnd(20)} ${Array.isArray(v) ? v.join('\n' + ' '.repeat(21)) : String(v)}`)
+          .join('\n')
+      )
+    })
+
+  program
+    .command('add <file>')
+    .description('add a file (encrypted for this node unless --plain); prints its CID')
+    .option('--plain', 'store unencrypted (public data)')
+    .option('--name <name>', 'a name recorded in the envelope')
+    .action(async (file: string, opts: { plain?: boolean; name?: string }) => {
+      const r = await addFile(await client(), file, opts)
+      out(
+        g().json === true,
+        r,
+        () => `added ${r.cid} (${r.size} bytes, ${r.encrypted ? 'encrypted' : 'plain'})`
+      )
+    })
+
+  program
+    .command('get <cid>')
+    .description('fetch and decrypt a CID to a file (or stdout)')
+    .option('-o, --output <file>', 'write here (default: stdout)')
+    .action(async (cid: string, opts: { output?: string }) => {
+      const n = await getFile(await client(), cid, opts.output ?? process.stdout)
+      if (opts.output !== undefined) {
+        out(
+          g().json === true,
+          { cid, path: opts.output, size: n },
+          () => `wrote ${n} bytes to ${opts.output}`
+        )
+      }
+    })
+
+  program
+    .command('pins')
+    .description('list pinned objects')
+    .action(async () => {
+      const pins = await (await client()).call<Array<{ cid: string }>>('storage_pins')
+      out(g().json === true, pins, () => pins.map((p) => p.cid).join('\n'))
+    })
+
+  program
+    .command('unpin <cid>')
+    .description('unpin an object (blocks are removed by gc)')
+    .action(async (cid: string) => {
+      const r = await (await client()).call('storage_unpin', { cid })
+      out(g().json === true, r, () => `unpinned ${cid}`)
+    })
+
+  program
+    .command('stat <cid>')
+    .description('describe a stored object')
+    .action(async (cid: string) => {
+      const s = await (await client()).call<Record<string, unknown>>('storage_stat', { cid })
+      out(g().json === true, s, () =>
+        Object.entries(s)
+          .map(([k, v]) => `${k.padEnd(14)} ${String(v)}`)
+          .join('\n')
+      )
+    })
+
+  program
+    .command('gc')
+    .description('delete blocks no pin references')
+    .action(async () => {
+      const r = await (await client()).call('storage_gc')
+      out(g().json === true, r, () => 'gc done')
+    })
+
+  return program
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE
+      return
+    }
+    const code = err instanceof ShoalError ? err.code : undefined
+    const json = program.opts<Globals>().json === true
+    if (json)
+      process.stderr.write(JSON.stringify({ error: { code, message: (err as Error).message } }) + '\n')
+    else process.stderr.write(`shoal: ${(err as Error).message}${code !== undefined ? ` [${code}]` : ''}\n`)
+    process.exitCode = code !== undefined ? (CODE_EXIT[code] ?? EXIT.ERROR) : EXIT.ERROR
+  }
+}

@@ -1,0 +1,35 @@
+/** `node_*` RPC methods. */
+import * as ort from 'onnxruntime-node'
+import { z } from 'zod'
+import { method, type RpcMethod } from '../rpc/index.js'
+import type { ShoalNode } from '../node.js'
+
+export const NodeInfo = z.object({
+  did: z.string(),
+  peerId: z.string(),
+  version: z.string(),
+  listenAddresses: z.array(z.string()),
+  uptimeSeconds: z.number(),
+  executionProviders: z.array(z.string()),
+  home: z.string()
+})
+
+export function nodeMethods(node: ShoalNode): RpcMethod[] {
+  return [
+    method({
+      name: 'node_info',
+      summary: "This node's identity, addresses, version, uptime and execution providers",
+      params: z.object({}),
+      result: NodeInfo,
+      handler: async () => ({
+        did: node.identity.did,
+        peerId: node.identity.peerId.toString(),
+        version: node.version,
+        listenAddresses: node.helia.libp2p.getMultiaddrs().map((a) => a.toString()),
+        uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
+        executionProviders: ort.listSupportedBackends().map((b) => b.name),
+        home: node.repo.home
+      })
+    })
+  ]
+}

@@ -1,0 +1,132 @@
+/**
+ * The composition root (as Lodestar's BeaconNode.init): the only place that builds concrete
+ * objects and wires them. Starts in order (repo lock → identity → Helia/libp2p → storage →
+ * RPC → api file) and stops in reverse.
+ */
+import type { Helia } from '@helia/interface'
+import { logger } from '../common/index.js'
+import { Keystore, type Identity } from '../identity/index.js'
+import { ContentStore, createHeliaNode } from '../storage/index.js'
+import { libp2pOptions } from '../p2p/index.js'
+import type { ShoalConfig } from './config/index.js'
+import { Repo } from './repo/index.js'
+import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
+import { nodeMethods } from './methods/node.js'
+import { storageMethods, storageStreams } from './methods/storage.js'
+import { VERSION } from './constants.js'
+
+const log = logger('shoal:node')
+
+export interface ShoalNodeInit {
+  home: string
+  config: ShoalConfig
+  passphrase?: string
+}
+
+export class ShoalNode {
+  readonly repo: Repo
+  readonly config: ShoalConfig
+  readonly version = VERSION
+  private readonly passphrase: string | undefined
+  private _identity?: Identity
+  private _helia?: Helia
+  private _store?: ContentStore
+  private _rpc?: RpcServer
+  private _startedAt = 0
+  private starting?: Promise<void>
+
+  constructor(init: ShoalNodeInit) {
+    this.repo = new Repo(init.home)
+    this.config = init.config
+    this.passphrase = init.passphrase
+  }
+
+  get identity(): Identity {
+    if (this._identity === undefined) throw new Error('node not started')
+    return this._identity
+  }
+
+  get helia(): Helia {
+    if (this._helia === undefined) throw new Error('node not started')
+    return this._helia
+  }
+
+  get store(): ContentStore {
+    if (this._store === undefined) throw new Error('node not started')
+    return this._store
+  }
+
+  get rpcUrl(): URL {
+    if (this._rpc === undefined) throw new Error('node not started')
+    return this._rpc.url()
+  }
+
+  get startedAt(): number {
+    return this._startedAt
+  }
+
+  async start(): Promise<void> {
+    this.starting ??= this.doStart()
+    return this.starting
+  }
+
+  private async doStart(): Promise<void> {
+    await this.repo.assertInitialized()
+    await this.repo.lock()
+    try {
+      this._identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
+      const { p2p } = this.config
+      this._helia = await createHeliaNode({
+        blocksPath: this.repo.blocksDir,
+        datastorePath: this.repo.datastoreDir,
+        libp2p: libp2pOptions({
+          privateKey: this._identity.libp2pPrivateKey,
+          listen: p2p.listen,
+          announce: p2p.announce,
+          bootstrap: p2p.bootstrap,
+          mdns: p2p.mdns
+        })
+      })
+      this._store = new ContentStore(
+        { helia: this._helia, identity: this._identity },
+        { chunkSize: this.config.storage.chunkSize }
+      )
+      const token = await this.repo.writeCookie()
+      const methods: RpcMethod[] = [...nodeMethods(this), ...storageMethods(this._store)]
+      const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
+      this._rpc = new RpcServer(
+        { methods, streams },
+        {
+          host: this.config.rpc.host,
+          port: this.config.rpc.port,
+          token,
+          maxBodyBytes: this.config.rpc.maxBodyBytes,
+          info: { title: 'Shoal node JSON-RPC', version: VERSION }
+        }
+      )
+      const url = await this._rpc.start()
+      await this.repo.writeApi(url.href)
+      this._startedAt = Date.now()
+      log.info({ did: this._identity.did, rpc: url.href }, 'node started')
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  /** Stop in reverse order; safe to call more than once and after a failed start. */
+  async stop(): Promise<void> {
+    const rpc = this._rpc
+    const helia = this._helia
+    this._rpc = undefined
+    this._helia = undefined
+    this._store = undefined
+    this.starting = undefined
+    await rpc?.stop()
+    await this.repo.removeApi()
+    // Helia's stop closes libp2p and the level datastore (which flushes it).
+    await helia?.stop()
+    await this.repo.unlock()
+    log.info('node stopped')
+  }
+}
