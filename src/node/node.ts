@@ -3,11 +3,10 @@
  * objects and wires them. Starts in order (repo lock → identity → Helia/libp2p → storage →
  * RPC → api file) and stops in reverse.
  */
-import type { Helia } from '@helia/interface'
 import { logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
-import { ContentStore, createHeliaNode } from '../storage/index.js'
-import { libp2pOptions } from '../p2p/index.js'
+import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
+import { libp2pOptions, type P2PServices } from '../p2p/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
@@ -29,7 +28,7 @@ export class ShoalNode {
   readonly version = VERSION
   private readonly passphrase: string | undefined
   private _identity?: Identity
-  private _helia?: Helia
+  private _helia?: ShoalHelia<P2PServices>
   private _store?: ContentStore
   private _rpc?: RpcServer
   private _startedAt = 0
@@ -46,7 +45,7 @@ export class ShoalNode {
     return this._identity
   }
 
-  get helia(): Helia {
+  get helia(): ShoalHelia<P2PServices> {
     if (this._helia === undefined) throw new Error('node not started')
     return this._helia
   }

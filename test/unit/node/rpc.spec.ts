@@ -50,7 +50,7 @@ describe('RpcServer', () => {
 
   async function post(
     body: string,
-    token: string | undefined = TOKEN
+    token: string | null = TOKEN
   ): Promise<{ status: number; json: unknown }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (token !== null) headers.authorization = `Bearer ${token}`
