@@ -1,0 +1,120 @@
+/**
+ * Names, limits and defaults of the p2p layer: gossip topic names, per-topic size limits,
+ * gossipsub tuning and peer-score parameters, and the membership handshake protocol.
+ */
+
+/** Version segment of every Shoal topic and protocol name. */
+export const PROTOCOL_VERSION = '1'
+
+/** Prefix of every Shoal gossip topic: `/shoal/1/<swarm>/…`. */
+export const TOPIC_PREFIX = `/shoal/${PROTOCOL_VERSION}`
+
+/** Job announcements of a swarm. */
+export function jobsTopic(swarm: string): string {
+  return `${TOPIC_PREFIX}/${checkSegment(swarm, 'swarm')}/jobs`
+}
+
+/** Model-update announcements (`{ job, round, weightsCid, receipt }`) of one job. */
+export function jobUpdatesTopic(swarm: string, jobId: string): string {
+  return `${TOPIC_PREFIX}/${checkSegment(swarm, 'swarm')}/job/${checkSegment(jobId, 'jobId')}/updates`
+}
+
+/** Signed training receipts of a swarm. */
+export function receiptsTopic(swarm: string): string {
+  return `${TOPIC_PREFIX}/${checkSegment(swarm, 'swarm')}/receipts`
+}
+
+/** Consent documents (grants and revocations) of a swarm. */
+export function consentTopic(swarm: string): string {
+  return `${TOPIC_PREFIX}/${checkSegment(swarm, 'swarm')}/consent`
+}
+
+/** A topic-name segment: 1–128 characters of `[A-Za-z0-9._:-]` (no `/`). */
+const SEGMENT = /^[A-Za-z0-9._:-]{1,128}$/
+
+function checkSegment(value: string, what: string): string {
+  if (!SEGMENT.test(value)) {
+    throw new RangeError(`${what} must match ${SEGMENT.source}, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+/** Hard upper bound of any gossip message (go-libp2p's default maximum message size). */
+export const MAX_GOSSIP_MESSAGE_BYTES = 1_048_576
+
+/** Default size limit of a topic that does not set its own. */
+export const DEFAULT_TOPIC_MAX_BYTES = 16_384
+
+/** Per-topic size limits (messages carry CIDs and small signed documents, never payloads). */
+export const TOPIC_MAX_BYTES = {
+  jobs: 16_384,
+  updates: 16_384,
+  receipts: 32_768,
+  consent: 32_768
+} as const
+
+/** Default listen address: loopback, OS-assigned port. */
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+
+/** Gossipsub heartbeat (ms); gossipsub's own default. Tests use ~100 ms. */
+export const DEFAULT_HEARTBEAT_MS = 1_000
+
+/**
+ * Peer-score parameters of every Shoal topic (see the gossipsub v1.1 spec, "Peer Scoring").
+ * Shoal topics carry little traffic, so the mesh-delivery penalties (P3, P3b) are off: they
+ * would punish honest peers on quiet topics. A rejected message (P4) costs its sender
+ * `invalidMessageDeliveriesWeight × n²` (n = its decayed count of invalid messages), so one
+ * reject puts the sender below 0, three put it under the graylist threshold (−80).
+ */
+export const TOPIC_SCORE_PARAMS = {
+  topicWeight: 1,
+  timeInMeshWeight: 0.01,
+  timeInMeshQuantum: 1_000,
+  timeInMeshCap: 300,
+  firstMessageDeliveriesWeight: 1,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 10,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 100,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5_000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.99
+} as const
+
+/**
+ * IP addresses exempt from gossipsub's IP-colocation penalty. Loopback, so that a local swarm
+ * of many processes on one machine does not score itself down.
+ */
+export const IP_COLOCATION_WHITELIST = ['127.0.0.1', '::1']
+
+/** The membership handshake protocol of private swarms. */
+export const MEMBERSHIP_PROTOCOL = `/shoal/${PROTOCOL_VERSION}/membership/1.0.0`
+
+/** Longest credential frame accepted in the handshake (a JWT of a few hundred bytes). */
+export const MAX_CREDENTIAL_BYTES = 4_096
+
+/** Time a peer has to complete the membership handshake after a connection opens (ms). */
+export const HANDSHAKE_TIMEOUT_MS = 5_000
+
+/** How long a refused peer stays in the deny-set (ms). */
+export const DENY_TTL_MS = 10 * 60_000
+
+/** How often verified peers are checked for expired credentials (ms). */
+export const MEMBERSHIP_SWEEP_MS = 10_000
+
+/** Default lifetime of a membership credential (s): 30 days. */
+export const CREDENTIAL_TTL_SECONDS = 30 * 24 * 3600
+
+/** Most credentials of message authors remembered by the gossip membership check. */
+export const MAX_KNOWN_AUTHORS = 4_096
+
+/** Domain separator of swarm-id derivation. */
+export const SWARM_ID_DOMAIN = 'shoal/swarm-id/v1'
+
+/** Bytes of the SHA-256 digest kept in a swarm id (base32, 16 bytes → 26 characters). */
+export const SWARM_ID_BYTES = 16

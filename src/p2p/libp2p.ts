@@ -1,0 +1,276 @@
+/**
+ * libp2p 3 options for a Shoal node: TCP, noise, yamux, identify, ping, optional bootstrap
+ * and mDNS discovery, and gossipsub with signed messages (StrictSign).
+ *
+ * The same object works with `createLibp2p(opts)` and as Helia's `libp2p` options (with
+ * `config: 'replace'` / `withLibp2pLight`, adding bitswap on top).
+ */
+import { createHash } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub, GossipSubComponents, GossipsubOpts } from '@libp2p/gossipsub'
+import type {
+  AvgMinMax,
+  AvgMinMaxConfig,
+  Gauge,
+  GaugeConfig,
+  Histogram,
+  HistogramConfig,
+  MetricsRegister
+} from '@libp2p/gossipsub/metrics'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LISTEN, IP_COLOCATION_WHITELIST } from './constants.js'
+
+/** The libp2p services of a Shoal node. */
+export interface P2PServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+/** Options of {@link libp2pOptions}. */
+export interface Libp2pOptionsInit {
+  /** The node key (`identity.libp2pPrivateKey`): fixes the PeerId and so the DID. */
+  privateKey: PrivateKey
+  /** Listen multiaddrs (default `['/ip4/127.0.0.1/tcp/0']`). */
+  listen?: string[]
+  /** Addresses to announce instead of the listen addresses (e.g. a public IP behind NAT). */
+  announce?: string[]
+  /** Bootstrap multiaddrs (each with `/p2p/<peerId>`); none by default. */
+  bootstrap?: string[]
+  /** Local-network discovery by multicast DNS (default off). */
+  mdns?: boolean
+  /** Connection gater, e.g. a private swarm's `PeerAccessList.gater`. */
+  connectionGater?: ConnectionGater
+  /** Gossipsub overrides (tests shorten `heartbeatInterval`). `globalSignaturePolicy` stays StrictSign unless set. */
+  gossip?: Partial<GossipsubOpts>
+}
+
+/** The reason gossipsub gives for rejecting a message before any topic validator runs. */
+export type GossipsubPrevalidationError =
+  | 'invalid_signature'
+  | 'invalid_seqno'
+  | 'invalid_peerid'
+  | 'signature_present'
+  | 'seqno_present'
+  | 'from_present'
+  | 'transform_failed'
+
+const PREVALIDATION_ERRORS = new Set<string>([
+  'invalid_signature',
+  'invalid_seqno',
+  'invalid_peerid',
+  'signature_present',
+  'seqno_present',
+  'from_present',
+  'transform_failed'
+])
+
+/** Listener of {@link GossipRejectionTap}: a message on `topic` failed gossipsub's own checks. */
+export type PrevalidationRejectListener = (topic: string, error: GossipsubPrevalidationError) => void
+
+const INVALID_TOTAL = 'gossipsub_msg_received_invalid_total'
+const INVALID_BY_TOPIC = 'gossipsub_msg_received_invalid_by_topic_total'
+
+interface AnyMetric {
+  inc(...args: unknown[]): void
+  set(...args: unknown[]): void
+  addCollect(...args: unknown[]): void
+  observe(...args: unknown[]): void
+  reset(): void
+  startTimer(): () => void
+}
+
+function noopMetric(): AnyMetric {
+  return {
+    inc() {},
+    set() {},
+    addCollect() {},
+    observe() {},
+    reset() {},
+    startTimer() {
+      return () => {}
+    }
+  }
+}
+
+/**
+ * A gossipsub `MetricsRegister` that reports the messages gossipsub rejects *before* topic
+ * validators run (missing or wrong signature, bad seqno or `from`): those never reach a
+ * validator, so this is the only public place where they can be seen. Every other metric
+ * is forwarded to `inner` when one is given, or dropped.
+ *
+ * It relies on gossipsub calling `msgReceivedInvalid.inc({ error })` and then
+ * `msgReceivedInvalidByTopic.inc({ topic })` for each invalid message (17.x `onMsgRecvInvalid`);
+ * test/unit/p2p covers that.
+ */
+export class GossipRejectionTap implements MetricsRegister {
+  private readonly listeners = new Set<PrevalidationRejectListener>()
+  private pendingError: string | undefined
+
+  constructor(private readonly inner?: MetricsRegister) {}
+
+  /** Adds a listener; returns the function that removes it. */
+  onPrevalidationReject(listener: PrevalidationRejectListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  gauge<Labels extends Record<string, string | number> = Record<string, never>>(
+    config: GaugeConfig<Labels>
+  ): Gauge<Labels> {
+    const inner = (this.inner?.gauge(config) as unknown as AnyMetric | undefined) ?? noopMetric()
+    if (config.name === INVALID_TOTAL) {
+      return this.wrapInc(inner, (labels) => {
+        this.pendingError = typeof labels?.error === 'string' ? labels.error : undefined
+      }) as unknown as Gauge<Labels>
+    }
+    if (config.name === INVALID_BY_TOPIC) {
+      return this.wrapInc(inner, (labels) => {
+        const error = this.pendingError
+        this.pendingError = undefined
+        const topic = labels?.topic
+        if (error === undefined || !PREVALIDATION_ERRORS.has(error) || typeof topic !== 'string') return
+        for (const listener of this.listeners) {
+          try {
+            listener(topic, error as GossipsubPrevalidationError)
+          } catch {
+            // a listener must never break gossipsub's receive path
+          }
+        }
+      }) as unknown as Gauge<Labels>
+    }
+    return inner as unknown as Gauge<Labels>
+  }
+
+  histogram<Labels extends Record<string, string | number> = Record<string, never>>(
+    config: HistogramConfig<Labels>
+  ): Histogram<Labels> {
+    return (this.inner?.histogram(config) ?? noopMetric()) as unknown as Histogram<Labels>
+  }
+
+  avgMinMax<Labels extends Record<string, string | number> = Record<string, never>>(
+    config: AvgMinMaxConfig<Labels>
+  ): AvgMinMax<Labels> {
+    return (this.inner?.avgMinMax(config) ?? noopMetric()) as unknown as AvgMinMax<Labels>
+  }
+
+  private wrapInc(inner: AnyMetric, onInc: (labels: Record<string, unknown> | undefined) => void): AnyMetric {
+    return {
+      ...noopMetric(),
+      set: (...args: unknown[]) => inner.set(...args),
+      addCollect: (...args: unknown[]) => inner.addCollect(...args),
+      inc: (...args: unknown[]) => {
+        const labels = args[0]
+        onInc(typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>) : undefined)
+        inner.inc(...args)
+      }
+    }
+  }
+}
+
+const TAPS = new WeakMap<object, GossipRejectionTap>()
+
+/** The rejection tap installed by {@link libp2pOptions} on this pubsub instance, if any. */
+export function gossipRejectionTap(pubsub: object): GossipRejectionTap | undefined {
+  return TAPS.get(pubsub)
+}
+
+/** The fields of a received gossipsub message that {@link fastMessageId} reads. */
+export interface RawGossipMessage {
+  topic: string
+  from?: Uint8Array
+  seqno?: Uint8Array
+  data?: Uint8Array
+}
+
+/**
+ * Gossipsub's "fast message id" of a received message: SHA-256 over its topic, `from`, `seqno`
+ * and data (each length-prefixed). Gossipsub checks it before the signature, so the copies of
+ * a message that other mesh peers forward are dropped without verifying the signature again.
+ * Only messages whose signature verified enter that cache, so a forged copy cannot shadow the
+ * real one.
+ */
+export function fastMessageId(msg: RawGossipMessage): string {
+  const h = createHash('sha256')
+  const len = Buffer.alloc(4)
+  for (const part of [Buffer.from(msg.topic), msg.from, msg.seqno, msg.data]) {
+    len.writeUInt32BE(part?.length ?? 0xffffffff)
+    h.update(len)
+    if (part !== undefined) h.update(part)
+  }
+  return h.digest('base64')
+}
+
+/** Shoal's gossipsub settings, with `overrides` applied on top. */
+export function gossipOptions(overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
+  const { scoreParams, ...rest } = overrides
+  return {
+    globalSignaturePolicy: 'StrictSign',
+    allowPublishToZeroTopicPeers: true,
+    heartbeatInterval: DEFAULT_HEARTBEAT_MS,
+    fastMsgIdFn: fastMessageId,
+    ...rest,
+    scoreParams: {
+      IPColocationFactorWhitelist: new Set(IP_COLOCATION_WHITELIST),
+      ...scoreParams
+    }
+  }
+}
+
+/**
+ * libp2p options for a Shoal node. Gossipsub is created with a {@link GossipRejectionTap}
+ * so that `GossipService` can count the messages gossipsub itself rejects.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p(libp2pOptions({ privateKey: identity.libp2pPrivateKey }))
+ * ```
+ */
+export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PServices> {
+  const gossip = gossipOptions(init.gossip)
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (init.bootstrap !== undefined && init.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: init.bootstrap }))
+  }
+  if (init.mdns === true) {
+    peerDiscovery.push(mdns())
+  }
+  const opts: Libp2pOptions<P2PServices> = {
+    privateKey: init.privateKey,
+    addresses: {
+      listen: init.listen ?? DEFAULT_LISTEN,
+      ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {})
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: (components: GossipSubComponents): GossipSub => {
+        // one tap per gossipsub instance, so that options reused for several nodes stay apart
+        const tap = new GossipRejectionTap(gossip.metricsRegister ?? undefined)
+        const pubsub = gossipsub({
+          ...gossip,
+          metricsRegister: tap,
+          metricsTopicStrToLabel: gossip.metricsTopicStrToLabel ?? new Map()
+        })(components)
+        TAPS.set(pubsub, tap)
+        return pubsub
+      }
+    }
+  }
+  if (init.connectionGater !== undefined) opts.connectionGater = init.connectionGater
+  return opts
+}

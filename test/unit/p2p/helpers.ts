@@ -1,0 +1,84 @@
+/** Shared helpers of the p2p specs: seeded nodes on loopback, topology, polling. */
+import type { GossipsubOpts } from '@libp2p/gossipsub'
+import type { ConnectionGater, Libp2p } from '@libp2p/interface'
+import { createLibp2p } from 'libp2p'
+import { Identity, keypairFromSeed } from '../../../src/identity/index.js'
+import { libp2pOptions } from '../../../src/p2p/index.js'
+import type { P2PServices } from '../../../src/p2p/index.js'
+
+export type TestNode = Libp2p<P2PServices>
+
+/** A deterministic identity from a small seed number. */
+export function identityOf(seed: number): Identity {
+  const bytes = new Uint8Array(32)
+  bytes.fill(seed & 0xff)
+  bytes[0] = 0x5e
+  return Identity.fromKeypair(keypairFromSeed(bytes))
+}
+
+/** Gossipsub settings for fast tests: 100 ms heartbeats. */
+export const FAST_GOSSIP: Partial<GossipsubOpts> = { heartbeatInterval: 100 }
+
+/** A started libp2p node on 127.0.0.1 with Shoal's options. */
+export async function startNode(
+  identity: Identity,
+  opts: { gossip?: Partial<GossipsubOpts>; connectionGater?: ConnectionGater } = {}
+): Promise<TestNode> {
+  const init: Parameters<typeof libp2pOptions>[0] = {
+    privateKey: identity.libp2pPrivateKey,
+    gossip: { ...FAST_GOSSIP, ...opts.gossip }
+  }
+  if (opts.connectionGater !== undefined) init.connectionGater = opts.connectionGater
+  return createLibp2p(libp2pOptions(init))
+}
+
+/** Dials `b` from `a` on its first listen address. */
+export async function connect(a: TestNode, b: TestNode): Promise<void> {
+  const addr = b.getMultiaddrs()[0]
+  if (addr === undefined) throw new Error('node has no listen address')
+  await a.dial(addr)
+}
+
+/** Polls `predicate` every 20 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs = 5_000,
+  what = 'condition'
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Sleeps `ms`. */
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms))
+}
+
+/** Gossipsub internals the tests inspect (public on the class, absent from its interface). */
+interface GossipSubInternals {
+  getScore(peerId: string): number
+  getMeshPeers(topic: string): string[]
+}
+
+export function internals(node: TestNode): GossipSubInternals {
+  return node.services.pubsub as unknown as GossipSubInternals
+}
+
+/** The gossipsub peer score `node` gives `peer`. */
+export function scoreOf(node: TestNode, peer: TestNode): number {
+  return internals(node).getScore(peer.peerId.toString())
+}
+
+/** True when every node's mesh for `topic` holds each of its expected neighbours. */
+export function meshHas(node: TestNode, topic: string, neighbours: TestNode[]): boolean {
+  const mesh = new Set(internals(node).getMeshPeers(topic))
+  return neighbours.every((n) => mesh.has(n.peerId.toString()))
+}
+
+/** Stops all nodes, ignoring errors. */
+export async function stopAll(nodes: Array<{ stop(): Promise<void> | void } | undefined>): Promise<void> {
+  await Promise.all(nodes.map(async (n) => n?.stop()).map(async (p) => p.catch(() => {})))
+}
