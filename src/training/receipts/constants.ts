@@ -1,0 +1,40 @@
+/**
+ * Constants of receipts, fraud proofs and the ledger. The formats are described in
+ * docs/receipts.md.
+ */
+
+/** The `kind` claim of a contribution receipt (version 1). */
+export const RECEIPT_KIND = 'shoal.receipt/1'
+
+/** The `kind` claim of a fraud proof (version 1). */
+export const FRAUD_PROOF_KIND = 'shoal.fraud/1'
+
+/** Domain-separation tag of the re-execution sampling input. */
+export const REEXEC_SAMPLING_TAG = 'shoal.reexec-sample/1'
+
+/** Largest receipt JWT accepted, in bytes (a receipt travels inside gossip messages and fraud proofs). */
+export const MAX_RECEIPT_BYTES = 32 * 1024
+
+/** Largest fraud-proof JWT accepted, in bytes (it embeds one receipt). */
+export const MAX_FRAUD_PROOF_BYTES = 64 * 1024
+
+/** Most shards one receipt may name. */
+export const MAX_SHARDS_PER_RECEIPT = 256
+
+/** Longest identifier (job id, grant id, CID string) accepted in a claim. */
+export const MAX_ID_CHARS = 256
+
+/** Longest DID accepted in a claim (an Ed25519 did:key is 56 characters). */
+export const MAX_DID_CHARS = 128
+
+/** Default credits per trained sample (an integer, so balances never drift). */
+export const DEFAULT_CREDIT_PER_SAMPLE = 1
+
+/** Default fraction of receipts that `verifyAll` re-executes when it has a re-executor. */
+export const DEFAULT_REEXEC_FRACTION = 0.1
+
+/** Multicodec `raw` (0x55): receipt hashes are CIDv1(raw, sha2-256) of the JWT bytes. */
+export const RAW_CODEC = 0x55
+
+/** Multihash `sha2-256` (0x12). */
+export const SHA2_256_CODE = 0x12

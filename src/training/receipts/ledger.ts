@@ -1,0 +1,109 @@
+/**
+ * The credit ledger: a pure function of verified receipts, so that every node that holds the
+ * same receipts computes the same balances, whatever order they arrived in.
+ */
+import { createHash } from 'node:crypto'
+import { DEFAULT_CREDIT_PER_SAMPLE } from './constants.js'
+import { LedgerInputError } from './errors.js'
+import { decodeReceipt } from './receipt.js'
+import type { ReceiptClaims } from './claims.js'
+
+/** Options of {@link computeLedger}. */
+export interface LedgerOptions {
+  /** Credits per trained sample, a non-negative safe integer (default {@link DEFAULT_CREDIT_PER_SAMPLE}). */
+  creditPerSample?: number
+  /** DIDs whose credits are forfeited (`verifyAll`'s `excluded`). */
+  forfeited: ReadonlySet<string>
+}
+
+/** One credited receipt. */
+export interface LedgerEntry {
+  did: string
+  job: string
+  round: number
+  samples: number
+  /** `samples × creditPerSample`, or 0 when the DID forfeited. */
+  credits: number
+  forfeited: boolean
+  /** `receiptHash` of the receipt. */
+  receipt: string
+}
+
+/** Balances per DID and the entries they add up from. */
+export interface Ledger {
+  /** Credits per DID, keys in ascending order. */
+  balances: Record<string, number>
+  /** Ordered by (did, job, round, receipt). */
+  history: LedgerEntry[]
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Computes balances from verified receipts: each receipt is worth `samples ×
+ * creditPerSample` credits (integers: no rounding, no drift) to its issuer, counted once per
+ * (did, job, round) — for duplicates the receipt with the smallest hash counts, the others
+ * are ignored — and a forfeited DID's entries are kept with 0 credits. Inputs are sorted
+ * canonically (code-unit order), so the result, and its JSON, do not depend on their order.
+ *
+ * @throws {ReceiptMalformedError} `RECEIPT_MALFORMED` for an input that is not a receipt.
+ * @throws {LedgerInputError} `LEDGER_INVALID_INPUT` for a bad `creditPerSample`, or a balance
+ *   beyond `Number.MAX_SAFE_INTEGER`.
+ */
+export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerOptions): Ledger {
+  const weight = opts.creditPerSample ?? DEFAULT_CREDIT_PER_SAMPLE
+  if (!Number.isSafeInteger(weight) || weight < 0) {
+    throw new LedgerInputError(`creditPerSample must be a non-negative safe integer, got ${weight}`, {
+      creditPerSample: weight
+    })
+  }
+  const forfeited = opts.forfeited
+  // One receipt per (did, job, round): the one with the smallest hash.
+  const chosen = new Map<string, { hash: string; claims: ReceiptClaims }>()
+  for (const jwt of verifiedReceipts) {
+    const { claims, hash } = decodeReceipt(jwt)
+    const key = JSON.stringify([claims.iss, claims.job, claims.round])
+    const current = chosen.get(key)
+    if (current === undefined || hash < current.hash) chosen.set(key, { hash, claims })
+  }
+  const history: LedgerEntry[] = [...chosen.values()]
+    .map(({ hash, claims }) => {
+      const lost = forfeited.has(claims.iss)
+      const credits = lost ? 0 : claims.samples * weight
+      if (!Number.isSafeInteger(credits)) {
+        throw new LedgerInputError(`credits ${claims.samples} × ${weight} exceed the safe integer range`, {
+          samples: claims.samples,
+          creditPerSample: weight
+        })
+      }
+      return {
+        did: claims.iss,
+        job: claims.job,
+        round: claims.round,
+        samples: claims.samples,
+        credits,
+        forfeited: lost,
+        receipt: hash
+      }
+    })
+    .sort((a, b) => cmp(a.did, b.did) || cmp(a.job, b.job) || a.round - b.round || cmp(a.receipt, b.receipt))
+  const totals = new Map<string, number>()
+  for (const e of history) {
+    const sum = (totals.get(e.did) ?? 0) + e.credits
+    if (!Number.isSafeInteger(sum)) {
+      throw new LedgerInputError(`the balance of ${e.did} exceeds the safe integer range`, { did: e.did })
+    }
+    totals.set(e.did, sum)
+  }
+  const balances: Record<string, number> = {}
+  for (const did of [...totals.keys()].sort(cmp)) balances[did] = totals.get(did)!
+  return { balances, history }
+}
+
+/**
+ * A digest of a ledger for nodes to compare: lowercase hex sha-256 of its JSON
+ * (`JSON.stringify`, whose key order `computeLedger` fixes).
+ */
+export function ledgerHash(ledger: Ledger): string {
+  return createHash('sha256').update(JSON.stringify(ledger), 'utf8').digest('hex')
+}

@@ -1,0 +1,157 @@
+/**
+ * Result objects of the verification levels, and the interfaces the storage layer (grants)
+ * and the training runtime (re-execution) implement.
+ */
+import type { ReceiptClaims } from './claims.js'
+
+/** The levels of receipt verification, in the order `verifyAll` runs them. */
+export type VerifyLevel = 'signature' | 'chain' | 'lineage' | 'reexecution'
+
+/** Why a receipt failed at the `signature` level. */
+export type SignatureReason =
+  | 'malformed' // not a JWT in canonical base64url, or payload not a JSON object
+  | 'too-large' // beyond MAX_RECEIPT_BYTES
+  | 'bad-signature' // the EdDSA signature does not verify for the issuer's key
+  | 'issuer' // iss missing or not an Ed25519 did:key
+  | 'unsupported-alg' // header alg is not EdDSA
+  | 'not-yet-valid' // iat (or nbf) in the future beyond the allowed skew
+  | 'expired' // has an exp that has passed
+  | 'schema' // claims outside ReceiptClaimsSchema
+  | 'invalid' // any other JWT failure
+
+/** Why a receipt failed at the `chain` level. */
+export type ChainReason =
+  | 'invalid-receipt' // did not pass the signature level, so it cannot be placed in a chain
+  | 'mixed-issuers' // the list given to verifyChain holds receipts of several DIDs
+  | 'gap' // its `prev` (or an ancestor's) is not among the receipts
+  | 'equivocation' // another receipt of the same DID has the same `prev` (a fork)
+  | 'replay' // the same receipt twice, or a second receipt for the same (job, round)
+  | 'iat-order' // issued before its `prev`
+
+/** Why a receipt failed at the `lineage` level. */
+export type LineageReason =
+  | 'malformed'
+  | 'grant-not-found'
+  | 'grant-lookup-failed' // the GrantLookup threw
+  | 'grant-mismatch' // the lookup returned a grant with another id
+  | 'wrong-grantee' // the grant is for another DID
+  | 'wrong-purpose' // the grant is for another job (and not 'any')
+  | 'shard-not-granted' // the grant does not list the shard
+  | 'grant-not-yet-valid' // the receipt predates the grant
+  | 'grant-expired' // iat ≥ grant exp
+  | 'grant-revoked' // revoked at or before iat
+  | 'duplicate-shard' // a shard listed twice
+  | 'steps-exceeded' // steps > hyper.steps
+  | 'samples-mismatch' // samples ≠ steps × min(batchSize, N) (N known), or > steps × batchSize
+
+/** Why a receipt failed at the `reexecution` level. */
+export type ReexecutionReason =
+  | 'malformed'
+  | 'no-result-hash' // neither resultHash nor a raw sha-256 resultCid to compare with
+  | 'reexecution-error' // the re-executor failed (says nothing about the receipt)
+  | 'result-mismatch' // the re-run's weights hash differs from the claim
+  | 'samples-mismatch' // the re-run counted other samples than claimed
+  | 'fraud-proof' // a valid fraud proof from another verifier convicts it
+
+/** Why a fraud proof was rejected by `checkFraudProof`. */
+export type FraudProofReason =
+  | 'malformed'
+  | 'too-large'
+  | 'bad-signature'
+  | 'issuer'
+  | 'schema'
+  | 'invalid'
+  | 'receipt-invalid' // the embedded receipt does not pass the signature level
+  | 'receipt-hash' // receiptHash is not the embedded receipt's hash
+  | 'offender' // offender/job/round are not the receipt's
+  | 'claimed-hash' // claimedHash/claimedSamples are not what the receipt claims
+  | 'reexecution-error' // the checker's re-executor failed: no verdict
+  | 'expected-hash-wrong' // the checker's re-run disagrees with the proof's expectedHash/expectedSamples
+  | 'no-mismatch' // the checker's re-run matches the receipt: a false accusation
+
+interface FailureBase {
+  ok: false
+  detail: string
+  /** `receiptHash` of the receipt concerned, when it could be computed. */
+  receipt?: string
+}
+
+export interface SignatureFailure extends FailureBase {
+  level: 'signature'
+  reason: SignatureReason
+}
+export interface ChainFailure extends FailureBase {
+  level: 'chain'
+  reason: ChainReason
+}
+export interface LineageFailure extends FailureBase {
+  level: 'lineage'
+  reason: LineageReason
+  /** The shard and grant concerned, when one is. */
+  shard?: string
+  grant?: string
+}
+export interface ReexecutionFailure extends FailureBase {
+  level: 'reexecution'
+  reason: ReexecutionReason
+  claimedHash?: string
+  expectedHash?: string
+  claimedSamples?: number
+  expectedSamples?: number
+}
+export interface FraudProofFailure extends Omit<FailureBase, 'receipt'> {
+  level: 'fraud-proof'
+  reason: FraudProofReason
+}
+
+/** A failed receipt check: the level, a stable reason to match on, and a human detail. */
+export type VerifyFailure = SignatureFailure | ChainFailure | LineageFailure | ReexecutionFailure
+
+/** What the storage layer knows about a grant, from the signed grant and its revocation. */
+export interface GrantInfo {
+  /** The grant's id (or CID): what receipts name in `shards[].grant`. */
+  id: string
+  /** The dataset (manifest CID) the grant is for. */
+  dataset: string
+  /** Shard CIDs the grant covers. */
+  shards: string[]
+  /** The DID allowed to use them. */
+  grantee: string
+  /** A job id, or `'any'`. */
+  purpose: string
+  /** When the grant was issued (Unix seconds); receipts issued before it are not covered. */
+  iat?: number
+  /** Expiry (Unix seconds): covers receipts with `iat < exp`. */
+  exp?: number
+  /** When it was revoked (Unix seconds): covers receipts with `iat < revokedAt`. */
+  revokedAt?: number
+  /** The dataset owner's DID (the grant's signer). */
+  owner: string
+  /**
+   * Samples per shard, from the dataset's signed manifest. When every shard of a receipt
+   * has a size, the lineage level checks `samples = steps × min(batchSize, Σ sizes)`.
+   */
+  shardSizes?: Record<string, number>
+}
+
+/** Finds grants by id; the storage layer implements it over signed grants and revocations. */
+export interface GrantLookup {
+  find(grantId: string): Promise<GrantInfo | undefined>
+}
+
+/** The outcome of a deterministic re-run of a receipt's round. */
+export interface ReexecutionResult {
+  /** Lowercase hex sha-256 of the resulting weights in the SHOALWT1 encoding. */
+  resultHash: string
+  /** Samples the re-run processed; compared with the claim when given. */
+  samples?: number
+}
+
+/**
+ * Re-runs a receipt's round: load `baseCid` and the shards, train `steps` steps with
+ * `hyper` and `seed` in deterministic CPU mode (one thread), hash the weights. The training
+ * runtime provides the real one.
+ */
+export interface Reexecutor {
+  run(claims: ReceiptClaims, opts?: { signal?: AbortSignal }): Promise<ReexecutionResult>
+}
