@@ -6,12 +6,14 @@
 import { logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
-import { libp2pOptions, type P2PServices } from '../p2p/index.js'
+import { PeerAccessList, libp2pOptions, type P2PServices } from '../p2p/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
 import { nodeMethods } from './methods/node.js'
 import { storageMethods, storageStreams } from './methods/storage.js'
+import { p2pMethods } from './methods/p2p.js'
+import { NodeSwarm } from './swarm.js'
 import { VERSION } from './constants.js'
 
 const log = logger('shoal:node')
@@ -31,6 +33,7 @@ export class ShoalNode {
   private _helia?: ShoalHelia<P2PServices>
   private _store?: ContentStore
   private _rpc?: RpcServer
+  private _swarm?: NodeSwarm
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -55,6 +58,11 @@ export class ShoalNode {
     return this._store
   }
 
+  get swarm(): NodeSwarm {
+    if (this._swarm === undefined) throw new Error('node not started')
+    return this._swarm
+  }
+
   get rpcUrl(): URL {
     if (this._rpc === undefined) throw new Error('node not started')
     return this._rpc.url()
@@ -75,6 +83,7 @@ export class ShoalNode {
     try {
       this._identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
       const { p2p } = this.config
+      const access = new PeerAccessList()
       this._helia = await createHeliaNode({
         blocksPath: this.repo.blocksDir,
         datastorePath: this.repo.datastoreDir,
@@ -83,15 +92,28 @@ export class ShoalNode {
           listen: p2p.listen,
           announce: p2p.announce,
           bootstrap: p2p.bootstrap,
-          mdns: p2p.mdns
+          mdns: p2p.mdns,
+          connectionGater: access.gater
         })
       })
+      this._swarm = new NodeSwarm({
+        repo: this.repo,
+        identity: this._identity,
+        helia: this._helia,
+        access,
+        passphrase: this.passphrase
+      })
+      await this._swarm.start()
       this._store = new ContentStore(
         { helia: this._helia, identity: this._identity },
         { chunkSize: this.config.storage.chunkSize }
       )
       const token = await this.repo.writeCookie()
-      const methods: RpcMethod[] = [...nodeMethods(this), ...storageMethods(this._store)]
+      const methods: RpcMethod[] = [
+        ...nodeMethods(this),
+        ...storageMethods(this._store),
+        ...p2pMethods(this._helia, this._swarm)
+      ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
       this._rpc = new RpcServer(
         { methods, streams },
@@ -121,8 +143,11 @@ export class ShoalNode {
     this._helia = undefined
     this._store = undefined
     this.starting = undefined
+    const swarm = this._swarm
+    this._swarm = undefined
     await rpc?.stop()
     await this.repo.removeApi()
+    await swarm?.stop()
     // Helia's stop closes libp2p and the level datastore (which flushes it).
     await helia?.stop()
     await this.repo.unlock()

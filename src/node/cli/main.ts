@@ -6,10 +6,8 @@
 import { readFile } from 'node:fs/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { ShoalError } from '../../common/index.js'
-import { Keystore } from '../../identity/index.js'
 import { Repo, resolveHome } from '../repo/index.js'
 import type { RpcClient } from '../rpc/index.js'
-import { runDaemon } from '../daemon.js'
 import { VERSION } from '../constants.js'
 import { connect } from './connect.js'
 import { addFile, getFile } from './transfer.js'
@@ -37,7 +35,11 @@ const CODE_EXIT: Record<string, number> = {
   REPO_LOCKED: EXIT.REFUSED,
   WRONG_PASSPHRASE: EXIT.REFUSED,
   PASSPHRASE_REQUIRED: EXIT.REFUSED,
-  KEYSTORE_CORRUPT: EXIT.ERROR
+  KEYSTORE_CORRUPT: EXIT.ERROR,
+  INVITE_INVALID: EXIT.USAGE,
+  BAD_MULTIADDR: EXIT.USAGE,
+  NOT_IN_SWARM: EXIT.REFUSED,
+  NOT_A_FOUNDER: EXIT.REFUSED
 }
 
 interface Globals {
@@ -83,6 +85,7 @@ export function buildProgram(): Command {
       const repo = new Repo(home)
       const passphrase = await readPassphrase(opts.passphraseFile)
       const { movedAside } = await repo.create({ force: opts.force })
+      const { Keystore } = await import('../../identity/index.js')
       const id = await Keystore.init(repo.keystoreDir, { passphrase, force: opts.force })
       out(
         json === true,
@@ -110,6 +113,7 @@ export function buildProgram(): Command {
     .option('--passphrase-file <file>', 'passphrase of a sealed key (or set SHOAL_PASSPHRASE)')
     .action(async (opts: { set: string[]; passphraseFile?: string }) => {
       const { home } = g()
+      const { runDaemon } = await import('../daemon.js')
       await runDaemon({
         home,
         sets: opts.set,
@@ -202,6 +206,82 @@ export function buildProgram(): Command {
     .action(async () => {
       const r = await (await client()).call('storage_gc')
       out(g().json === true, r, () => 'gc done')
+    })
+
+  const swarmCmd = program.command('swarm').description('create, inspect and invite to swarms')
+  swarmCmd
+    .command('create <name>')
+    .description("create a swarm (a new founders' key) and join it")
+    .option('--public', 'a public swarm (default: private, members only)')
+    .action(async (name: string, opts: { public?: boolean }) => {
+      const d = await (
+        await client()
+      ).call<{ id: string; private: boolean }>('swarm_create', {
+        name,
+        private: opts.public !== true
+      })
+      out(g().json === true, d, () => `created ${d.private ? 'private' : 'public'} swarm ${d.id} (${name})`)
+    })
+  swarmCmd
+    .command('invite <did>')
+    .description('issue a membership credential for a DID; prints an invite for `shoal join`')
+    .option('--expires <seconds>', 'lifetime of the credential in seconds', (v) => Number.parseInt(v, 10))
+    .action(async (did: string, opts: { expires?: number }) => {
+      const r = await (
+        await client()
+      ).call<{ invite: string }>('swarm_invite', {
+        did,
+        ...(opts.expires !== undefined ? { expiresInSeconds: opts.expires } : {})
+      })
+      out(g().json === true, r, () => r.invite)
+    })
+  swarmCmd
+    .command('info')
+    .description('the swarm this node is in, verified and refused peers')
+    .action(async () => {
+      const r = await (await client()).call<Record<string, unknown>>('swarm_info')
+      out(g().json === true, r, () => JSON.stringify(r, null, 2))
+    })
+
+  program
+    .command('join <invite>')
+    .description('join a swarm with an invite from one of its founders')
+    .action(async (invite: string) => {
+      const d = await (await client()).call<{ id: string; name: string }>('swarm_join', { invite })
+      out(g().json === true, d, () => `joined swarm ${d.id} (${d.name})`)
+    })
+
+  const peersCmd = program
+    .command('peers')
+    .description('list connected peers')
+    .action(async () => {
+      const r = await (
+        await client()
+      ).call<Array<{ peerId: string; did: string | null; addr: string; member: boolean | null }>>(
+        'peers_list'
+      )
+      out(g().json === true, r, () =>
+        r.length === 0
+          ? 'no peers'
+          : r
+              .map((p) => `${p.addr}  ${p.did ?? p.peerId}${p.member === false ? '  (not verified)' : ''}`)
+              .join('\n')
+      )
+    })
+  peersCmd
+    .command('connect <multiaddr>')
+    .description('dial a peer')
+    .action(async (addr: string) => {
+      const r = await (await client()).call<{ peerId: string }>('peers_connect', { addr })
+      out(g().json === true, r, () => `connected to ${r.peerId}`)
+    })
+
+  program
+    .command('pubsub')
+    .description('gossip statistics per topic: published, delivered, rejected by reason')
+    .action(async () => {
+      const r = await (await client()).call<Record<string, unknown>>('pubsub_stats')
+      out(g().json === true, r, () => JSON.stringify(r, null, 2))
     })
 
   return program

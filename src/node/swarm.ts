@@ -1,0 +1,272 @@
+/**
+ * The node's swarm: which swarm it belongs to (`$SHOAL_HOME/swarm.json`), the founders' key of
+ * swarms it created (`keystore/swarms/<id>/`), invites, and the membership service that enforces
+ * a private swarm (credential handshake, connection gater, gossip validators).
+ *
+ * An invite is `shoal-invite:` + base64url(JSON { v, swarm, bootstrap, credential }): everything
+ * a volunteer needs to join with one command.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import { ShoalError, logger } from '../common/index.js'
+import { Keystore, didFromPeerId, type Identity } from '../identity/index.js'
+import {
+  GossipService,
+  PeerAccessList,
+  SwarmMembership,
+  createSwarm,
+  issueCredential,
+  parseSwarmDescriptor,
+  swarmTopics,
+  verifyCredential,
+  type AccessDecision,
+  type GossipAccess,
+  type P2PServices,
+  type SwarmDescriptor,
+  type SwarmTopics
+} from '../p2p/index.js'
+import type { ShoalHelia } from '../storage/index.js'
+import { writeFileAtomic, type Repo } from './repo/index.js'
+
+const log = logger('shoal:node:swarm')
+
+export const INVITE_PREFIX = 'shoal-invite:'
+
+/** Thrown for swarm operations that cannot proceed (not in a swarm, not a founder, bad invite). */
+export class SwarmError extends ShoalError<
+  'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM',
+  Record<string, unknown>
+> {}
+
+export interface Invite {
+  v: 1
+  swarm: SwarmDescriptor
+  bootstrap: string[]
+  credential: string
+}
+
+interface SwarmFile {
+  swarm: SwarmDescriptor
+  credential: string
+  bootstrap: string[]
+}
+
+export function encodeInvite(invite: Invite): string {
+  return INVITE_PREFIX + Buffer.from(JSON.stringify(invite)).toString('base64url')
+}
+
+export function decodeInvite(text: string): Invite {
+  const bad = (reason: string): SwarmError =>
+    new SwarmError('INVITE_INVALID', `not a Shoal invite: ${reason}`, { reason })
+  const t = text.trim()
+  if (!t.startsWith(INVITE_PREFIX)) throw bad(`it must start with ${INVITE_PREFIX}`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(Buffer.from(t.slice(INVITE_PREFIX.length), 'base64url').toString('utf8'))
+  } catch {
+    throw bad('its payload is not base64url JSON')
+  }
+  const o = raw as Partial<Invite>
+  if (o.v !== 1 || typeof o.credential !== 'string' || !Array.isArray(o.bootstrap))
+    throw bad('missing fields')
+  let swarm: SwarmDescriptor
+  try {
+    swarm = parseSwarmDescriptor(o.swarm)
+  } catch (err) {
+    throw bad((err as Error).message)
+  }
+  return { v: 1, swarm, bootstrap: o.bootstrap.map(String), credential: o.credential }
+}
+
+export interface SwarmComponents {
+  repo: Repo
+  identity: Identity
+  helia: ShoalHelia<P2PServices>
+  access: PeerAccessList
+  passphrase?: string
+}
+
+/** Swarm membership and gossip for one node. */
+export class NodeSwarm implements GossipAccess {
+  readonly gossip: GossipService
+  private readonly c: SwarmComponents
+  private state: SwarmFile | undefined
+  private membership: SwarmMembership | undefined
+  private readonly path: string
+
+  constructor(components: SwarmComponents) {
+    this.c = components
+    this.path = join(components.repo.home, 'swarm.json')
+    this.gossip = new GossipService({ pubsub: components.helia.libp2p.services.pubsub, access: this })
+  }
+
+  get swarm(): SwarmDescriptor | undefined {
+    return this.state?.swarm
+  }
+
+  /** Topics of the current swarm. */
+  topics(): SwarmTopics {
+    if (this.state === undefined) {
+      throw new SwarmError(
+        'NOT_IN_SWARM',
+        'this node is not in a swarm: create one or join with an invite',
+        {}
+      )
+    }
+    return swarmTopics(this.state.swarm.id)
+  }
+
+  // GossipAccess: a public swarm (or none) accepts everyone; a private one asks the membership.
+  credential(): string | undefined {
+    return this.state?.credential
+  }
+
+  async checkMessage(
+    source: PeerId,
+    author: PeerId,
+    credential: string | undefined
+  ): Promise<AccessDecision> {
+    if (this.membership === undefined) return { ok: true }
+    return this.membership.checkMessage(source, author, credential)
+  }
+
+  async start(): Promise<void> {
+    this.gossip.start()
+    let text: string | undefined
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch {
+      return
+    }
+    const saved = JSON.parse(text) as SwarmFile
+    await this.enter({ ...saved, swarm: parseSwarmDescriptor(saved.swarm) })
+  }
+
+  async stop(): Promise<void> {
+    await this.membership?.stop()
+    this.membership = undefined
+    this.gossip.stop()
+  }
+
+  private async enter(state: SwarmFile): Promise<void> {
+    // Checks the credential names this node and was issued by a founder.
+    await verifyCredential(state.credential, state.swarm, { subject: this.c.identity.did })
+    await this.membership?.stop()
+    this.membership = undefined
+    this.state = state
+    if (state.swarm.private) {
+      this.membership = new SwarmMembership(
+        { node: this.c.helia.libp2p, access: this.c.access },
+        { swarm: state.swarm, credential: state.credential }
+      )
+      await this.membership.start()
+    }
+    for (const addr of state.bootstrap) {
+      this.c.helia.libp2p.dial(multiaddr(addr)).catch((err: unknown) => {
+        log.warn({ addr, err: (err as Error).message }, 'bootstrap dial failed')
+      })
+    }
+    log.info({ swarm: state.swarm.id, private: state.swarm.private }, 'in swarm')
+  }
+
+  private async save(state: SwarmFile): Promise<void> {
+    await writeFileAtomic(this.path, JSON.stringify(state, null, 2) + '\n', 0o600)
+  }
+
+  private founderDir(id: string): string {
+    return join(this.c.repo.keystoreDir, 'swarms', id)
+  }
+
+  /** Create a swarm with a new founders' key, and join it. */
+  async create(init: { name: string; private: boolean }): Promise<SwarmDescriptor> {
+    const { swarm, founder } = createSwarm(init)
+    await Keystore.init(this.founderDir(swarm.id), {
+      passphrase: this.c.passphrase,
+      keypair: founderKeypair(founder)
+    })
+    const credential = await issueCredential(founder, swarm, this.c.identity.did)
+    const state = { swarm, credential, bootstrap: [] }
+    await this.enter(state)
+    await this.save(state)
+    return swarm
+  }
+
+  /** Issue an invite for `did` (founders only). */
+  async invite(did: string, opts: { expiresIn?: number } = {}): Promise<string> {
+    const swarm = this.topicsSwarm()
+    let founder: Identity
+    try {
+      founder = await Keystore.load(this.founderDir(swarm.id), { passphrase: this.c.passphrase })
+    } catch {
+      throw new SwarmError('NOT_A_FOUNDER', `this node holds no founders' key of swarm ${swarm.id}`, {
+        swarm: swarm.id
+      })
+    }
+    const credential = await issueCredential(founder, swarm, did, opts)
+    const peer = this.c.identity.peerId.toString()
+    const bootstrap = this.c.helia.libp2p.getMultiaddrs().map((a) => {
+      const s = a.toString()
+      return s.includes('/p2p/') ? s : `${s}/p2p/${peer}`
+    })
+    return encodeInvite({ v: 1, swarm, bootstrap, credential })
+  }
+
+  /** Join a swarm from an invite (replaces the current swarm). */
+  async join(inviteText: string): Promise<SwarmDescriptor> {
+    const invite = decodeInvite(inviteText)
+    try {
+      await verifyCredential(invite.credential, invite.swarm, { subject: this.c.identity.did })
+    } catch (err) {
+      throw new SwarmError(
+        'INVITE_INVALID',
+        `the invite's credential is not valid for this node: ${(err as Error).message}`,
+        {
+          reason: (err as ShoalError).code ?? 'invalid'
+        }
+      )
+    }
+    const state = { swarm: invite.swarm, credential: invite.credential, bootstrap: invite.bootstrap }
+    await this.enter(state)
+    await this.save(state)
+    return invite.swarm
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      swarm: this.state?.swarm ?? null,
+      enforced: this.membership !== undefined,
+      members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
+      refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))
+    }
+  }
+
+  isMember(peerId: PeerId): boolean | undefined {
+    return this.membership?.isMember(peerId)
+  }
+
+  private topicsSwarm(): SwarmDescriptor {
+    if (this.state === undefined) {
+      throw new SwarmError(
+        'NOT_IN_SWARM',
+        'this node is not in a swarm: create one or join with an invite',
+        {}
+      )
+    }
+    return this.state.swarm
+  }
+}
+
+function founderKeypair(founder: Identity): { secretKey: Uint8Array; publicKey: Uint8Array } {
+  const raw = founder.libp2pPrivateKey.raw
+  return { secretKey: raw.subarray(0, 32), publicKey: founder.publicKey }
+}
+
+export function peerDid(peerId: PeerId): string | undefined {
+  try {
+    return didFromPeerId(peerId)
+  } catch {
+    return undefined
+  }
+}
