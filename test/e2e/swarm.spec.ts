@@ -62,8 +62,10 @@ describe('private swarm (processes)', function () {
     )
 
     // The outsider dials the founder: the handshake fails and the founder refuses it.
-    const addr = `${founderInfo.listenAddresses[0]!}/p2p/${founderInfo.peerId}`
-    await shoal(outsider, ['peers', 'connect', addr])
+    const addr = founderInfo.listenAddresses[0]!
+    assert.ok(addr.endsWith(`/p2p/${founderInfo.peerId}`), addr)
+    const dial = await shoal(outsider, ['peers', 'connect', addr])
+    assert.equal(dial.code, 0, dial.stderr)
     let info: { refused: Array<{ peerId: string; reason: string }> } = { refused: [] }
     const outsiderInfo = await json<{ peerId: string }>(outsider, ['id'])
     for (let i = 0; i < 100; i++) {
