@@ -76,3 +76,13 @@ export {
   type ManifestErrorReason
 } from './errors.js'
 export * as datasetConstants from './constants.js'
+export {
+  importDataset,
+  loadManifest,
+  MAX_MANIFEST_BYTES,
+  type ImportDatasetOptions,
+  type ImportResult,
+  type ImportedShard,
+  type LoadedManifest,
+  type LoadManifestOptions
+} from './import.js'
