@@ -14,6 +14,9 @@ import { nodeMethods } from './methods/node.js'
 import { storageMethods, storageStreams } from './methods/storage.js'
 import { p2pMethods } from './methods/p2p.js'
 import { NodeSwarm } from './swarm.js'
+import { NodeDb } from './db.js'
+import { trainingMethods } from './methods/training.js'
+import { join } from 'node:path'
 import { VERSION } from './constants.js'
 
 const log = logger('shoal:node')
@@ -34,6 +37,7 @@ export class ShoalNode {
   private _store?: ContentStore
   private _rpc?: RpcServer
   private _swarm?: NodeSwarm
+  private _db?: NodeDb
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -108,11 +112,14 @@ export class ShoalNode {
         { helia: this._helia, identity: this._identity },
         { chunkSize: this.config.storage.chunkSize }
       )
+      this._db = new NodeDb(join(this.repo.ledgerDir, 'node'))
+      await this._db.start()
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods(this),
         ...storageMethods(this._store),
-        ...p2pMethods(this._helia, this._swarm)
+        ...p2pMethods(this._helia, this._swarm),
+        ...trainingMethods({ store: this._store, db: this._db, config: this.config })
       ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
       this._rpc = new RpcServer(
@@ -148,6 +155,9 @@ export class ShoalNode {
     await rpc?.stop()
     await this.repo.removeApi()
     await swarm?.stop()
+    const db = this._db
+    this._db = undefined
+    await db?.stop()
     // Helia's stop closes libp2p and the level datastore (which flushes it).
     await helia?.stop()
     await this.repo.unlock()

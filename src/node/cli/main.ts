@@ -4,6 +4,7 @@
  * Human output by default, `--json` for scripts; exit codes are listed in EXIT below.
  */
 import { readFile } from 'node:fs/promises'
+import { resolve as resolvePath } from 'node:path'
 import { Command, CommanderError, Option } from 'commander'
 import { ShoalError } from '../../common/index.js'
 import { Repo, resolveHome } from '../repo/index.js'
@@ -39,7 +40,11 @@ const CODE_EXIT: Record<string, number> = {
   INVITE_INVALID: EXIT.USAGE,
   BAD_MULTIADDR: EXIT.USAGE,
   NOT_IN_SWARM: EXIT.REFUSED,
-  NOT_A_FOUNDER: EXIT.REFUSED
+  NOT_A_FOUNDER: EXIT.REFUSED,
+  CHECKPOINT_NOT_FOUND: EXIT.NOT_FOUND,
+  TASK_NOT_FOUND: EXIT.NOT_FOUND,
+  MODEL_INVALID: EXIT.USAGE,
+  TRAINING_BUSY: EXIT.REFUSED
 }
 
 interface Globals {
@@ -282,6 +287,95 @@ export function buildProgram(): Command {
     .action(async () => {
       const r = await (await client()).call<Record<string, unknown>>('pubsub_stats')
       out(g().json === true, r, () => JSON.stringify(r, null, 2))
+    })
+
+  program
+    .command('train')
+    .description('train a model; --local runs the centralized baseline on MNIST in the daemon')
+    .requiredOption('--local', 'train on this node alone (the centralized baseline)')
+    .option('--model <name>', 'mlp or cnn', 'mlp')
+    .option('--epochs <n>', 'epochs', (v) => Number.parseInt(v, 10))
+    .option('--batch-size <n>', 'batch size', (v) => Number.parseInt(v, 10))
+    .option('--lr <rate>', 'peak learning rate (cosine schedule)', Number.parseFloat)
+    .option('--seed <n>', 'seed of the split, the initial weights and the shuffles', (v) =>
+      Number.parseInt(v, 10)
+    )
+    .option(
+      '--samples <n>',
+      'training samples drawn from the 10,000 digits (default 8000; 2000 are held out)',
+      (v) => Number.parseInt(v, 10)
+    )
+    .option('--from <checkpoint>', 'start from this checkpoint (e.g. an imported model)')
+    .option('--deterministic', 'CPU, one thread: bit-reproducible')
+    .action(
+      async (opts: {
+        model: string
+        epochs?: number
+        batchSize?: number
+        lr?: number
+        seed?: number
+        samples?: number
+        from?: string
+        deterministic?: boolean
+      }) => {
+        const { trainWithProgress } = await import('./train.js')
+        const r = await trainWithProgress(
+          await client(),
+          {
+            model: opts.model,
+            epochs: opts.epochs,
+            batchSize: opts.batchSize,
+            lr: opts.lr,
+            seed: opts.seed,
+            trainSamples: opts.samples,
+            initialCheckpoint: opts.from,
+            deterministic: opts.deterministic
+          },
+          g().json !== true
+        )
+        if (g().json === true) out(true, r, () => '')
+        else if (r.state !== 'done') process.exitCode = EXIT.ERROR
+      }
+    )
+
+  const modelCmd = program.command('model').description('checkpoints: list, export as ONNX, import')
+  modelCmd
+    .command('list')
+    .description('checkpoints held by this node')
+    .action(async () => {
+      const r = await (
+        await client()
+      ).call<Array<{ cid: string; source: string; epoch?: number; accuracy?: number }>>('model_list')
+      out(g().json === true, r, () =>
+        r
+          .map(
+            (m) =>
+              `${m.cid}  ${m.source}${m.epoch !== undefined ? ` epoch ${m.epoch}` : ''}${m.accuracy !== undefined ? `  acc ${(m.accuracy * 100).toFixed(2)}%` : ''}`
+          )
+          .join('\n')
+      )
+    })
+  modelCmd
+    .command('export <checkpoint>')
+    .description('write a checkpoint as a standard ONNX model')
+    .requiredOption('-o, --output <file>', 'where to write the .onnx file')
+    .action(async (cid: string, opts: { output: string }) => {
+      const r = await (
+        await client()
+      ).call<{ path: string; bytes: number }>('model_export', {
+        checkpoint: cid,
+        path: resolvePath(opts.output)
+      })
+      out(g().json === true, r, () => `wrote ${r.path} (${r.bytes} bytes)`)
+    })
+  modelCmd
+    .command('import <file>')
+    .description('import an ONNX model exported by Shoal as a checkpoint')
+    .action(async (file: string) => {
+      const r = await (
+        await client()
+      ).call<{ checkpoint: string }>('model_import', { path: resolvePath(file) })
+      out(g().json === true, r, () => `imported as checkpoint ${r.checkpoint}`)
     })
 
   return program
