@@ -16,6 +16,8 @@ import { p2pMethods } from './methods/p2p.js'
 import { NodeSwarm } from './swarm.js'
 import { NodeDb } from './db.js'
 import { trainingMethods } from './methods/training.js'
+import { datasetMethods } from './methods/datasets.js'
+import { NodeDatasets } from './datasets.js'
 import { join } from 'node:path'
 import { VERSION } from './constants.js'
 
@@ -38,6 +40,7 @@ export class ShoalNode {
   private _rpc?: RpcServer
   private _swarm?: NodeSwarm
   private _db?: NodeDb
+  private _datasets?: NodeDatasets
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -114,12 +117,21 @@ export class ShoalNode {
       )
       this._db = new NodeDb(join(this.repo.ledgerDir, 'node'))
       await this._db.start()
+      this._datasets = new NodeDatasets({
+        store: this._store,
+        identity: this._identity,
+        db: this._db,
+        swarm: this._swarm,
+        grantsPath: join(this.repo.ledgerDir, 'grants')
+      })
+      await this._datasets.start()
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods(this),
         ...storageMethods(this._store),
         ...p2pMethods(this._helia, this._swarm),
-        ...trainingMethods({ store: this._store, db: this._db, config: this.config })
+        ...trainingMethods({ store: this._store, db: this._db, config: this.config }),
+        ...datasetMethods(this._datasets)
       ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
       this._rpc = new RpcServer(
@@ -155,6 +167,9 @@ export class ShoalNode {
     await rpc?.stop()
     await this.repo.removeApi()
     await swarm?.stop()
+    const datasets = this._datasets
+    this._datasets = undefined
+    await datasets?.stop()
     const db = this._db
     this._db = undefined
     await db?.stop()

@@ -95,11 +95,18 @@ export class NodeSwarm implements GossipAccess {
   private state: SwarmFile | undefined
   private membership: SwarmMembership | undefined
   private readonly path: string
+  private readonly listeners: Array<(topics: SwarmTopics) => void> = []
 
   constructor(components: SwarmComponents) {
     this.c = components
     this.path = join(components.repo.home, 'swarm.json')
     this.gossip = new GossipService({ pubsub: components.helia.libp2p.services.pubsub, access: this })
+  }
+
+  /** Called with the swarm's topics whenever this node enters a swarm (at start or on join). */
+  onEnter(listener: (topics: SwarmTopics) => void): void {
+    this.listeners.push(listener)
+    if (this.state !== undefined) listener(swarmTopics(this.state.swarm.id))
   }
 
   get swarm(): SwarmDescriptor | undefined {
@@ -169,6 +176,8 @@ export class NodeSwarm implements GossipAccess {
       })
     }
     log.info({ swarm: state.swarm.id, private: state.swarm.private }, 'in swarm')
+    const topics = swarmTopics(state.swarm.id)
+    for (const l of this.listeners) l(topics)
   }
 
   private async save(state: SwarmFile): Promise<void> {

@@ -84,4 +84,76 @@ describe('private swarm (processes)', function () {
     const later = await json<Array<{ peerId: string }>>(founder, ['peers'])
     assert.ok(again.code !== 0 || !later.some((p) => p.peerId === outsiderInfo.peerId))
   })
+  it('an owner imports MNIST, grants a member who decrypts over bitswap; revoke and expiry refuse', async () => {
+    const [founder, member] = homes as [string, string, string]
+    const memberInfo = await json<{ did: string }>(member, ['id'])
+    const ds = await json<{ manifestCid: string; shards: Array<{ cid: string; count: number }> }>(founder, [
+      'dataset',
+      'import',
+      '--name',
+      'mnist-e2e',
+      '--shards',
+      '4',
+      '--split',
+      'dirichlet',
+      '--alpha',
+      '0.5'
+    ])
+    assert.equal(ds.shards.length, 4)
+    const shard = ds.shards[0]!
+    // Before any grant: the member cannot decrypt.
+    const before = await shoal(member, ['dataset', 'read', shard.cid])
+    assert.equal(before.code, 6, before.stderr)
+    assert.match(before.stderr, /GRANT_MISSING/)
+
+    const { grant } = await json<{ grant: string }>(founder, [
+      'dataset',
+      'grant',
+      ds.manifestCid,
+      memberInfo.did
+    ])
+    // The grant travels on the consent topic; the member's node stores it.
+    let read: { code: number | null; stdout: string; stderr: string } = { code: null, stdout: '', stderr: '' }
+    for (let i = 0; i < 60; i++) {
+      read = await shoal(member, ['dataset', 'read', shard.cid, '--json'])
+      if (read.code === 0) break
+      await sleep(500)
+    }
+    assert.equal(read.code, 0, read.stderr)
+    assert.equal((JSON.parse(read.stdout) as { count: number }).count, shard.count)
+
+    await json(founder, ['dataset', 'revoke', grant])
+    let refused = ''
+    for (let i = 0; i < 60; i++) {
+      const r = await shoal(member, ['dataset', 'read', shard.cid])
+      if (r.code !== 0) {
+        refused = r.stderr
+        break
+      }
+      await sleep(500)
+    }
+    assert.match(refused, /GRANT_REVOKED/)
+    assert.ok(refused.includes(grant), 'the refusal names the grant')
+
+    // A grant that expires: usable, then refused once expired.
+    const short = await json<{ grant: string }>(founder, [
+      'dataset',
+      'grant',
+      ds.manifestCid,
+      memberInfo.did,
+      '--expires',
+      '8s'
+    ])
+    let ok = false
+    for (let i = 0; i < 30 && !ok; i++) {
+      ok = (await shoal(member, ['dataset', 'read', shard.cid])).code === 0
+      if (!ok) await sleep(300)
+    }
+    assert.ok(ok, 'the short grant works before it expires')
+    await sleep(9000)
+    const expired = await shoal(member, ['dataset', 'read', shard.cid])
+    assert.equal(expired.code, 6)
+    assert.match(expired.stderr, /GRANT_EXPIRED/)
+    assert.ok(expired.stderr.includes(short.grant))
+  })
 })

@@ -410,6 +410,9 @@ export class GrantStore {
           schema: record.schema
         }
       }
+      // Both a revoked and an expired grant cover the shard: name the newer one.
+      if (revoked !== undefined && expired !== undefined && expired.info.iat > revoked.info.iat)
+        revoked = undefined
       if (revoked !== undefined) {
         const { info } = revoked
         const why = revoked.revokeReason !== undefined ? `: ${revoked.revokeReason}` : ''

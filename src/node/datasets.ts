@@ -1,0 +1,249 @@
+/**
+ * Datasets and consent on a node: import (encrypt, shard, sign a manifest), grants and
+ * revocations published on the swarm's consent topic, and the GrantStore that holds the keys
+ * granted to this node (deleted at once on revocation or expiry).
+ */
+import { CID } from 'multiformats/cid'
+import { ShoalError, logger } from '../common/index.js'
+import type { Identity } from '../identity/index.js'
+import type { ConsentMessage, SwarmTopics } from '../p2p/index.js'
+import {
+  fromLabeledImages,
+  importDataset,
+  loadManifest,
+  loadMnist,
+  readCsv,
+  readIdx,
+  trainTestSplit,
+  type Dataset,
+  type ManifestBody
+} from '../storage/datasets/index.js'
+import {
+  GrantStore,
+  createGrant,
+  createRevocation,
+  readGrantedShard,
+  type GrantInfo
+} from '../storage/grants/index.js'
+import type { ContentStore } from '../storage/index.js'
+import type { NodeDb } from './db.js'
+import type { NodeSwarm } from './swarm.js'
+
+const log = logger('shoal:node:datasets')
+
+/** Thrown for dataset requests this node cannot serve. */
+export class DatasetRequestError extends ShoalError<
+  'DATASET_NOT_FOUND' | 'DATASET_SOURCE',
+  Record<string, unknown>
+> {}
+
+export interface DatasetRecord {
+  manifestCid: string
+  name: string
+  owner: string
+  count: number
+  shards: Array<{ cid: string; count: number; labelCounts: number[] }>
+  split: string
+  createdAt: string
+}
+
+export interface ImportRequest {
+  source: 'mnist' | 'idx' | 'csv'
+  name: string
+  shards: number
+  split: 'iid' | 'dirichlet'
+  alpha?: number
+  seed?: number
+  images?: string
+  labels?: string
+  csv?: string
+  labelColumn?: string | number
+  /** mnist only: import the training part of the seeded 8,000/2,000 split (default true). */
+  trainOnly?: boolean
+}
+
+export interface DatasetsComponents {
+  store: ContentStore
+  identity: Identity
+  db: NodeDb
+  swarm: NodeSwarm
+  grantsPath: string
+}
+
+export class NodeDatasets {
+  readonly grants: GrantStore
+  private readonly c: DatasetsComponents
+  private unsubscribe: (() => void) | undefined
+  private topics: SwarmTopics | undefined
+
+  constructor(c: DatasetsComponents) {
+    this.c = c
+    this.grants = new GrantStore({ identity: c.identity }, { path: c.grantsPath })
+  }
+
+  async start(): Promise<void> {
+    await this.grants.start()
+    this.c.swarm.onEnter((topics) => this.attach(topics))
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
+    await this.grants.stop()
+  }
+
+  private attach(topics: SwarmTopics): void {
+    this.unsubscribe?.()
+    this.topics = topics
+    this.unsubscribe = this.c.swarm.gossip.subscribe(topics.consent, (msg) => {
+      this.onConsent(msg).catch((err: unknown) => {
+        log.warn(
+          { type: msg.type, dataset: msg.dataset, err: (err as Error).message },
+          'consent message refused'
+        )
+      })
+    })
+  }
+
+  private async onConsent(msg: ConsentMessage): Promise<void> {
+    if (msg.document === undefined) return
+    if (msg.type === 'grant') {
+      const manifest = await loadManifest(this.c.store, msg.dataset, { signal: AbortSignal.timeout(30_000) })
+      const r = await this.grants.addGrant(msg.document, manifest)
+      if (r.mine) log.info({ grant: r.grant.id, dataset: msg.dataset }, 'received a grant for this node')
+    } else {
+      const r = await this.grants.addRevocation(msg.document)
+      log.info({ status: r.status, keysDeleted: r.keysDeleted }, 'revocation applied')
+    }
+  }
+
+  private async publish(msg: ConsentMessage): Promise<void> {
+    if (this.topics === undefined) return
+    await this.c.swarm.gossip.publish(this.topics.consent, msg)
+  }
+
+  async readSource(req: ImportRequest): Promise<Dataset> {
+    switch (req.source) {
+      case 'mnist': {
+        const all = await loadMnist()
+        const set = req.trainOnly === false ? all : trainTestSplit(all, { seed: req.seed ?? 42 }).train
+        return fromLabeledImages(set)
+      }
+      case 'idx':
+        if (req.images === undefined || req.labels === undefined) {
+          throw new DatasetRequestError('DATASET_SOURCE', 'an idx import needs images and labels paths', {})
+        }
+        return readIdx(req.images, req.labels)
+      case 'csv':
+        if (req.csv === undefined || req.labelColumn === undefined) {
+          throw new DatasetRequestError(
+            'DATASET_SOURCE',
+            'a csv import needs a csv path and a labelColumn',
+            {}
+          )
+        }
+        return readCsv(req.csv, { labelColumn: req.labelColumn })
+    }
+  }
+
+  async import(req: ImportRequest, signal?: AbortSignal): Promise<DatasetRecord> {
+    const ds = await this.readSource(req)
+    const r = await importDataset(this.c.store, this.c.identity, ds, {
+      name: req.name,
+      shards: req.shards,
+      split: req.split,
+      alpha: req.alpha,
+      seed: req.seed ?? 42,
+      source: req.source,
+      signal
+    })
+    const record: DatasetRecord = {
+      manifestCid: r.manifestCid.toString(),
+      name: req.name,
+      owner: this.c.identity.did,
+      count: r.manifest.body.count,
+      shards: r.shards.map((s) => ({ cid: s.cid.toString(), count: s.count, labelCounts: s.labelCounts })),
+      split: req.split === 'dirichlet' ? `dirichlet(${req.alpha})` : 'iid',
+      createdAt: new Date().toISOString()
+    }
+    await this.c.db.put('datasets', record.manifestCid, record)
+    return record
+  }
+
+  async list(): Promise<DatasetRecord[]> {
+    return this.c.db.list<DatasetRecord>('datasets')
+  }
+
+  private async owned(manifestCid: string): Promise<{ record: DatasetRecord; manifest: ManifestBody }> {
+    const record = await this.c.db.get<DatasetRecord>('datasets', CID.parse(manifestCid).toString())
+    if (record === undefined) {
+      throw new DatasetRequestError('DATASET_NOT_FOUND', `this node owns no dataset ${manifestCid}`, {
+        dataset: manifestCid
+      })
+    }
+    const manifest = await loadManifest(this.c.store, record.manifestCid)
+    return { record, manifest: manifest.body }
+  }
+
+  /** Grant `grantee` the keys of some (default all) shards; publishes the grant on the consent topic. */
+  async grant(req: {
+    dataset: string
+    grantee: string
+    purpose?: string
+    expiresAt?: number
+    shards?: string[]
+  }): Promise<{ grant: string; document: string }> {
+    const { record, manifest } = await this.owned(req.dataset)
+    const shardCids = req.shards ?? record.shards.map((s) => s.cid)
+    const keys = new Map<string, Uint8Array>()
+    for (const cid of shardCids) keys.set(cid, await this.c.store.contentKey(CID.parse(cid)))
+    const jwt = await createGrant(this.c.identity, {
+      manifest,
+      manifestCid: record.manifestCid,
+      grantee: req.grantee,
+      purpose: req.purpose ?? 'any',
+      expiresAt: req.expiresAt,
+      keys
+    })
+    const added = await this.grants.addGrant(jwt, manifest, { manifestCid: record.manifestCid })
+    await this.publish({ type: 'grant', dataset: record.manifestCid, document: jwt })
+    return { grant: added.grant.id, document: jwt }
+  }
+
+  /** Add a grant document received out of band (e.g. when this node was offline). */
+  async addGrantDocument(jwt: string, dataset: string): Promise<GrantInfo> {
+    const manifest = await loadManifest(this.c.store, dataset, { signal: AbortSignal.timeout(30_000) })
+    return (await this.grants.addGrant(jwt, manifest)).grant
+  }
+
+  async revoke(
+    grantId: string,
+    reason?: string
+  ): Promise<{ grant: string; document: string; keysDeleted: number }> {
+    const info = await this.grants.find(grantId)
+    if (info === undefined) {
+      throw new DatasetRequestError('DATASET_NOT_FOUND', `no grant ${grantId} on this node`, {
+        grant: grantId
+      })
+    }
+    const jwt = await createRevocation(this.c.identity, info.id, { reason, dataset: info.dataset })
+    const r = await this.grants.addRevocation(jwt)
+    await this.publish({ type: 'revoke', dataset: info.dataset, document: jwt })
+    return { grant: info.id, document: jwt, keysDeleted: r.keysDeleted }
+  }
+
+  /** Decrypt a granted shard (fetching the ciphertext over bitswap when it is remote). */
+  async readShard(shardCid: string, purpose: string, signal?: AbortSignal): Promise<Dataset> {
+    const r = await readGrantedShard(this.c.store, this.grants, shardCid, { purpose, signal })
+    return r.dataset
+  }
+
+  /** This node's own shards of a dataset it owns (the owner needs no grant). */
+  async readOwnShard(manifestCid: string, shardCid: string): Promise<Dataset> {
+    await this.owned(manifestCid)
+    const { decodeShard } = await import('../storage/datasets/index.js')
+    const parts: Uint8Array[] = []
+    for await (const p of this.c.store.get(CID.parse(shardCid))) parts.push(p)
+    return decodeShard(new Uint8Array(Buffer.concat(parts)))
+  }
+}
