@@ -18,6 +18,8 @@ import { NodeDb } from './db.js'
 import { trainingMethods } from './methods/training.js'
 import { datasetMethods } from './methods/datasets.js'
 import { NodeDatasets } from './datasets.js'
+import { NodeJobs } from './jobs.js'
+import { jobMethods } from './methods/jobs.js'
 import { join } from 'node:path'
 import { VERSION } from './constants.js'
 
@@ -41,6 +43,7 @@ export class ShoalNode {
   private _swarm?: NodeSwarm
   private _db?: NodeDb
   private _datasets?: NodeDatasets
+  private _jobs?: NodeJobs
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -125,13 +128,24 @@ export class ShoalNode {
         grantsPath: join(this.repo.ledgerDir, 'grants')
       })
       await this._datasets.start()
+      this._jobs = new NodeJobs({
+        identity: this._identity,
+        store: this._store,
+        db: this._db,
+        swarm: this._swarm,
+        datasets: this._datasets,
+        config: this.config,
+        jobsDir: join(this.repo.ledgerDir, 'jobs')
+      })
+      await this._jobs.start()
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods(this),
         ...storageMethods(this._store),
         ...p2pMethods(this._helia, this._swarm),
         ...trainingMethods({ store: this._store, db: this._db, config: this.config }),
-        ...datasetMethods(this._datasets)
+        ...datasetMethods(this._datasets),
+        ...jobMethods(this._jobs, this._store, this._db)
       ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
       this._rpc = new RpcServer(
@@ -156,24 +170,23 @@ export class ShoalNode {
 
   /** Stop in reverse order; safe to call more than once and after a failed start. */
   async stop(): Promise<void> {
-    const rpc = this._rpc
-    const helia = this._helia
+    const { _rpc: rpc, _jobs: jobs, _datasets: datasets, _swarm: swarm, _db: db, _helia: helia } = this
     this._rpc = undefined
+    this._jobs = undefined
+    this._datasets = undefined
+    this._swarm = undefined
+    this._db = undefined
     this._helia = undefined
     this._store = undefined
     this.starting = undefined
-    const swarm = this._swarm
-    this._swarm = undefined
+    // Reverse order of start: RPC first (no new work), then jobs, consent, gossip, the node's
+    // records, and Helia (which closes libp2p and flushes the level datastore).
     await rpc?.stop()
     await this.repo.removeApi()
-    await swarm?.stop()
-    const datasets = this._datasets
-    this._datasets = undefined
+    await jobs?.stop()
     await datasets?.stop()
-    const db = this._db
-    this._db = undefined
+    await swarm?.stop()
     await db?.stop()
-    // Helia's stop closes libp2p and the level datastore (which flushes it).
     await helia?.stop()
     await this.repo.unlock()
     log.info('node stopped')

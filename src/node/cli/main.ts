@@ -53,7 +53,12 @@ const CODE_EXIT: Record<string, number> = {
   GRANT_REVOKED: EXIT.REFUSED,
   GRANT_EXPIRED: EXIT.REFUSED,
   GRANT_MISSING: EXIT.REFUSED,
-  GRANT_NOT_OWNER: EXIT.REFUSED
+  GRANT_NOT_OWNER: EXIT.REFUSED,
+  JOB_NOT_FOUND: EXIT.NOT_FOUND,
+  JOB_NO_DATA: EXIT.REFUSED,
+  JOB_ALREADY_RUNNING: EXIT.REFUSED,
+  JOB_NOT_RUNNING: EXIT.REFUSED,
+  JOB_INVALID: EXIT.USAGE
 }
 
 interface Globals {
@@ -517,6 +522,103 @@ export function buildProgram(): Command {
     .action(async (shard: string, o: { purpose: string }) => {
       const r = await (await client()).call<{ count: number }>('dataset_read', { shard, purpose: o.purpose })
       out(g().json === true, r, () => `decrypted ${r.count} samples`)
+    })
+
+  const jobCmd = program.command('job').description('decentralized training jobs')
+  const int = (v: string): number => Number.parseInt(v, 10)
+  jobCmd
+    .command('create')
+    .description('create a signed job and announce it to the swarm')
+    .requiredOption('--dataset <cid>', 'manifest CID of the dataset')
+    .option('--name <name>', 'job name', 'job')
+    .option('--model <name>', 'mlp or cnn', 'mlp')
+    .option('--rounds <n>', 'rounds', int)
+    .option('--H <n>', 'local steps per round', int)
+    .option('--k <n>', 'peer models aggregated per round', int)
+    .option('--lr <rate>', 'learning rate', Number.parseFloat)
+    .option('--batch-size <n>', 'batch size', int)
+    .option('--aggregation <rule>', 'mean, trimmed-mean, median or krum')
+    .option('--compression <kind>', 'none or int8')
+    .option('--seed <n>', 'seed of the initial weights and data order', int)
+    .action(async (o: Record<string, string | number | undefined>) => {
+      const params = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+      const r = await (await client()).call<{ id: string; name: string }>('job_create', params)
+      out(g().json === true, r, () => `created job ${r.id} (${r.name})`)
+    })
+  jobCmd
+    .command('list')
+    .description('jobs this node knows')
+    .action(async () => {
+      const r = await (await client()).call<Array<{ id: string; name: string; state: string }>>('job_list')
+      out(g().json === true, r, () => r.map((j) => `${j.id}  ${j.name}  ${j.state}`).join('\n'))
+    })
+  jobCmd
+    .command('join <job>')
+    .description('contribute to a job with the shards this node holds grants for')
+    .action(async (job: string) => {
+      const r = await (await client()).call<{ shards: number }>('job_join', { job })
+      out(g().json === true, r, () => `joined ${job} with ${r.shards} shard(s)`)
+    })
+  jobCmd
+    .command('leave <job>')
+    .description('stop contributing to a job')
+    .action(async (job: string) => {
+      const r = await (await client()).call('job_leave', { job })
+      out(g().json === true, r, () => `left ${job}`)
+    })
+  jobCmd
+    .command('status <job>')
+    .description('round, loss, held-out accuracy, peers, bytes and checkpoints')
+    .action(async (job: string) => {
+      const r = await (
+        await client()
+      ).call<Record<string, unknown> & { history?: unknown }>('job_status', { job })
+      out(g().json === true, r, () => {
+        const { history: _h, job: _j, ...rest } = r
+        return JSON.stringify(rest, null, 2)
+      })
+    })
+
+  program
+    .command('pause')
+    .description('pause contribution to every job')
+    .action(async () => {
+      const r = await (await client()).call('node_pause')
+      out(g().json === true, r, () => 'paused')
+    })
+  program
+    .command('resume')
+    .description('resume contribution')
+    .action(async () => {
+      const r = await (await client()).call('node_resume')
+      out(g().json === true, r, () => 'resumed')
+    })
+  program
+    .command('contributions')
+    .description('what this node contributed: rounds, samples, receipts, bytes per job')
+    .action(async () => {
+      const r = await (await client()).call<Record<string, unknown>>('node_contributions')
+      out(g().json === true, r, () => JSON.stringify(r, null, 2))
+    })
+  program
+    .command('predict <inputs>')
+    .description('run the current model of a job on inputs (a JSON file: an array of flattened samples)')
+    .option('--job <id>', 'the job whose latest checkpoint to use')
+    .option('--checkpoint <cid>', 'or a checkpoint')
+    .action(async (file: string, o: { job?: string; checkpoint?: string }) => {
+      const inputs = JSON.parse(await readFile(file, 'utf8')) as number[][]
+      const r = await (
+        await client()
+      ).call<{ predictions: Array<{ label: number; probs: number[] }> }>('model_predict', {
+        inputs,
+        ...(o.job !== undefined ? { job: o.job } : {}),
+        ...(o.checkpoint !== undefined ? { checkpoint: o.checkpoint } : {})
+      })
+      out(g().json === true, r, () =>
+        r.predictions
+          .map((p, i) => `${i}: ${p.label} (${(Math.max(...p.probs) * 100).toFixed(1)}%)`)
+          .join('\n')
+      )
     })
 
   return program

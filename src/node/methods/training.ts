@@ -269,9 +269,24 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
       name: 'model_export',
       summary:
         'Write a checkpoint as a standard ONNX inference model (weights as initializers, lineage in metadata)',
-      params: z.object({ checkpoint: z.string(), path: z.string().min(1) }),
+      params: z.object({
+        checkpoint: z.string().optional(),
+        job: z.string().optional().describe('export the newest checkpoint of this job'),
+        path: z.string().min(1)
+      }),
       result: z.object({ path: z.string(), bytes: z.number(), lineage: z.array(z.string()) }),
-      handler: async ({ checkpoint: cid, path }) => {
+      handler: async ({ checkpoint: given, job, path }) => {
+        const cid =
+          given ?? (job !== undefined ? (await c.db.get<{ cid: string }>('latest', job))?.cid : undefined)
+        if (cid === undefined) {
+          throw new TrainingRequestError(
+            'CHECKPOINT_NOT_FOUND',
+            'name a checkpoint, or a job with a checkpoint on this node',
+            {
+              job: job ?? null
+            }
+          )
+        }
         const rec = await checkpoint(cid)
         const weights = await readWeights(c.store, cid)
         const lineage = [...rec.lineage, cid]

@@ -1,0 +1,439 @@
+/**
+ * Jobs on a node: create (signed, content-addressed) and announce them on the swarm's jobs
+ * topic; join a job when this node holds grants for some of its dataset's shards (or is told
+ * to); run the round protocol (`SwarmTrainer`) over gossip and bitswap; sign a receipt per
+ * round; keep per-round stats and checkpoints; pause/resume contribution.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ShoalError, logger } from '../common/index.js'
+import type { Identity } from '../identity/index.js'
+import type { JobMessage, SwarmTopics } from '../p2p/index.js'
+import { loadMnist, toLabeledImages, trainTestSplit, type Dataset } from '../storage/datasets/index.js'
+import type { ContentStore } from '../storage/index.js'
+import {
+  ContentWeightStore,
+  FileCheckpointStore,
+  SwarmTrainer,
+  createJob,
+  gossipUpdateBus,
+  jobAnnouncement,
+  updatesTopic,
+  verifyJob,
+  verifyJobAnnouncement,
+  type JobSpec,
+  type JobSpecInput,
+  type RoundRecord,
+  type RoundStats,
+  type VerifiedJob
+} from '../training/swarm/index.js'
+import { encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
+import { issueReceipt, receiptHash } from '../training/receipts/index.js'
+import type { ShoalConfig } from './config/index.js'
+import type { CheckpointRecord, NodeDb } from './db.js'
+import type { NodeDatasets } from './datasets.js'
+import type { NodeSwarm } from './swarm.js'
+
+const log = logger('shoal:node:jobs')
+
+/** MNIST normalisation used by every job on the mnist source (the nodes must agree). */
+const NORM = { mean: 0.1307, std: 0.3081 }
+/** Stats of the last rounds kept in memory for job_status. */
+const HISTORY = 500
+
+/** Thrown for job requests this node cannot serve. */
+export class JobRequestError extends ShoalError<
+  'JOB_NOT_FOUND' | 'JOB_NO_DATA' | 'JOB_ALREADY_RUNNING' | 'JOB_NOT_RUNNING',
+  Record<string, unknown>
+> {}
+
+export interface JobRecord {
+  id: string
+  jwt: string
+  name: string
+  creator: string
+  dataset: string
+  createdAt: string
+}
+
+interface Running {
+  job: VerifiedJob
+  trainer: SwarmTrainer
+  controller: AbortController
+  state: 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'left'
+  history: Array<
+    Omit<RoundStats, 'peers' | 'rejected' | 'unavailable'> & { rejected: number; unavailable: number }
+  >
+  rejected: Array<{ round: number; from: string; reason: string }>
+  shards: Array<{ cid: string; grant: string }>
+  receipts: number
+  error?: { code?: string; message: string }
+  startedAt: number
+}
+
+export interface JobsComponents {
+  identity: Identity
+  store: ContentStore
+  db: NodeDb
+  swarm: NodeSwarm
+  datasets: NodeDatasets
+  config: ShoalConfig
+  jobsDir: string
+}
+
+export class NodeJobs {
+  private readonly c: JobsComponents
+  private readonly running = new Map<string, Running>()
+  private topics: SwarmTopics | undefined
+  private unsubscribe: (() => void) | undefined
+  private paused = false
+  private stopped = false
+
+  constructor(c: JobsComponents) {
+    this.c = c
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.c.jobsDir, { recursive: true, mode: 0o700 })
+    this.c.swarm.onEnter((topics) => this.attach(topics))
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.unsubscribe?.()
+    for (const r of this.running.values()) r.controller.abort()
+    await Promise.all([...this.running.values()].map(async (r) => r.trainer.stop().catch(() => {})))
+  }
+
+  private attach(topics: SwarmTopics): void {
+    this.unsubscribe?.()
+    this.topics = topics
+    this.unsubscribe = this.c.swarm.gossip.subscribe(topics.jobs, (msg) => {
+      this.onJobMessage(msg).catch((err: unknown) => {
+        log.warn({ job: msg.jobId, err: (err as Error).message }, 'job announcement refused')
+      })
+    })
+    // Resume jobs this node was running before a restart.
+    void this.resumeJoined()
+  }
+
+  private async resumeJoined(): Promise<void> {
+    for (const j of await this.c.db.list<{ id: string }>('joined')) {
+      const rec = await this.c.db.get<JobRecord>('jobs', j.id)
+      if (rec !== undefined && !this.running.has(j.id)) {
+        this.join(j.id).catch((err: unknown) =>
+          log.warn({ job: j.id, err: (err as Error).message }, 'resume failed')
+        )
+      }
+    }
+  }
+
+  private async onJobMessage(msg: JobMessage): Promise<void> {
+    const job = await verifyJobAnnouncement(msg)
+    if ((await this.c.db.get<JobRecord>('jobs', job.id)) === undefined) await this.record(job)
+    const current = this.running.get(job.id)
+    if ((current !== undefined && current.state !== 'left') || this.joining.has(job.id)) return
+    const shards = await this.localShards(job.spec)
+    if (shards.length > 0 && (await this.c.db.get('left', job.id)) === undefined) {
+      log.info({ job: job.id, shards: shards.length }, 'joining an announced job this node holds grants for')
+      await this.join(job.id)
+    }
+  }
+
+  private async record(job: VerifiedJob): Promise<JobRecord> {
+    const rec: JobRecord = {
+      id: job.id,
+      jwt: job.jwt,
+      name: job.spec.name,
+      creator: job.spec.creator,
+      dataset: job.spec.dataset,
+      createdAt: new Date(job.iat * 1000).toISOString()
+    }
+    await this.c.db.put('jobs', job.id, rec)
+    return rec
+  }
+
+  async create(spec: JobSpecInput): Promise<JobRecord> {
+    const signed = await createJob(this.c.identity, spec)
+    const verified = await verifyJob(signed.jwt)
+    const rec = await this.record(verified)
+    await this.announce(rec)
+    return rec
+  }
+
+  /** (Re)publish a job on the jobs topic (late joiners only see what is published after they subscribe). */
+  async announce(rec: Pick<JobRecord, 'id' | 'jwt'>): Promise<void> {
+    if (this.topics === undefined) return
+    await this.c.swarm.gossip.publish(this.topics.jobs, jobAnnouncement(rec))
+  }
+
+  async list(): Promise<Array<JobRecord & { state: string }>> {
+    const jobs = await this.c.db.list<JobRecord>('jobs')
+    return jobs.map((j) => ({ ...j, state: this.running.get(j.id)?.state ?? 'known' }))
+  }
+
+  /** Shards of the job's dataset this node may use for it: granted (purpose job or any). */
+  private async localShards(spec: JobSpec): Promise<Array<{ cid: string; grant: string }>> {
+    const grants = await this.c.datasets.grants.list({ dataset: spec.dataset, grantee: this.c.identity.did })
+    const out = new Map<string, string>()
+    const now = Math.floor(Date.now() / 1000)
+    for (const g of grants) {
+      if (g.revokedAt !== undefined || (g.exp !== undefined && g.exp <= now)) continue
+      for (const s of g.shards) if (!out.has(s)) out.set(s, g.id)
+    }
+    return [...out].map(([cid, grant]) => ({ cid, grant }))
+  }
+
+  private toTensors(ds: Dataset, spec: JobSpec): TensorDataset {
+    return fromImages(toLabeledImages(ds), { ...NORM, shape: spec.model.input })
+  }
+
+  /** Joins in progress, so that an announcement and an explicit join never start two trainers. */
+  private readonly joining = new Map<string, Promise<{ job: string; shards: number }>>()
+
+  async join(jobId: string, opts: { shards?: string[] } = {}): Promise<{ job: string; shards: number }> {
+    const pending = this.joining.get(jobId)
+    if (pending !== undefined) return pending
+    const p = this.doJoin(jobId, opts).finally(() => this.joining.delete(jobId))
+    this.joining.set(jobId, p)
+    return p
+  }
+
+  private async doJoin(jobId: string, opts: { shards?: string[] }): Promise<{ job: string; shards: number }> {
+    const current = this.running.get(jobId)
+    if (current !== undefined && ['starting', 'running', 'paused'].includes(current.state)) {
+      throw new JobRequestError('JOB_ALREADY_RUNNING', `this node already runs job ${jobId}`, { job: jobId })
+    }
+    const rec = await this.c.db.get<JobRecord>('jobs', jobId)
+    if (rec === undefined) throw new JobRequestError('JOB_NOT_FOUND', `unknown job ${jobId}`, { job: jobId })
+    const job = await verifyJob(rec.jwt, { expectedId: jobId })
+    let shards = await this.localShards(job.spec)
+    if (opts.shards !== undefined) shards = shards.filter((s) => opts.shards!.includes(s.cid))
+    if (shards.length === 0) {
+      throw new JobRequestError(
+        'JOB_NO_DATA',
+        `this node holds no grant for any shard of dataset ${job.spec.dataset} (job ${jobId})`,
+        { job: jobId, dataset: job.spec.dataset }
+      )
+    }
+    const train: TensorDataset[] = []
+    for (const s of shards)
+      train.push(this.toTensors(await this.c.datasets.readShard(s.cid, jobId), job.spec))
+    const test = await this.heldOut(job.spec)
+    const topics = this.topics
+    if (topics === undefined) throw new JobRequestError('JOB_NOT_RUNNING', 'this node is not in a swarm', {})
+    const swarmId = this.c.swarm.swarm!.id
+    const bus = gossipUpdateBus(this.c.swarm.gossip, updatesTopic(swarmId, jobId))
+    const run: Running = {
+      job,
+      trainer: undefined as unknown as SwarmTrainer,
+      controller: new AbortController(),
+      state: 'starting',
+      history: [],
+      rejected: [],
+      shards,
+      receipts: 0,
+      startedAt: Date.now()
+    }
+    run.trainer = new SwarmTrainer(
+      {
+        bus,
+        store: new ContentWeightStore({ content: this.c.store }),
+        checkpoints: new FileCheckpointStore({ dir: join(this.c.jobsDir, 'checkpoints') }),
+        train,
+        ...(test !== undefined ? { test } : {}),
+        receipts: { sign: async (r) => this.signReceipt(run, r) }
+      },
+      {
+        job: job.spec,
+        jobId,
+        did: this.c.identity.did,
+        device: this.c.config.training.device,
+        ...(this.c.config.training.threads > 0 ? { threads: this.c.config.training.threads } : {})
+      }
+    )
+    this.running.set(jobId, run)
+    await this.c.db.put('joined', jobId, { id: jobId })
+    await this.c.db.del('left', jobId)
+    if (this.paused) run.trainer.pause()
+    run.state = this.paused ? 'paused' : 'running'
+    void this.execute(run)
+    return { job: jobId, shards: shards.length }
+  }
+
+  private async heldOut(spec: JobSpec): Promise<TensorDataset | undefined> {
+    // Jobs on the mnist package evaluate on the package's held-out 2,000 digits (seed 42),
+    // which every node can load locally; other datasets carry no public test set yet.
+    const all = await loadMnist()
+    const { test } = trainTestSplit(all, { seed: 42 })
+    try {
+      return fromImages(test, { ...NORM, shape: spec.model.input })
+    } catch {
+      return undefined
+    }
+  }
+
+  private async execute(run: Running): Promise<void> {
+    const id = run.job.id
+    try {
+      const result = await run.trainer.run({
+        signal: run.controller.signal,
+        onRound: async (s) => {
+          run.history.push({
+            ...s,
+            rejected: s.rejected.length,
+            unavailable: s.unavailable.length
+          })
+          if (run.history.length > HISTORY) run.history.shift()
+          for (const r of s.rejected) run.rejected.push({ round: s.round, from: r.from, reason: r.reason })
+          if (run.rejected.length > HISTORY) run.rejected.splice(0, run.rejected.length - HISTORY)
+          await this.c.db.put<CheckpointRecord>('checkpoints', s.checkpointCid, {
+            cid: s.checkpointCid,
+            spec: run.job.spec.model,
+            source: 'job',
+            job: id,
+            round: s.round,
+            accuracy: s.accuracy,
+            loss: s.loss,
+            lineage: [id],
+            createdAt: new Date().toISOString()
+          })
+          await this.c.db.put('latest', id, { cid: s.checkpointCid, round: s.round, accuracy: s.accuracy })
+        }
+      })
+      run.state = result.stopped === 'aborted' ? (run.state === 'left' ? 'left' : 'failed') : 'done'
+      if (run.state === 'done') await this.c.db.del('joined', id)
+      log.info({ job: id, rounds: result.roundsRun, accuracy: result.accuracy }, 'job finished on this node')
+    } catch (err) {
+      if (this.stopped) return
+      run.state = 'failed'
+      run.error = { code: (err as ShoalError).code, message: (err as Error).message }
+      log.error({ job: id, err: run.error }, 'job failed on this node')
+    }
+  }
+
+  private async signReceipt(run: Running, r: RoundRecord): Promise<string | undefined> {
+    const prev = await this.c.db.get<{ jwt: string }>('receipt-head', this.c.identity.did)
+    const jwt = await issueReceipt(
+      this.c.identity,
+      {
+        job: r.job,
+        round: r.round,
+        baseCid: r.baseCid,
+        shards: run.shards,
+        hyper: r.hyper,
+        seed: r.seed,
+        samples: r.samples,
+        steps: r.steps,
+        resultHash: createHash('sha256')
+          .update(encodeWeights(r.weights, paramsOf(run.job.spec.model)))
+          .digest('hex'),
+        lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
+        lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
+        ep: r.ep
+      },
+      prev?.jwt ?? null
+    )
+    // Saved before it is announced: a crash between the two must not look like a fork.
+    const hash = receiptHash(jwt)
+    await this.c.db.put('receipts', hash, {
+      hash,
+      jwt,
+      job: r.job,
+      round: r.round,
+      issuer: this.c.identity.did
+    })
+    await this.c.db.put('receipt-head', this.c.identity.did, { jwt, hash })
+    run.receipts++
+    if (this.topics !== undefined) {
+      this.c.swarm.gossip.publish(this.topics.receipts, { type: 'receipt', receipt: jwt }).catch(() => {})
+    }
+    return jwt
+  }
+
+  async leave(jobId: string): Promise<void> {
+    const run = this.running.get(jobId)
+    if (run === undefined)
+      throw new JobRequestError('JOB_NOT_RUNNING', `this node does not run job ${jobId}`, { job: jobId })
+    run.state = 'left'
+    run.controller.abort()
+    await run.trainer.stop().catch(() => {})
+    await this.c.db.del('joined', jobId)
+    await this.c.db.put('left', jobId, { id: jobId })
+  }
+
+  pauseAll(): void {
+    this.paused = true
+    for (const r of this.running.values()) {
+      if (r.state === 'running') {
+        r.trainer.pause()
+        r.state = 'paused'
+      }
+    }
+  }
+
+  resumeAll(): void {
+    this.paused = false
+    for (const r of this.running.values()) {
+      if (r.state === 'paused') {
+        r.trainer.resume()
+        r.state = 'running'
+      }
+    }
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  async status(jobId: string): Promise<Record<string, unknown>> {
+    const rec = await this.c.db.get<JobRecord>('jobs', jobId)
+    if (rec === undefined) throw new JobRequestError('JOB_NOT_FOUND', `unknown job ${jobId}`, { job: jobId })
+    const run = this.running.get(jobId)
+    const checkpoints = (await this.c.db.list<CheckpointRecord>('checkpoints'))
+      .filter((c) => c.job === jobId)
+      .sort((a, b) => (a.round ?? 0) - (b.round ?? 0))
+      .map((c) => ({ cid: c.cid, round: c.round, accuracy: c.accuracy }))
+    const last = run?.history.at(-1)
+    const counters = run?.trainer.counters
+    return {
+      job: rec,
+      state: run?.state ?? 'known',
+      round: last?.round ?? null,
+      rounds: run?.job.spec.hyper.rounds ?? null,
+      accuracy: [...(run?.history ?? [])].reverse().find((h) => h.accuracy !== undefined)?.accuracy ?? null,
+      loss: last?.loss ?? null,
+      peersUsed: last?.peersUsed ?? 0,
+      shards: run?.shards ?? [],
+      bytesSent: counters?.bytesSent ?? 0,
+      bytesReceived: counters?.bytesReceived ?? 0,
+      receipts: run?.receipts ?? 0,
+      rejected: run?.rejected ?? [],
+      history: run?.history ?? [],
+      checkpoints,
+      error: run?.error ?? null
+    }
+  }
+
+  /** The newest checkpoint of a job on this node. */
+  async latestCheckpoint(jobId: string): Promise<{ cid: string; round: number } | undefined> {
+    return this.c.db.get<{ cid: string; round: number }>('latest', jobId)
+  }
+
+  contributions(): Record<string, unknown> {
+    return Object.fromEntries(
+      [...this.running].map(([id, r]) => [
+        id,
+        {
+          state: r.state,
+          rounds: r.history.length,
+          samples: r.history.reduce((a, h) => a + h.samples, 0),
+          receipts: r.receipts,
+          bytesSent: r.trainer.counters.bytesSent,
+          bytesReceived: r.trainer.counters.bytesReceived
+        }
+      ])
+    )
+  }
+}

@@ -1,0 +1,210 @@
+/** `job_*`, `node_pause`/`node_resume`/`node_contributions` and `model_predict` RPC methods. */
+import { CID } from 'multiformats/cid'
+import { z } from 'zod'
+import type { ContentStore } from '../../storage/index.js'
+import {
+  MODELS,
+  Predictor,
+  decodeWeights,
+  exportOnnx,
+  validateSpec,
+  type ModelSpec
+} from '../../training/index.js'
+import type { CheckpointRecord, NodeDb } from '../db.js'
+import { JobRequestError, type NodeJobs } from '../jobs.js'
+import { method, type RpcMethod } from '../rpc/index.js'
+
+const JobRecord = z.object({
+  id: z.string(),
+  jwt: z.string(),
+  name: z.string(),
+  creator: z.string(),
+  dataset: z.string(),
+  createdAt: z.string()
+})
+
+export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): RpcMethod[] {
+  return [
+    method({
+      name: 'job_create',
+      summary: 'Create a signed, content-addressed job and announce it on the swarm’s jobs topic',
+      params: z.object({
+        name: z.string().min(1).max(128),
+        dataset: z.string().describe('manifest CID of the dataset'),
+        model: z.union([z.enum(['mlp', 'cnn']), z.record(z.string(), z.unknown())]).optional(),
+        optimizer: z.record(z.string(), z.unknown()).optional().describe('default SGD, momentum 0.9'),
+        lr: z.number().positive().optional(),
+        batchSize: z.number().int().min(1).optional(),
+        H: z.number().int().min(1).optional().describe('local steps per round'),
+        k: z.number().int().min(0).optional().describe('peer models aggregated per round'),
+        rounds: z.number().int().min(1).optional(),
+        targetAccuracy: z.number().gt(0).max(1).optional(),
+        aggregation: z.enum(['mean', 'trimmed-mean', 'median', 'krum']).optional(),
+        compression: z.enum(['none', 'int8']).optional(),
+        maxNorm: z.number().positive().optional(),
+        seed: z.number().int().min(0).optional(),
+        privacy: z.object({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional()
+      }),
+      result: JobRecord,
+      handler: async (p) => {
+        const model: ModelSpec =
+          typeof p.model === 'object' ? validateSpec(p.model) : MODELS[(p.model ?? 'mlp') as 'mlp' | 'cnn']
+        return jobs.create({
+          name: p.name,
+          model,
+          optimizer: (p.optimizer as never) ?? { type: 'sgd', momentum: 0.9 },
+          hyper: {
+            lr: p.lr ?? 0.05,
+            batchSize: p.batchSize ?? 32,
+            H: p.H ?? 50,
+            k: p.k ?? 3,
+            ...(p.rounds !== undefined ? { rounds: p.rounds } : { rounds: 20 }),
+            ...(p.targetAccuracy !== undefined ? { targetAccuracy: p.targetAccuracy } : {})
+          },
+          dataset: p.dataset,
+          aggregation: p.aggregation ?? 'mean',
+          compression: p.compression ?? 'none',
+          privacy: p.privacy ?? null,
+          maxNorm: p.maxNorm ?? 1000,
+          seed: p.seed ?? 1
+        })
+      }
+    }),
+    method({
+      name: 'job_list',
+      summary: 'Jobs this node knows (created, announced or joined) and its state in each',
+      params: z.object({}),
+      result: z.array(JobRecord.extend({ state: z.string() })),
+      handler: async () => jobs.list()
+    }),
+    method({
+      name: 'job_join',
+      summary: 'Join a job with the shards this node holds grants for',
+      params: z.object({ job: z.string(), shards: z.array(z.string()).optional() }),
+      result: z.object({ job: z.string(), shards: z.number() }),
+      handler: async ({ job, shards }) => jobs.join(job, shards !== undefined ? { shards } : {})
+    }),
+    method({
+      name: 'job_announce',
+      summary: 'Publish a known job on the jobs topic again (for nodes that joined the swarm later)',
+      params: z.object({ job: z.string() }),
+      result: z.object({ job: z.string() }),
+      handler: async ({ job }) => {
+        const rec = (await jobs.list()).find((j) => j.id === job)
+        if (rec === undefined) throw new JobRequestError('JOB_NOT_FOUND', `unknown job ${job}`, { job })
+        await jobs.announce(rec)
+        return { job }
+      }
+    }),
+    method({
+      name: 'job_leave',
+      summary: 'Stop contributing to a job (its checkpoints are kept)',
+      params: z.object({ job: z.string() }),
+      result: z.object({ job: z.string() }),
+      handler: async ({ job }) => {
+        await jobs.leave(job)
+        return { job }
+      }
+    }),
+    method({
+      name: 'job_status',
+      summary:
+        'Round, loss, held-out accuracy, peers, bytes, receipts, rejected updates and checkpoints of a job',
+      params: z.object({ job: z.string() }),
+      result: z.record(z.string(), z.unknown()),
+      handler: async ({ job }) => jobs.status(job)
+    }),
+    method({
+      name: 'node_pause',
+      summary: 'Pause contribution to every job (volunteers)',
+      params: z.object({}),
+      result: z.object({ paused: z.boolean() }),
+      handler: async () => {
+        jobs.pauseAll()
+        return { paused: true }
+      }
+    }),
+    method({
+      name: 'node_resume',
+      summary: 'Resume contribution',
+      params: z.object({}),
+      result: z.object({ paused: z.boolean() }),
+      handler: async () => {
+        jobs.resumeAll()
+        return { paused: false }
+      }
+    }),
+    method({
+      name: 'node_contributions',
+      summary: 'What this node contributed to each job: rounds, samples, receipts, bytes',
+      params: z.object({}),
+      result: z.record(z.string(), z.unknown()),
+      handler: async () => ({ paused: jobs.isPaused, jobs: jobs.contributions() })
+    }),
+    method({
+      name: 'model_predict',
+      summary: 'Run the current model of a job (or a checkpoint) on inputs; returns labels and probabilities',
+      params: z.object({
+        job: z.string().optional(),
+        checkpoint: z.string().optional(),
+        inputs: z
+          .array(z.array(z.number()))
+          .min(1)
+          .max(1024)
+          .describe('samples, each flattened to the model input size (normalised as in training)')
+      }),
+      result: z.object({
+        checkpoint: z.string(),
+        predictions: z.array(z.object({ label: z.number(), probs: z.array(z.number()) }))
+      }),
+      handler: async ({ job, checkpoint, inputs }, { signal }) => {
+        const cid = checkpoint ?? (job !== undefined ? (await jobs.latestCheckpoint(job))?.cid : undefined)
+        if (cid === undefined) {
+          throw new JobRequestError(
+            'JOB_NOT_FOUND',
+            'name a job with a checkpoint on this node, or a checkpoint',
+            {
+              job: job ?? null
+            }
+          )
+        }
+        const rec = await db.get<CheckpointRecord>('checkpoints', cid)
+        if (rec === undefined)
+          throw new JobRequestError('JOB_NOT_FOUND', `no checkpoint ${cid} on this node`, { cid })
+        const parts: Uint8Array[] = []
+        for await (const p of store.get(CID.parse(cid), { signal })) parts.push(p)
+        const spec = rec.spec as ModelSpec
+        const onnx = exportOnnx(spec, decodeWeights(Buffer.concat(parts)))
+        const size = spec.input.reduce((a, b) => a * b, 1)
+        const x = new Float32Array(inputs.length * size)
+        inputs.forEach((row, i) => {
+          if (row.length !== size) {
+            throw new JobRequestError(
+              'JOB_NO_DATA',
+              `input ${i} has ${row.length} values; the model takes ${size}`,
+              {
+                index: i,
+                expected: size,
+                actual: row.length
+              }
+            )
+          }
+          x.set(row, i * size)
+        })
+        const predictor = await Predictor.create(onnx)
+        try {
+          const p = await predictor.predict(x, inputs.length, { signal })
+          return {
+            checkpoint: cid,
+            predictions: Array.from({ length: p.count }, (_, i) => ({
+              label: p.labels[i]!,
+              probs: Array.from(p.probs.subarray(i * p.classes, (i + 1) * p.classes))
+            }))
+          }
+        } finally {
+          await predictor.close()
+        }
+      }
+    })
+  ]
+}
