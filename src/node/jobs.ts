@@ -26,6 +26,7 @@ import {
   type JobSpecInput,
   type RoundRecord,
   type RoundStats,
+  type UpdateAnnouncement,
   type VerifiedJob
 } from '../training/swarm/index.js'
 import { encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
@@ -41,6 +42,13 @@ const log = logger('shoal:node:jobs')
 const NORM = { mean: 0.1307, std: 0.3081 }
 /** Stats of the last rounds kept in memory for job_status. */
 const HISTORY = 500
+/**
+ * After finishing a job a node re-announces its final model this often, for LINGER_MS, so that
+ * a straggler or a restarted node (which missed the last announcements: gossipsub keeps no
+ * history) aggregates the finished models and catches up instead of training alone.
+ */
+const LINGER_EVERY_MS = 2000
+const LINGER_MS = 5 * 60_000
 
 /** Thrown for job requests this node cannot serve. */
 export class JobRequestError extends ShoalError<
@@ -70,6 +78,10 @@ interface Running {
   receipts: number
   error?: { code?: string; message: string }
   startedAt: number
+  lastAnnouncement?: UpdateAnnouncement
+  /** Publishes on the job's updates topic without recording (for lingering re-announcements). */
+  announce?: (msg: UpdateAnnouncement) => Promise<void>
+  linger?: ReturnType<typeof setInterval>
 }
 
 export interface JobsComponents {
@@ -102,7 +114,10 @@ export class NodeJobs {
   async stop(): Promise<void> {
     this.stopped = true
     this.unsubscribe?.()
-    for (const r of this.running.values()) r.controller.abort()
+    for (const r of this.running.values()) {
+      r.controller.abort()
+      if (r.linger !== undefined) clearInterval(r.linger)
+    }
     await Promise.all([...this.running.values()].map(async (r) => r.trainer.stop().catch(() => {})))
   }
 
@@ -224,7 +239,7 @@ export class NodeJobs {
     const topics = this.topics
     if (topics === undefined) throw new JobRequestError('JOB_NOT_RUNNING', 'this node is not in a swarm', {})
     const swarmId = this.c.swarm.swarm!.id
-    const bus = gossipUpdateBus(this.c.swarm.gossip, updatesTopic(swarmId, jobId))
+    const gossipBus = gossipUpdateBus(this.c.swarm.gossip, updatesTopic(swarmId, jobId))
     const run: Running = {
       job,
       trainer: undefined as unknown as SwarmTrainer,
@@ -236,6 +251,14 @@ export class NodeJobs {
       receipts: 0,
       startedAt: Date.now()
     }
+    const bus: typeof gossipBus = {
+      publish: async (msg) => {
+        run.lastAnnouncement = msg
+        await gossipBus.publish(msg)
+      },
+      subscribe: (handler) => gossipBus.subscribe(handler)
+    }
+    run.announce = async (msg) => gossipBus.publish(msg)
     run.trainer = new SwarmTrainer(
       {
         bus,
@@ -303,7 +326,10 @@ export class NodeJobs {
         }
       })
       run.state = result.stopped === 'aborted' ? (run.state === 'left' ? 'left' : 'failed') : 'done'
-      if (run.state === 'done') await this.c.db.del('joined', id)
+      if (run.state === 'done') {
+        await this.c.db.del('joined', id)
+        this.linger(run)
+      }
       log.info({ job: id, rounds: result.roundsRun, accuracy: result.accuracy }, 'job finished on this node')
     } catch (err) {
       if (this.stopped) return
@@ -311,6 +337,21 @@ export class NodeJobs {
       run.error = { code: (err as ShoalError).code, message: (err as Error).message }
       log.error({ job: id, err: run.error }, 'job failed on this node')
     }
+  }
+
+  private linger(run: Running): void {
+    const last = run.lastAnnouncement
+    const announce = run.announce
+    if (last === undefined || announce === undefined || this.stopped) return
+    const until = Date.now() + LINGER_MS
+    run.linger = setInterval(() => {
+      if (Date.now() > until || this.stopped) {
+        clearInterval(run.linger)
+        return
+      }
+      announce(last).catch(() => {})
+    }, LINGER_EVERY_MS)
+    run.linger.unref?.()
   }
 
   private async signReceipt(run: Running, r: RoundRecord): Promise<string | undefined> {
@@ -358,6 +399,7 @@ export class NodeJobs {
       throw new JobRequestError('JOB_NOT_RUNNING', `this node does not run job ${jobId}`, { job: jobId })
     run.state = 'left'
     run.controller.abort()
+    if (run.linger !== undefined) clearInterval(run.linger)
     await run.trainer.stop().catch(() => {})
     await this.c.db.del('joined', jobId)
     await this.c.db.put('left', jobId, { id: jobId })

@@ -20,6 +20,8 @@ import { datasetMethods } from './methods/datasets.js'
 import { NodeDatasets } from './datasets.js'
 import { NodeJobs } from './jobs.js'
 import { jobMethods } from './methods/jobs.js'
+import { NodeReceipts } from './receipts.js'
+import { receiptMethods } from './methods/receipts.js'
 import { join } from 'node:path'
 import { VERSION } from './constants.js'
 
@@ -44,6 +46,7 @@ export class ShoalNode {
   private _db?: NodeDb
   private _datasets?: NodeDatasets
   private _jobs?: NodeJobs
+  private _receipts?: NodeReceipts
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -128,6 +131,13 @@ export class ShoalNode {
         grantsPath: join(this.repo.ledgerDir, 'grants')
       })
       await this._datasets.start()
+      this._receipts = new NodeReceipts({
+        db: this._db,
+        swarm: this._swarm,
+        grants: this._datasets.grants,
+        identity: this._identity
+      })
+      await this._receipts.start()
       this._jobs = new NodeJobs({
         identity: this._identity,
         store: this._store,
@@ -145,7 +155,8 @@ export class ShoalNode {
         ...p2pMethods(this._helia, this._swarm),
         ...trainingMethods({ store: this._store, db: this._db, config: this.config }),
         ...datasetMethods(this._datasets),
-        ...jobMethods(this._jobs, this._store, this._db)
+        ...jobMethods(this._jobs, this._store, this._db),
+        ...receiptMethods(this._receipts)
       ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
       this._rpc = new RpcServer(
@@ -170,9 +181,18 @@ export class ShoalNode {
 
   /** Stop in reverse order; safe to call more than once and after a failed start. */
   async stop(): Promise<void> {
-    const { _rpc: rpc, _jobs: jobs, _datasets: datasets, _swarm: swarm, _db: db, _helia: helia } = this
+    const {
+      _rpc: rpc,
+      _jobs: jobs,
+      _receipts: receipts,
+      _datasets: datasets,
+      _swarm: swarm,
+      _db: db,
+      _helia: helia
+    } = this
     this._rpc = undefined
     this._jobs = undefined
+    this._receipts = undefined
     this._datasets = undefined
     this._swarm = undefined
     this._db = undefined
@@ -184,6 +204,7 @@ export class ShoalNode {
     await rpc?.stop()
     await this.repo.removeApi()
     await jobs?.stop()
+    await receipts?.stop()
     await datasets?.stop()
     await swarm?.stop()
     await db?.stop()

@@ -12,6 +12,7 @@ import type { RpcClient } from '../rpc/index.js'
 import { VERSION } from '../constants.js'
 import { connect } from './connect.js'
 import { addFile, getFile } from './transfer.js'
+import { registerReceiptCommands } from './receipts.js'
 
 /** Exit codes, stable for scripts. */
 export const EXIT = {
@@ -58,7 +59,8 @@ const CODE_EXIT: Record<string, number> = {
   JOB_NO_DATA: EXIT.REFUSED,
   JOB_ALREADY_RUNNING: EXIT.REFUSED,
   JOB_NOT_RUNNING: EXIT.REFUSED,
-  JOB_INVALID: EXIT.USAGE
+  JOB_INVALID: EXIT.USAGE,
+  RECEIPT_NOT_FOUND: EXIT.NOT_FOUND
 }
 
 interface Globals {
@@ -620,6 +622,8 @@ export function buildProgram(): Command {
           .join('\n')
       )
     })
+
+  registerReceiptCommands(program, client, out, () => g().json === true)
 
   return program
 }

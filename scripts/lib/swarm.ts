@@ -1,0 +1,252 @@
+/**
+ * A local Shoal swarm of node processes on 127.0.0.1, driven only through each node's RPC, as
+ * a real deployment would be: used by `npm start`, the multi-process tests and the swarm
+ * benchmark. One owner node holds the data; N trainer nodes each get one shard by grant.
+ */
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RpcClient } from '../../src/node/rpc/index.js'
+import { exited, shoal, startDaemon, type Daemon } from './processes.js'
+
+export interface SwarmNode {
+  name: string
+  home: string
+  daemon?: Daemon
+  rpc?: RpcClient
+  did?: string
+}
+
+export interface JobStatus {
+  state: string
+  round: number | null
+  accuracy: number | null
+  loss: number | null
+  peersUsed: number
+  bytesSent: number
+  bytesReceived: number
+  receipts: number
+  rejected: Array<{ round: number; from: string; reason: string }>
+  history: Array<{
+    round: number
+    accuracy?: number
+    trainMs: number
+    netMs: number
+    aggMs: number
+    bytesSent: number
+    bytesReceived: number
+  }>
+  error: unknown
+}
+
+export interface DatasetInfo {
+  manifestCid: string
+  shards: Array<{ cid: string; count: number; labelCounts: number[] }>
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(300)
+  }
+}
+
+export class LocalSwarm {
+  readonly root: string
+  readonly owner: SwarmNode
+  readonly trainers: SwarmNode[]
+  private readonly env: NodeJS.ProcessEnv
+
+  constructor(init: { root: string; trainers: number; env?: NodeJS.ProcessEnv }) {
+    this.root = init.root
+    this.owner = { name: 'owner', home: join(init.root, 'owner') }
+    this.trainers = Array.from({ length: init.trainers }, (_, i) => ({
+      name: `node-${i + 1}`,
+      home: join(init.root, `node-${i + 1}`)
+    }))
+    this.env = init.env ?? { SHOAL_LOG: 'error' }
+  }
+
+  get all(): SwarmNode[] {
+    return [this.owner, ...this.trainers]
+  }
+
+  async call<T>(n: SwarmNode, method: string, params: Record<string, unknown> = {}): Promise<T> {
+    if (n.rpc === undefined) throw new Error(`${n.name} is not running`)
+    return n.rpc.call<T>(method, params)
+  }
+
+  /** `shoal init` (if needed) and `shoal daemon` for one node. */
+  async startNode(n: SwarmNode): Promise<void> {
+    const r = await shoal(n.home, ['init'])
+    if (r.code !== 0 && !/already initialised/.test(r.stderr)) throw new Error(`${n.name}: ${r.stderr}`)
+    n.daemon = await startDaemon(n.home, [], this.env)
+    n.rpc = new RpcClient(n.daemon.api, (await readFile(join(n.home, 'rpc.cookie'), 'utf8')).trim())
+    n.did = (await this.call<{ did: string }>(n, 'node_info')).did
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.root, { recursive: true })
+    await Promise.all(this.all.map(async (n) => this.startNode(n)))
+  }
+
+  /** The owner creates a private swarm and invites every trainer; trainers join and dial each other. */
+  async form(): Promise<string> {
+    const swarm = await this.call<{ id: string }>(this.owner, 'swarm_create', {
+      name: 'local',
+      private: true
+    })
+    for (const t of this.trainers) {
+      const { invite } = await this.call<{ invite: string }>(this.owner, 'swarm_invite', { did: t.did })
+      await this.call(t, 'swarm_join', { invite })
+    }
+    await this.meshTrainers()
+    return swarm.id
+  }
+
+  /** Trainers dial each other so gossip does not depend on the owner alone. */
+  async meshTrainers(): Promise<void> {
+    const live = this.trainers.filter((t) => t.rpc !== undefined)
+    const addrs = await Promise.all(
+      live.map(
+        async (t) => (await this.call<{ listenAddresses: string[] }>(t, 'node_info')).listenAddresses[0]!
+      )
+    )
+    for (const [i, t] of live.entries()) {
+      for (const [j, a] of addrs.entries())
+        if (j !== i) await this.call(t, 'peers_connect', { addr: a }).catch(() => {})
+    }
+    await until('trainers to verify their peers', async () => {
+      for (const t of live) {
+        const peers = await this.call<Array<{ member: boolean | null }>>(t, 'peers_list')
+        if (peers.filter((p) => p.member === true).length < Math.min(live.length, 2)) return undefined
+      }
+      return true
+    })
+  }
+
+  async importAndGrant(opts: { alpha?: number; seed?: number } = {}): Promise<DatasetInfo> {
+    const ds = await this.call<DatasetInfo>(this.owner, 'dataset_import', {
+      source: 'mnist',
+      name: 'mnist',
+      shards: this.trainers.length,
+      split: 'dirichlet',
+      alpha: opts.alpha ?? 0.5,
+      seed: opts.seed ?? 42
+    })
+    for (const [i, t] of this.trainers.entries()) {
+      const g = await this.call<{ grant: string; document: string }>(this.owner, 'dataset_grant', {
+        dataset: ds.manifestCid,
+        did: t.did,
+        shards: [ds.shards[i]!.cid]
+      })
+      // The grant also travels by gossip; handing it over directly as well makes this robust
+      // to a trainer whose mesh formed after the message went out.
+      await this.call(t, 'dataset_grant_add', { document: g.document, dataset: ds.manifestCid }).catch(
+        () => {}
+      )
+    }
+    return ds
+  }
+
+  /** The owner creates the job; waits until every trainer has joined it. */
+  async createJob(params: Record<string, unknown>): Promise<string> {
+    const job = await this.call<{ id: string }>(this.owner, 'job_create', params)
+    await Promise.all(
+      this.trainers.map(async (t) =>
+        until(`${t.name} to join`, async () => {
+          const list = await this.call<Array<{ id: string; state: string }>>(t, 'job_list')
+          const mine = list.find((j) => j.id === job.id)
+          if (mine === undefined) {
+            await this.call(this.owner, 'job_announce', { job: job.id })
+            return undefined
+          }
+          if (mine.state === 'known') await this.call(t, 'job_join', { job: job.id }).catch(() => {})
+          return mine.state !== 'known' ? true : undefined
+        })
+      )
+    )
+    return job.id
+  }
+
+  async status(n: SwarmNode, job: string): Promise<JobStatus> {
+    return this.call<JobStatus>(n, 'job_status', { job })
+  }
+
+  /** Poll every live trainer until all are done (or failed); `onTick` sees each poll. */
+  async waitDone(
+    job: string,
+    onTick?: (s: Map<string, JobStatus>) => void | Promise<void>,
+    ms = 600_000
+  ): Promise<Map<string, JobStatus>> {
+    const end = Date.now() + ms
+    const statuses = new Map<string, JobStatus>()
+    for (;;) {
+      await Promise.all(
+        this.trainers.map(async (t) => {
+          if (t.rpc === undefined) return
+          const s = await this.status(t, job).catch(() => undefined)
+          if (s !== undefined) statuses.set(t.name, s)
+        })
+      )
+      await onTick?.(statuses)
+      const live = this.trainers.filter((t) => t.rpc !== undefined)
+      if (live.every((t) => ['done', 'failed', 'left'].includes(statuses.get(t.name)?.state ?? '')))
+        return statuses
+      if (Date.now() > end) throw new Error('timed out waiting for the job')
+      await sleep(1000)
+    }
+  }
+
+  /** A centralized run of the same model on the owner node (the union of the shards). */
+  async reference(opts: { epochs: number; batchSize: number; lr: number; seed?: number }): Promise<number> {
+    const { task } = await this.call<{ task: string }>(this.owner, 'train_local', {
+      model: 'mlp',
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      lr: opts.lr,
+      seed: opts.seed ?? 42
+    })
+    const ref = await until(
+      'the reference run',
+      async () => {
+        const s = await this.call<{ state: string; history: Array<{ accuracy?: number }> }>(
+          this.owner,
+          'train_status',
+          { task }
+        )
+        return s.state === 'running' ? undefined : s
+      },
+      600_000
+    )
+    return ref.history.at(-1)?.accuracy ?? NaN
+  }
+
+  /** SIGKILL a node (no clean shutdown). */
+  async kill(n: SwarmNode): Promise<void> {
+    n.daemon?.child.kill('SIGKILL')
+    if (n.daemon !== undefined) await exited(n.daemon.child)
+    n.daemon = undefined
+    n.rpc = undefined
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.all.map(async (n) => {
+        if (n.daemon !== undefined && n.daemon.child.exitCode === null) {
+          n.daemon.child.kill('SIGTERM')
+          await exited(n.daemon.child)
+        }
+      })
+    )
+  }
+
+  output(): string {
+    return this.all
+      .map((n) => `--- ${n.name} ---\n${n.daemon?.output().slice(-3000) ?? '(not running)'}`)
+      .join('\n')
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * Receipts and the credit ledger on a node. Receipts gossiped on the swarm's receipts topic are
+ * checked at the signature level and stored (kind `receipts`, key = `receiptHash`, beside the
+ * node's own, which `NodeJobs` stores when it signs them); `verify` runs every level the node
+ * can run on one receipt (signature, chain over the stored receipts of its issuer, lineage with
+ * the grant store; re-execution is not run here), and `ledger` computes balances over the stored
+ * receipts that pass `verifyAll`, with the excluded DIDs' credits forfeited. The ledger is a
+ * pure function of the stored receipts and the grants: nodes that hold the same ones compute the
+ * same balances and the same `hash`.
+ */
+import { ShoalError, logger } from '../common/index.js'
+import type { Identity } from '../identity/index.js'
+import type { ReceiptMessage, SwarmTopics, TopicSpec } from '../p2p/index.js'
+import {
+  computeLedger,
+  ledgerHash,
+  receiptHash,
+  verifyAll,
+  verifyLineage,
+  verifySignature,
+  type Exclusion,
+  type GrantLookup,
+  type LedgerEntry,
+  type VerifyLevel
+} from '../training/receipts/index.js'
+import type { NodeDb } from './db.js'
+
+const log = logger('shoal:node:receipts')
+
+/** The db kind receipts are stored under (shared with `NodeJobs`). */
+export const RECEIPTS_KIND = 'receipts'
+/** How long a computed ledger is reused while the stored receipts are unchanged (grants may change meanwhile). */
+export const LEDGER_CACHE_MS = 5_000
+
+/** Thrown when a receipt named by its hash is not stored on this node. */
+export class ReceiptRequestError extends ShoalError<'RECEIPT_NOT_FOUND', { receipt: string }> {}
+
+/** A stored receipt (the shape `NodeJobs.signReceipt` writes). */
+export interface ReceiptRecord {
+  hash: string
+  jwt: string
+  job: string
+  round: number
+  issuer: string
+}
+
+/** What the node needs of its swarm: the receipts topic when it enters one, and gossip. */
+export interface ReceiptsSwarm {
+  gossip: {
+    subscribe(
+      topic: TopicSpec<ReceiptMessage>,
+      handler: (msg: ReceiptMessage, meta: { did: string }) => void | Promise<void>
+    ): () => void
+  }
+  onEnter(listener: (topics: Pick<SwarmTopics, 'receipts'>) => void): void
+}
+
+export interface ReceiptsComponents {
+  db: NodeDb
+  swarm: ReceiptsSwarm
+  grants: GrantLookup
+  /** This node (kept for a future re-executor, which signs fraud proofs with it). */
+  identity: Identity
+}
+
+/** The outcome of one level in {@link NodeReceipts.verify}. */
+export interface LevelReport {
+  level: VerifyLevel
+  status: 'pass' | 'fail' | 'skip'
+  reason?: string
+  detail?: string
+}
+
+/** The result of {@link NodeReceipts.verify}. */
+export interface VerifyReport {
+  receipt: string
+  /** True when no level that ran failed. */
+  ok: boolean
+  /** The first level that failed, or null. */
+  failed: VerifyLevel | null
+  levels: LevelReport[]
+  /** The issuer, and whether its credits are forfeited (evidence or a lineage failure among its stored receipts). */
+  issuer: { did: string; excluded: boolean; exclusions: Exclusion[] } | null
+  stored: boolean
+}
+
+/** The ledger over the stored receipts. */
+export interface NodeLedger {
+  balances: Record<string, number>
+  history: LedgerEntry[]
+  /** `ledgerHash` of `{ balances, history }`: equal on nodes that hold the same receipts and grants. */
+  hash: string
+  /** Excluded DIDs, sorted. */
+  excluded: string[]
+  /** Why, sorted by (did, reason, receipt). */
+  exclusions: Exclusion[]
+  /** Stored receipts, and those that passed every level. */
+  receipts: number
+  verified: number
+}
+
+/** Counters of gossiped receipts. */
+export interface ReceiptStats {
+  accepted: number
+  duplicates: number
+  /** Rejected receipts per signature-level reason. */
+  rejected: Record<string, number>
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+const looksLikeJwt = (s: string): boolean => s.split('.').length === 3
+
+/** Receipts gossip, storage, verification and the ledger for one node. */
+export class NodeReceipts {
+  private readonly c: ReceiptsComponents
+  private unsubscribe: (() => void) | undefined
+  private started = false
+  private readonly inFlight = new Set<string>()
+  private readonly counters: ReceiptStats = { accepted: 0, duplicates: 0, rejected: {} }
+  private cache: { key: string; at: number; ledger: Promise<NodeLedger> } | undefined
+
+  constructor(components: ReceiptsComponents) {
+    this.c = components
+  }
+
+  /** Subscribes to the receipts topic whenever the node enters a swarm. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.c.swarm.onEnter((topics) => {
+      if (!this.started) return
+      this.unsubscribe?.()
+      this.unsubscribe = this.c.swarm.gossip.subscribe(topics.receipts, async (msg, meta) => {
+        await this.add(msg.receipt, meta.did)
+      })
+    })
+  }
+
+  /** Unsubscribes. Idempotent. */
+  async stop(): Promise<void> {
+    this.started = false
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
+  }
+
+  /**
+   * Checks a receipt at the signature level and stores it when valid (an identical copy merges
+   * with the stored one). Returns what happened: `accepted`, `duplicate`, or the reject reason.
+   * Never throws.
+   */
+  async add(jwt: string, from?: string): Promise<'accepted' | 'duplicate' | string> {
+    const hash = receiptHash(jwt)
+    if (this.inFlight.has(hash) || (await this.c.db.get(RECEIPTS_KIND, hash)) !== undefined) {
+      this.counters.duplicates++
+      return 'duplicate'
+    }
+    this.inFlight.add(hash)
+    try {
+      const r = await verifySignature(jwt)
+      if (!r.ok) {
+        this.counters.rejected[r.reason] = (this.counters.rejected[r.reason] ?? 0) + 1
+        log.info({ receipt: hash, from, reason: r.reason, detail: r.detail }, 'receipt rejected')
+        return r.reason
+      }
+      const { iss, job, round } = r.claims
+      await this.c.db.put<ReceiptRecord>(RECEIPTS_KIND, hash, { hash, jwt, job, round, issuer: iss })
+      this.counters.accepted++
+      log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
+      return 'accepted'
+    } catch (err) {
+      log.warn({ receipt: hash, err: (err as Error).message }, 'receipt not stored')
+      return 'error'
+    } finally {
+      this.inFlight.delete(hash)
+    }
+  }
+
+  /** Counters of gossiped receipts (a copy). */
+  stats(): ReceiptStats {
+    return { ...this.counters, rejected: { ...this.counters.rejected } }
+  }
+
+  /** Stored receipts, ordered by (issuer, job, round, hash). */
+  async list(filter: { job?: string; issuer?: string } = {}): Promise<ReceiptRecord[]> {
+    return (await this.c.db.list<ReceiptRecord>(RECEIPTS_KIND))
+      .filter((r) => filter.job === undefined || r.job === filter.job)
+      .filter((r) => filter.issuer === undefined || r.issuer === filter.issuer)
+      .sort(
+        (a, b) => cmp(a.issuer, b.issuer) || cmp(a.job, b.job) || a.round - b.round || cmp(a.hash, b.hash)
+      )
+  }
+
+  async get(hash: string): Promise<ReceiptRecord | undefined> {
+    return this.c.db.get<ReceiptRecord>(RECEIPTS_KIND, hash)
+  }
+
+  /**
+   * Every level this node can run on one receipt (a JWT, or the hash of a stored one):
+   * `signature`; `chain` over the stored receipts of its issuer; `lineage` with the grants;
+   * `reexecution` is reported as skipped.
+   *
+   * @throws {ReceiptRequestError} `RECEIPT_NOT_FOUND` for a hash this node does not store.
+   */
+  async verify(jwtOrHash: string): Promise<VerifyReport> {
+    let jwt = jwtOrHash.trim()
+    if (!looksLikeJwt(jwt)) {
+      const rec = await this.get(jwt)
+      if (rec === undefined) {
+        throw new ReceiptRequestError('RECEIPT_NOT_FOUND', `no receipt ${jwt} on this node`, { receipt: jwt })
+      }
+      jwt = rec.jwt
+    }
+    const hash = receiptHash(jwt)
+    const stored = (await this.get(hash)) !== undefined
+    const skip = (level: VerifyLevel, detail: string): LevelReport => ({ level, status: 'skip', detail })
+    const reexecution = skip('reexecution', 'the node does not re-execute receipts')
+    const sig = await verifySignature(jwt)
+    if (!sig.ok) {
+      const after = 'the signature level failed'
+      return {
+        receipt: hash,
+        ok: false,
+        failed: 'signature',
+        levels: [
+          { level: 'signature', status: 'fail', reason: sig.reason, detail: sig.detail },
+          skip('chain', after),
+          skip('lineage', after),
+          reexecution
+        ],
+        issuer: null,
+        stored
+      }
+    }
+    const did = sig.claims.iss
+    // The issuer's stored receipts with this one: the chain level for it, and the exclusions of its DID.
+    const chain = [...new Set([...(await this.list({ issuer: did })).map((r) => r.jwt), jwt])]
+    const all = await verifyAll(chain, { grants: this.c.grants })
+    const verdict = all.results.find((v) => v.receipt === hash)
+    const chainFailure = verdict?.failure?.level === 'chain' ? verdict.failure : undefined
+    const lineage = await verifyLineage(jwt, this.c.grants)
+    const levels: LevelReport[] = [
+      { level: 'signature', status: 'pass' },
+      chainFailure === undefined
+        ? { level: 'chain', status: 'pass' }
+        : { level: 'chain', status: 'fail', reason: chainFailure.reason, detail: chainFailure.detail },
+      lineage.ok
+        ? { level: 'lineage', status: 'pass' }
+        : { level: 'lineage', status: 'fail', reason: lineage.reason, detail: lineage.detail },
+      reexecution
+    ]
+    const failed = levels.find((l) => l.status === 'fail')?.level ?? null
+    return {
+      receipt: hash,
+      ok: failed === null,
+      failed,
+      levels,
+      issuer: {
+        did,
+        excluded: all.excluded.has(did),
+        exclusions: sortExclusions(all.exclusions)
+      },
+      stored
+    }
+  }
+
+  /**
+   * The ledger over every stored receipt that passes `verifyAll` (signature, chain, lineage),
+   * the excluded DIDs' credits forfeited. Reused for {@link LEDGER_CACHE_MS} while the stored
+   * receipts are unchanged.
+   */
+  async ledger(): Promise<NodeLedger> {
+    const records = await this.c.db.list<ReceiptRecord>(RECEIPTS_KIND)
+    const key = records.map((r) => r.hash).join(',')
+    const now = Date.now()
+    if (this.cache !== undefined && this.cache.key === key && now - this.cache.at < LEDGER_CACHE_MS) {
+      return this.cache.ledger
+    }
+    const ledger = this.compute(records.map((r) => r.jwt))
+    this.cache = { key, at: now, ledger }
+    ledger.catch(() => {
+      if (this.cache?.ledger === ledger) this.cache = undefined
+    })
+    return ledger
+  }
+
+  /** Ledger entries, optionally of one DID. */
+  async history(filter: { did?: string } = {}): Promise<LedgerEntry[]> {
+    const { history } = await this.ledger()
+    return filter.did === undefined ? history : history.filter((e) => e.did === filter.did)
+  }
+
+  private async compute(jwts: string[]): Promise<NodeLedger> {
+    const all = await verifyAll(jwts, { grants: this.c.grants })
+    const ledger = computeLedger(all.verified, { forfeited: all.excluded })
+    return {
+      balances: ledger.balances,
+      history: ledger.history,
+      hash: ledgerHash(ledger),
+      excluded: [...all.excluded].sort(cmp),
+      exclusions: sortExclusions(all.exclusions),
+      receipts: jwts.length,
+      verified: all.verified.length
+    }
+  }
+}
+
+/** Exclusions deduplicated and in a fixed order (verifyAll's order depends on timing). */
+function sortExclusions(list: readonly Exclusion[]): Exclusion[] {
+  const seen = new Map<string, Exclusion>()
+  for (const e of list) seen.set(`${e.did}\u0000${e.reason}\u0000${e.receipt}`, e)
+  return [...seen.values()].sort(
+    (a, b) => cmp(a.did, b.did) || cmp(a.reason, b.reason) || cmp(a.receipt, b.receipt)
+  )
+}
