@@ -12,9 +12,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { ShoalError, logger } from '../common/index.js'
 import { Keystore, didFromPeerId, type Identity } from '../identity/index.js'
+import type { PeerAccessList } from '../p2p/index.js'
 import {
   GossipService,
-  PeerAccessList,
   SwarmMembership,
   createSwarm,
   issueCredential,

@@ -11,7 +11,8 @@ export const NodeInfo = z.object({
   listenAddresses: z.array(z.string()),
   uptimeSeconds: z.number(),
   executionProviders: z.array(z.string()),
-  home: z.string()
+  home: z.string(),
+  rssBytes: z.number()
 })
 
 export function nodeMethods(node: ShoalNode): RpcMethod[] {
@@ -28,7 +29,8 @@ export function nodeMethods(node: ShoalNode): RpcMethod[] {
         listenAddresses: node.helia.libp2p.getMultiaddrs().map((a) => a.toString()),
         uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
         executionProviders: ort.listSupportedBackends().map((b) => b.name),
-        home: node.repo.home
+        home: node.repo.home,
+        rssBytes: process.memoryUsage().rss
       })
     })
   ]

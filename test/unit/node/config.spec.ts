@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, configFromEnv, ConfigError } from '../../../src/node/config/index.js'
+import type { ConfigError } from '../../../src/node/config/index.js'
+import { loadConfig, configFromEnv } from '../../../src/node/config/index.js'
 
 describe('config', () => {
   let dir: string
