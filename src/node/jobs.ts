@@ -99,7 +99,10 @@ export class NodeJobs {
   private readonly running = new Map<string, Running>()
   private topics: SwarmTopics | undefined
   private unsubscribe: (() => void) | undefined
+  /** Paused by the user (node_pause), or by the duty cycle between its active windows. */
   private paused = false
+  private dutyPaused = false
+  private dutyTimer: ReturnType<typeof setTimeout> | undefined
   private stopped = false
 
   constructor(c: JobsComponents) {
@@ -109,10 +112,37 @@ export class NodeJobs {
   async start(): Promise<void> {
     await mkdir(this.c.jobsDir, { recursive: true, mode: 0o700 })
     this.c.swarm.onEnter((topics) => this.attach(topics))
+    const { dutyCycle, dutyPeriodSeconds } = this.c.config.training
+    if (dutyCycle < 1) this.dutyWindow(true, dutyCycle, dutyPeriodSeconds * 1000)
+  }
+
+  /** Alternate active (dutyCycle × period) and idle windows. */
+  private dutyWindow(active: boolean, cycle: number, periodMs: number): void {
+    if (this.stopped) return
+    this.dutyPaused = !active
+    this.apply()
+    const ms = active ? cycle * periodMs : (1 - cycle) * periodMs
+    this.dutyTimer = setTimeout(() => this.dutyWindow(!active, cycle, periodMs), ms)
+    this.dutyTimer.unref?.()
+  }
+
+  /** Pause or resume every trainer to match the user's and the duty cycle's wishes. */
+  private apply(): void {
+    const pause = this.paused || this.dutyPaused
+    for (const r of this.running.values()) {
+      if (pause && r.state === 'running') {
+        r.trainer.pause()
+        r.state = 'paused'
+      } else if (!pause && r.state === 'paused') {
+        r.trainer.resume()
+        r.state = 'running'
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true
+    if (this.dutyTimer !== undefined) clearTimeout(this.dutyTimer)
     this.unsubscribe?.()
     for (const r of this.running.values()) {
       r.controller.abort()
@@ -279,8 +309,8 @@ export class NodeJobs {
     this.running.set(jobId, run)
     await this.c.db.put('joined', jobId, { id: jobId })
     await this.c.db.del('left', jobId)
-    if (this.paused) run.trainer.pause()
-    run.state = this.paused ? 'paused' : 'running'
+    run.state = 'running'
+    this.apply()
     void this.execute(run)
     return { job: jobId, shards: shards.length }
   }
@@ -407,26 +437,16 @@ export class NodeJobs {
 
   pauseAll(): void {
     this.paused = true
-    for (const r of this.running.values()) {
-      if (r.state === 'running') {
-        r.trainer.pause()
-        r.state = 'paused'
-      }
-    }
+    this.apply()
   }
 
   resumeAll(): void {
     this.paused = false
-    for (const r of this.running.values()) {
-      if (r.state === 'paused') {
-        r.trainer.resume()
-        r.state = 'running'
-      }
-    }
+    this.apply()
   }
 
   get isPaused(): boolean {
-    return this.paused
+    return this.paused || this.dutyPaused
   }
 
   async status(jobId: string): Promise<Record<string, unknown>> {

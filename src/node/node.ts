@@ -121,6 +121,7 @@ export class ShoalNode {
         { helia: this._helia, identity: this._identity },
         { chunkSize: this.config.storage.chunkSize }
       )
+      await this._store.start()
       this._db = new NodeDb(join(this.repo.ledgerDir, 'node'))
       await this._db.start()
       this._datasets = new NodeDatasets({
@@ -208,6 +209,7 @@ export class ShoalNode {
     await datasets?.stop()
     await swarm?.stop()
     await db?.stop()
+    await store?.stop()
     await helia?.stop()
     await this.repo.unlock()
     log.info('node stopped')

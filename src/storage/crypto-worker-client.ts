@@ -268,8 +268,8 @@ export class CryptoWorker {
           const buf = inPool.pop() ?? uninitialized(pieceBytes)
           new Uint8Array(buf).set(part)
           const outBufs: ArrayBuffer[] = []
-          // Zero-filled: the tail of a final chunk's buffer is reachable through `view.buffer`.
-          for (; supplied < stock; supplied++) outBufs.push(new ArrayBuffer(outSize))
+          // Not zero-filled: the worker writes every byte of a result and clears the rest.
+          for (; supplied < stock; supplied++) outBufs.push(uninitialized(outSize))
           const msg: ToWorker = { t: 'data', id, buf, len: part.byteLength, outBufs }
           w.postMessage(msg, [buf, ...outBufs])
           inflight += part.byteLength
@@ -295,7 +295,7 @@ export class CryptoWorker {
   }
 }
 
-/** A new ArrayBuffer of `size` bytes, not zero-filled: for input buffers, which never leave this module. */
+/** A new ArrayBuffer of `size` bytes, not zero-filled. */
 function uninitialized(size: number): ArrayBuffer {
   return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer
 }

@@ -51,7 +51,11 @@ function open(
 function results(s: Stream, views: Uint8Array[]): PooledBytes[] {
   const sealing = s.core instanceof EncryptCore
   const out = views.map((v, i): PooledBytes => {
-    const o: PooledBytes = { buf: s.used[i]!, len: v.byteLength }
+    const buf = s.used[i]!
+    // The main thread allocates these without zeroing; the tail of a short (final) chunk's
+    // buffer is reachable through `view.buffer`, so clear it rather than leak old memory.
+    if (v.byteLength < buf.byteLength) new Uint8Array(buf, v.byteLength).fill(0)
+    const o: PooledBytes = { buf, len: v.byteLength }
     if (sealing) o.sha256 = new Uint8Array(createHash('sha256').update(v).digest())
     return o
   })

@@ -52,6 +52,21 @@ describe('gossip-averaged training across processes', function () {
       300_000
     )
     const roundAtKill = (await swarm.status(victim, job)).round!
+    // A volunteer pauses its node: it stops training until it resumes.
+    const volunteer = swarm.trainers[2]!
+    assert.deepEqual(await swarm.call(volunteer, 'node_pause'), { paused: true })
+    const paused = await until('the pause to take effect', async () => {
+      const s = await swarm.status(volunteer, job)
+      return s.state === 'paused' ? s : undefined
+    })
+    await sleep(3000)
+    const stillPaused = await swarm.status(volunteer, job)
+    assert.equal(stillPaused.state, 'paused')
+    assert.ok(
+      (stillPaused.round ?? -1) <= (paused.round ?? -1) + 1,
+      'at most the round in progress completes'
+    )
+    assert.deepEqual(await swarm.call(volunteer, 'node_resume'), { paused: false })
     await swarm.kill(victim)
     await sleep(4000)
     await swarm.startNode(victim) // resumes the job from its last checkpoint

@@ -45,7 +45,13 @@ export const ConfigSchema = z
     training: z
       .object({
         device: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).describe('Execution provider'),
-        threads: z.number().int().min(0).max(1024).describe('Intra-op threads; 0 lets onnxruntime decide')
+        threads: z.number().int().min(0).max(1024).describe('Intra-op threads; 0 lets onnxruntime decide'),
+        dutyCycle: z
+          .number()
+          .gt(0)
+          .max(1)
+          .describe('Share of each period this node trains (volunteers: 0.5 = half the time); 1 = always'),
+        dutyPeriodSeconds: z.number().int().min(1).max(86_400).describe('Length of a duty-cycle period')
       })
       .strict(),
     log: z

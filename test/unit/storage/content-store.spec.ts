@@ -177,6 +177,43 @@ for (const mode of ['worker', 'main thread'] as const)
         const ctl = new AbortController()
         ctl.abort()
         await assert.rejects(store.add(seededBytes(1, 10), { signal: ctl.signal }), { name: 'AbortError' })
+        // Aborted in the middle of a stream.
+        const mid = new AbortController()
+        const source = (async function* () {
+          yield seededBytes(2, 3 * CS)
+          mid.abort()
+          yield seededBytes(3, 3 * CS)
+        })()
+        await assert.rejects(store.add(source, { signal: mid.signal }), { name: 'AbortError' })
+      })
+
+      if (mode === 'worker') {
+        it("a short final chunk's buffer holds no stale bytes beyond the chunk", async () => {
+          const data = seededBytes(300, 2 * CS + 10)
+          const { cid } = await store.add(data)
+          const chunks: Uint8Array[] = []
+          for await (const c of store.get(cid)) chunks.push(c)
+          const last = chunks.at(-1)!
+          assert.equal(last.byteLength, 10)
+          const tail = new Uint8Array(last.buffer, last.byteOffset + last.byteLength)
+          assert.ok(tail.byteLength > 0 && tail.every((b) => b === 0))
+        })
+      }
+
+      it('concurrent adds and gets, and a get abandoned half way, leave the store working', async () => {
+        const datas = [0, 1, 2, 3].map((i) => seededBytes(200 + i, 4 * CS + i * 1000))
+        const added = await Promise.all(datas.map(async (d, i) => store.add(inPieces(d, i, CS))))
+        const read = await Promise.all(added.map(async (a) => drain(store.get(a.cid))))
+        for (const [i, r] of read.entries()) assert.deepEqual(r.bytes, datas[i])
+        for await (const first of store.get(added[0]!.cid)) {
+          assert.ok(first.byteLength > 0 && isPrefix(first, datas[0]!))
+          break
+        }
+        const ctl = new AbortController()
+        const aborted = drain(store.get(added[1]!.cid, { signal: ctl.signal }))
+        ctl.abort()
+        assert.equal((await aborted).err instanceof Error, true)
+        assert.deepEqual((await drain(store.get(added[2]!.cid))).bytes, datas[2])
       })
     })
 

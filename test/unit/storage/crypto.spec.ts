@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto'
 import { Rng } from '../../../src/common/rng.js'
 import {
   ChunkCipher,
+  DecryptCore,
+  EncryptCore,
   StreamDecryptor,
   StreamEncryptor,
   assertKeyCommitment,
@@ -169,6 +171,33 @@ describe('storage/crypto (chunked STREAM AEAD)', () => {
       // Splice the other object's final chunk in as ours.
       await expectIntegrity([...sealed.chunks.slice(0, -1), other.chunks[1]!])
     })
+  })
+
+  it('push keeps no reference to its argument (a source may reuse one buffer)', () => {
+    const params: StreamParams = { algorithm: 'AES-256-GCM', chunkSize: CS }
+    const data = bytes(new Rng(21), 3 * CS + 500)
+    const scratch = new Uint8Array(1000)
+    const enc = new EncryptCore(key, params)
+    const sealed: Uint8Array[] = []
+    for (let o = 0; o < data.byteLength; o += scratch.byteLength) {
+      const n = Math.min(scratch.byteLength, data.byteLength - o)
+      scratch.set(data.subarray(o, o + n))
+      sealed.push(...enc.push(scratch.subarray(0, n)))
+      scratch.fill(0xee)
+    }
+    const fin = enc.finish()
+    sealed.push(fin.sealed)
+    const all = concat(sealed)
+    const dec = new DecryptCore(key, params, fin.digest)
+    const out: Uint8Array[] = []
+    for (let o = 0; o < all.byteLength; o += scratch.byteLength) {
+      const n = Math.min(scratch.byteLength, all.byteLength - o)
+      scratch.set(all.subarray(o, o + n))
+      out.push(...dec.push(scratch.subarray(0, n)).map((p) => new Uint8Array(p)))
+      scratch.fill(0xee)
+    }
+    dec.finish()
+    assert.deepEqual(concat(out), data)
   })
 
   it('key commitment accepts the right key and refuses another', () => {

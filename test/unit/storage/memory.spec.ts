@@ -6,7 +6,7 @@ import { testRepo, type TestRepo } from './helpers.js'
 
 const MiB = 1_048_576
 const SIZE = 256 * MiB
-const LIMIT = 100 * MiB
+const LIMIT = 150 * MiB
 
 const WARM_UP = 32 * MiB
 
