@@ -184,6 +184,7 @@ export class ShoalNode {
   async stop(): Promise<void> {
     const {
       _rpc: rpc,
+      _store: store,
       _jobs: jobs,
       _receipts: receipts,
       _datasets: datasets,
