@@ -20,7 +20,7 @@
  * messages (300), --interval ms between them (10), --burst messages per node in the
  * throughput phase (25), --mode public|private|both, --seed, --fast-id true|false (drop
  * duplicate copies before re-verifying their signature; default true), --out Markdown file
- * (BENCHMARKS-gossip.md; '' for stdout only).
+ * (benchmarks/gossip.md; '' for stdout only).
  */
 import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -50,7 +50,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'both' },
     seed: { type: 'string', default: '7' },
     'fast-id': { type: 'string', default: 'true' },
-    out: { type: 'string', default: 'BENCHMARKS-gossip.md' }
+    out: { type: 'string', default: 'benchmarks/gossip.md' }
   }
 })
 const N = Number(values.nodes)

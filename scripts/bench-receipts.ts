@@ -13,7 +13,7 @@
  *     fraction p, (1 − p·f)^(R·V) with V independent verifiers; checked by a Monte-Carlo run
  *     of `shouldReexecute` itself.
  *
- * Results go to BENCHMARKS-receipts.md (a Markdown fragment) and the console.
+ * Results go to benchmarks/receipts.md (a Markdown fragment) and the console.
  */
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -53,7 +53,7 @@ import { Trainer } from '../src/training/runtime/index.js'
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const outIdx = args.indexOf('--out')
-const outFile = outIdx >= 0 ? args[outIdx + 1]! : 'BENCHMARKS-receipts.md'
+const outFile = outIdx >= 0 ? args[outIdx + 1]! : 'benchmarks/receipts.md'
 const DIDS = quick ? 4 : 10
 const ROUNDS = quick ? 10 : 30
 const REAL_RUNS = quick ? 4 : 12

@@ -22,7 +22,7 @@
  */
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -305,6 +305,9 @@ async function main(): Promise<void> {
       'parentheses) of the main thread alone; the rest is the crypto worker and libuv threads.'
   )
   console.log(lines.join('\n'))
+  const outDir = join(fileURLToPath(new URL('..', import.meta.url)), 'benchmarks')
+  await mkdir(outDir, { recursive: true })
+  await writeFile(join(outDir, 'storage.md'), lines.join('\n') + '\n')
 }
 
 const entry =

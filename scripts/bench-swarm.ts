@@ -2,7 +2,7 @@
  * `npm run bench:swarm`: decentralized training on local swarms of N trainer processes
  * (default N = 4 and 8; `--nodes 4,8,16`), each against the centralized curve for the same data
  * and epochs, with and without int8 compression (N = 4). Writes a Markdown section to
- * BENCHMARKS-swarm.md: accuracy per round, bytes per node per round, wall time per round and
+ * benchmarks/swarm.md: accuracy per round, bytes per node per round, wall time per round and
  * its training share, RSS per node.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -119,4 +119,4 @@ for (let i = 0; i < maxR; i++) {
 }
 const md = lines.join('\n') + '\n'
 console.log(md)
-await writeFile(join(import.meta.dirname, '..', 'BENCHMARKS-swarm.md'), md)
+await writeFile(join(import.meta.dirname, '..', 'benchmarks', 'swarm.md'), md)

@@ -10,7 +10,7 @@
  *     2,000 held out (seed 42), deterministic CPU mode: goals MLP ≥ 93.5 %, CNN ≥ 97 %.
  * (d) @tensorflow/tfjs-node is not installed, so there is no TensorFlow.js comparison.
  *
- * Results go to BENCHMARKS-train.md (a Markdown section) and the console.
+ * Results go to benchmarks/train.md (a Markdown section) and the console.
  */
 import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -38,7 +38,7 @@ import { Trainer, describeSchedule, trainLocal, type LrSchedule } from '../src/t
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const outIdx = args.indexOf('--out')
-const outFile = outIdx >= 0 ? args[outIdx + 1]! : 'BENCHMARKS-train.md'
+const outFile = outIdx >= 0 ? args[outIdx + 1]! : 'benchmarks/train.md'
 const onlyIdx = args.indexOf('--only')
 const only = new Set((onlyIdx >= 0 ? args[onlyIdx + 1]! : 'a,b,c').split(','))
 
