@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import * as ortWeb from 'onnxruntime-web'
+import { runOrtWeb } from '../../../helpers/ort-web.js'
 import { Rng } from '../../../../src/common/rng.js'
 import {
   EXPORT_FORMAT,
@@ -43,10 +43,6 @@ async function trained(
 describe('training/export: ONNX', function () {
   this.timeout(30000)
 
-  before(() => {
-    ortWeb.env.wasm.numThreads = 1
-  })
-
   for (const name of ['mlp', 'cnn'] as const) {
     it(`${name}: onnxruntime-web (WASM) predicts what Shoal's onnxruntime-node session predicts`, async () => {
       const { trainer, weights } = await trained(name)
@@ -66,12 +62,12 @@ describe('training/export: ONNX', function () {
         'exported model agrees with the trainer on onnxruntime-node'
       )
 
-      const web = await ortWeb.InferenceSession.create(model, { executionProviders: ['wasm'] })
+      const web = await runOrtWeb(model, {
+        x: { type: 'float32', data: x, dims: [n, ...MODELS[name].input] }
+      })
       assert.deepEqual(web.inputNames, ['x'])
-      const out = await web.run({ x: new ortWeb.Tensor('float32', x, [n, ...MODELS[name].input]) })
-      const logits = out.logits!.data as Float32Array
-      const probs = out.probs!.data as Float32Array
-      await web.release()
+      const logits = web.outputs.logits!.data as Float32Array
+      const probs = web.outputs.probs!.data as Float32Array
       assert.equal(logits.length, n * 10)
       const maxDiff = maxAbsDiff(logits, shoal)
       assert.ok(maxDiff < 1e-4, `max logit difference ${maxDiff}`)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import onnxProto from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import * as ortw from 'onnxruntime-web'
+import { runOrtWeb, type WebTensor } from '../../../helpers/ort-web.js'
 import { Rng } from '../../../../src/common/rng.js'
 import {
   MODELS,
@@ -335,7 +335,6 @@ describe('training/graph compiled models', function () {
   })
 
   it('runs unchanged in another ONNX runtime (onnxruntime-web, WASM) with the same results', async () => {
-    ortw.env.wasm.numThreads = 1
     for (const [spec, opt] of [
       [MODELS.cnn, { type: 'adam' }],
       [MODELS.mlp, { type: 'sgd', momentum: 0.9, weightDecay: 1e-4 }]
@@ -345,18 +344,14 @@ describe('training/graph compiled models', function () {
       const params = initParams(m, 2)
       const state = initState(m)
       const native = await step(await session(m.trainStep), m, params, state, x, y, 0.01)
-      const feeds: Record<string, ortw.Tensor> = {
-        x: new ortw.Tensor('float32', x, [4, ...spec.input]),
-        y: new ortw.Tensor(
-          'int64',
-          BigInt64Array.from(y, (v) => BigInt(v)),
-          [4]
-        ),
-        lr: new ortw.Tensor('float32', Float32Array.of(0.01), [])
+      const feeds: Record<string, WebTensor> = {
+        x: { type: 'float32', data: x, dims: [4, ...spec.input] },
+        y: { type: 'int64', data: BigInt64Array.from(y, (v) => BigInt(v)), dims: [4] },
+        lr: { type: 'float32', data: Float32Array.of(0.01), dims: [] }
       }
-      for (const p of m.params) feeds[p.name] = new ortw.Tensor('float32', params.get(p.name)!, p.shape)
-      for (const t of m.state) feeds[t.name] = new ortw.Tensor('float32', state.get(t.name)!, t.shape)
-      const web = await (await ortw.InferenceSession.create(m.trainStep)).run(feeds)
+      for (const p of m.params) feeds[p.name] = { type: 'float32', data: params.get(p.name)!, dims: p.shape }
+      for (const t of m.state) feeds[t.name] = { type: 'float32', data: state.get(t.name)!, dims: t.shape }
+      const web = (await runOrtWeb(m.trainStep, feeds)).outputs
       assert.ok(Math.abs((web.loss!.data[0] as number) - native.loss) < 1e-4)
       assert.equal(web.correct!.data[0], native.correct)
       for (const p of m.params) {
