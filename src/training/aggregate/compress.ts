@@ -18,7 +18,6 @@
  * Tensors are sorted by name and the JSON has no optional whitespace, so equal inputs encode
  * to equal bytes.
  */
-import { endianness } from 'node:os'
 import {
   COMPRESSED_MAGIC,
   COMPRESSED_VERSION,
@@ -26,6 +25,7 @@ import {
   MAX_COMPRESSED_RANK,
   MAX_COMPRESSED_TENSORS
 } from './constants.js'
+import { readFloat32LE, writeFloat32LE } from '../export/weights.js'
 import { AggregationError, UpdateDecodeError, UpdateRejectedError } from './errors.js'
 import type { Weights } from './rules.js'
 
@@ -58,7 +58,6 @@ export type ShapeList = ReadonlyArray<{ name: string; shape: readonly number[] }
 
 const PREFIX = 12
 const KINDS: readonly CompressionKind[] = ['none', 'int8']
-const LITTLE_ENDIAN = endianness() === 'LE'
 
 /**
  * Quantize each tensor to int8: scale = max|x| / 127 (float32), q = round(x / scale). The
@@ -232,14 +231,7 @@ export function encodeCompressed(weights: Weights, kind: CompressionKind, shapes
       offset += q.byteLength
       return
     }
-    const x = weights.get(name)!
-    if (LITTLE_ENDIAN) {
-      out.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), offset)
-    } else {
-      const view = new DataView(out.buffer, offset, x.byteLength)
-      for (let i = 0; i < x.length; i++) view.setFloat32(i * 4, x[i]!, true)
-    }
-    offset += x.byteLength
+    offset = writeFloat32LE(out, offset, weights.get(name)!)
   })
   return out
 }
@@ -329,8 +321,9 @@ export function decodeCompressed(bytes: Uint8Array): Map<string, Float32Array> {
   let offset = bytes.byteOffset + dataOffset
   for (const { name, shape, scale } of tensors) {
     const n = sizeOf(shape)
-    const x = new Float32Array(n)
+    let x: Float32Array
     if (kind === 'int8') {
+      x = new Float32Array(n)
       const q = new Int8Array(bytes.buffer, offset, n)
       for (let i = 0; i < n; i++) {
         const v = q[i]!
@@ -339,12 +332,7 @@ export function decodeCompressed(bytes: Uint8Array): Map<string, Float32Array> {
       }
       offset += n
     } else {
-      if (LITTLE_ENDIAN) {
-        new Uint8Array(x.buffer).set(new Uint8Array(bytes.buffer, offset, n * 4))
-      } else {
-        const view = new DataView(bytes.buffer, offset, n * 4)
-        for (let i = 0; i < n; i++) x[i] = view.getFloat32(i * 4, true)
-      }
+      x = readFloat32LE(bytes.buffer, offset, n)
       offset += n * 4
     }
     out.set(name, x)

@@ -28,6 +28,29 @@ export const MAX_WEIGHTS_TENSORS = 4096
 const PREFIX = 12
 const LITTLE_ENDIAN = endianness() === 'LE'
 
+/** Write `x` as float32 little-endian into `out` at `offset`; returns the offset after it. */
+export function writeFloat32LE(out: Uint8Array, offset: number, x: Float32Array): number {
+  if (LITTLE_ENDIAN) {
+    out.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), offset)
+  } else {
+    const view = new DataView(out.buffer, out.byteOffset + offset, x.byteLength)
+    for (let i = 0; i < x.length; i++) view.setFloat32(i * 4, x[i]!, true)
+  }
+  return offset + x.byteLength
+}
+
+/** Read `n` float32 little-endian values at absolute `offset` of `buffer` into a new array. */
+export function readFloat32LE(buffer: ArrayBufferLike, offset: number, n: number): Float32Array {
+  const x = new Float32Array(n)
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(x.buffer).set(new Uint8Array(buffer, offset, n * 4))
+  } else {
+    const view = new DataView(buffer, offset, n * 4)
+    for (let i = 0; i < n; i++) x[i] = view.getFloat32(i * 4, true)
+  }
+  return x
+}
+
 export interface WeightsEntry {
   name: string
   shape: number[]
@@ -78,16 +101,7 @@ export function encodeWeights(weights: ReadonlyMap<string, Float32Array>, shapes
   new DataView(out.buffer).setUint32(8, header.length, true)
   out.set(header, PREFIX)
   let offset = PREFIX + header.length
-  for (const name of names) {
-    const data = weights.get(name)!
-    if (LITTLE_ENDIAN) {
-      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset)
-    } else {
-      const view = new DataView(out.buffer, offset, data.byteLength)
-      for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true)
-    }
-    offset += data.byteLength
-  }
+  for (const name of names) offset = writeFloat32LE(out, offset, weights.get(name)!)
   return out
 }
 
@@ -155,13 +169,7 @@ export function decodeWeightsEntries(bytes: Uint8Array): WeightsEntry[] {
   let offset = bytes.byteOffset + dataOffset
   return tensors.map(({ name, shape }) => {
     const n = shapeSize(shape)
-    const data = new Float32Array(n)
-    if (LITTLE_ENDIAN) {
-      new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, offset, n * 4))
-    } else {
-      const view = new DataView(bytes.buffer, offset, n * 4)
-      for (let i = 0; i < n; i++) data[i] = view.getFloat32(i * 4, true)
-    }
+    const data = readFloat32LE(bytes.buffer, offset, n)
     offset += n * 4
     return { name, shape, data }
   })
