@@ -115,6 +115,12 @@ async function readWeights(store: ContentStore, cid: string): Promise<Map<string
 
 export function trainingMethods(c: TrainingComponents): RpcMethod[] {
   const tasks = new Map<string, Task>()
+  const taskOf = (id: string): Task => {
+    const t = tasks.get(id)
+    if (t === undefined)
+      throw new TrainingRequestError('TASK_NOT_FOUND', `no training task ${id}`, { task: id })
+    return t
+  }
   const checkpoint = async (cid: string): Promise<CheckpointRecord> => {
     const r = await c.db.get<CheckpointRecord>('checkpoints', cid)
     if (r === undefined) {
@@ -237,12 +243,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
       summary: 'Progress, per-epoch loss and held-out accuracy, and checkpoints of a training task',
       params: z.object({ task: z.string() }),
       result: TaskView,
-      handler: async ({ task }) => {
-        const t = tasks.get(task)
-        if (t === undefined)
-          throw new TrainingRequestError('TASK_NOT_FOUND', `no training task ${task}`, { task })
-        return view(t)
-      }
+      handler: async ({ task }) => view(taskOf(task))
     }),
     method({
       name: 'train_cancel',
@@ -250,9 +251,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
       params: z.object({ task: z.string() }),
       result: TaskView,
       handler: async ({ task }) => {
-        const t = tasks.get(task)
-        if (t === undefined)
-          throw new TrainingRequestError('TASK_NOT_FOUND', `no training task ${task}`, { task })
+        const t = taskOf(task)
         t.controller.abort()
         return view(t)
       }
