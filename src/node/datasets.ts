@@ -237,13 +237,4 @@ export class NodeDatasets {
     const r = await readGrantedShard(this.c.store, this.grants, shardCid, { purpose, signal })
     return r.dataset
   }
-
-  /** This node's own shards of a dataset it owns (the owner needs no grant). */
-  async readOwnShard(manifestCid: string, shardCid: string): Promise<Dataset> {
-    await this.owned(manifestCid)
-    const { decodeShard } = await import('../storage/datasets/index.js')
-    const parts: Uint8Array[] = []
-    for await (const p of this.c.store.get(CID.parse(shardCid))) parts.push(p)
-    return decodeShard(new Uint8Array(Buffer.concat(parts)))
-  }
 }
