@@ -200,7 +200,7 @@ function rejectReason(err: unknown): RejectReason | undefined {
  *   { bus, store, checkpoints, train: shard, test },
  *   { job: spec, jobId: id, did: me.did, deterministic: true }
  * )
- * const result = await node.run({ signal, onRound: (s) => console.log(s.round, s.accuracy) })
+ * const result = await node.run({ signal, onRound: (s) => log.info({ round: s.round, accuracy: s.accuracy }) })
  * await node.stop()
  * ```
  */
