@@ -118,3 +118,12 @@ export const SWARM_ID_DOMAIN = 'shoal/swarm-id/v1'
 
 /** Bytes of the SHA-256 digest kept in a swarm id (base32, 16 bytes → 26 characters). */
 export const SWARM_ID_BYTES = 16
+
+/**
+ * Read buffer of each yamux stream (the library's default is 4 MiB). Bitswap sends several
+ * wanted blocks in one message: four 1 MiB blocks plus framing is just over 4 MiB, and a
+ * receiver whose main thread is briefly slow to read then hits `StreamBufferError`, the stream
+ * is reset and the blocks are lost (seen as permanent stalls in 5 of 65 fetches of 256 MiB in
+ * scripts/bench-fetch.ts; none in 44 with 32 MiB).
+ */
+export const STREAM_READ_BUFFER_BYTES = 32 * 1024 * 1024

@@ -28,7 +28,12 @@ import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LISTEN, IP_COLOCATION_WHITELIST } from './constants.js'
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_LISTEN,
+  IP_COLOCATION_WHITELIST,
+  STREAM_READ_BUFFER_BYTES
+} from './constants.js'
 
 /** The libp2p services of a Shoal node. */
 export interface P2PServices extends Record<string, unknown> {
@@ -253,7 +258,7 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
     },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
     peerDiscovery,
     services: {
       identify: identify(),
