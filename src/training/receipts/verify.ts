@@ -18,6 +18,16 @@ import type {
 } from './types.js'
 
 /** The result of {@link verifyLineage}. */
+/** The decoded claims and hash of a receipt, or the reason it does not decode. */
+function tryDecode(receipt: string): { claims: ReceiptClaims; hash: string } | string {
+  try {
+    const { claims, hash } = decodeReceipt(receipt)
+    return { claims, hash }
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
 export type LineageResult =
   | {
       ok: true
@@ -62,15 +72,10 @@ export async function verifyLineage(
   grants: GrantLookup,
   opts: { signal?: AbortSignal } = {}
 ): Promise<LineageResult> {
-  let claims: ReceiptClaims
-  let hash: string
-  try {
-    const decoded = decodeReceipt(receipt)
-    claims = decoded.claims
-    hash = decoded.hash
-  } catch (err) {
-    return { ok: false, level: 'lineage', reason: 'malformed', detail: (err as Error).message }
-  }
+  const decoded = tryDecode(receipt)
+  if (typeof decoded === 'string')
+    return { ok: false, level: 'lineage', reason: 'malformed', detail: decoded }
+  const { claims, hash } = decoded
   const fail = (reason: LineageReason, detail: string, shard?: string, grant?: string): LineageFailure => ({
     ok: false,
     level: 'lineage',
@@ -184,15 +189,10 @@ export async function verifyReexecution(
   reexec: Reexecutor,
   opts: { signal?: AbortSignal } = {}
 ): Promise<ReexecutionCheck> {
-  let claims: ReceiptClaims
-  let hash: string
-  try {
-    const decoded = decodeReceipt(receipt)
-    claims = decoded.claims
-    hash = decoded.hash
-  } catch (err) {
-    return { ok: false, level: 'reexecution', reason: 'malformed', detail: (err as Error).message }
-  }
+  const decoded = tryDecode(receipt)
+  if (typeof decoded === 'string')
+    return { ok: false, level: 'reexecution', reason: 'malformed', detail: decoded }
+  const { claims, hash } = decoded
   const claimedHash = claimedResultHash(claims)
   if (claimedHash === undefined) {
     return {

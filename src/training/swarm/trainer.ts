@@ -836,11 +836,20 @@ export class SwarmTrainer {
   }
 
   private async waitForAnnouncement(ms: number, signal: AbortSignal): Promise<void> {
+    await this.wakeOn(this.announceWaiters, signal, ms)
+  }
+
+  private async holdWhilePaused(signal: AbortSignal): Promise<void> {
+    while (this.paused) await this.wakeOn(this.resumeWaiters, signal)
+  }
+
+  /** Resolve when a callback in `waiters` is called (or after `ms`); reject when `signal` aborts. */
+  private async wakeOn(waiters: Set<() => void>, signal: AbortSignal, ms?: number): Promise<void> {
     signal.throwIfAborted()
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {
-        clearTimeout(timer)
-        this.announceWaiters.delete(wake)
+        if (timer !== undefined) clearTimeout(timer)
+        waiters.delete(wake)
         signal.removeEventListener('abort', onAbort)
       }
       const wake = (): void => {
@@ -851,32 +860,10 @@ export class SwarmTrainer {
         done()
         reject(signal.reason as Error)
       }
-      const timer = setTimeout(wake, ms)
-      this.announceWaiters.add(wake)
+      const timer = ms === undefined ? undefined : setTimeout(wake, ms)
+      waiters.add(wake)
       signal.addEventListener('abort', onAbort, { once: true })
     })
-  }
-
-  private async holdWhilePaused(signal: AbortSignal): Promise<void> {
-    while (this.paused) {
-      signal.throwIfAborted()
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          this.resumeWaiters.delete(wake)
-          signal.removeEventListener('abort', onAbort)
-        }
-        const wake = (): void => {
-          done()
-          resolve()
-        }
-        const onAbort = (): void => {
-          done()
-          reject(signal.reason as Error)
-        }
-        this.resumeWaiters.add(wake)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    }
   }
 
   /** Keep the own objects of the last `retainRounds` rounds; remove older ones from the store. */
