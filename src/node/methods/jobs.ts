@@ -1,15 +1,8 @@
 /** `job_*`, `node_pause`/`node_resume`/`node_contributions` and `model_predict` RPC methods. */
-import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
-import {
-  MODELS,
-  Predictor,
-  decodeWeights,
-  exportOnnx,
-  validateSpec,
-  type ModelSpec
-} from '../../training/index.js'
+import { MODELS, Predictor, exportOnnx, validateSpec, type ModelSpec } from '../../training/index.js'
+import { readWeights } from './training.js'
 import type { CheckpointRecord, NodeDb } from '../db.js'
 import { JobRequestError, type NodeJobs } from '../jobs.js'
 import { method, type RpcMethod } from '../rpc/index.js'
@@ -171,10 +164,8 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         const rec = await db.get<CheckpointRecord>('checkpoints', cid)
         if (rec === undefined)
           throw new JobRequestError('JOB_NOT_FOUND', `no checkpoint ${cid} on this node`, { cid })
-        const parts: Uint8Array[] = []
-        for await (const p of store.get(CID.parse(cid), { signal })) parts.push(p)
         const spec = rec.spec as ModelSpec
-        const onnx = exportOnnx(spec, decodeWeights(Buffer.concat(parts)))
+        const onnx = exportOnnx(spec, await readWeights(store, cid, signal))
         const size = spec.input.reduce((a, b) => a * b, 1)
         const x = new Float32Array(inputs.length * size)
         inputs.forEach((row, i) => {

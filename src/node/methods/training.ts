@@ -107,9 +107,14 @@ function resolveSpec(model: string | Record<string, unknown>): ModelSpec {
   return validateSpec(model)
 }
 
-async function readWeights(store: ContentStore, cid: string): Promise<Map<string, Float32Array>> {
+/** The weights (SHOALWT1) stored under `cid`: checkpoints and imported models. */
+export async function readWeights(
+  store: ContentStore,
+  cid: string,
+  signal?: AbortSignal
+): Promise<Map<string, Float32Array>> {
   const chunks: Uint8Array[] = []
-  for await (const c of store.get(parseCid(cid))) chunks.push(c)
+  for await (const c of store.get(parseCid(cid), { signal })) chunks.push(c)
   return decodeWeights(Buffer.concat(chunks))
 }
 
