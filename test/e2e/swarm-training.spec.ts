@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LocalSwarm, until } from '../../scripts/lib/swarm.js'
+import { loadMnist, trainTestSplit } from '../../src/storage/datasets/index.js'
 
 const ROUNDS = 24
 const H = 40
@@ -91,6 +92,20 @@ describe('gossip-averaged training across processes', function () {
     console.log(
       `    accuracies ${acc.map((a) => (a * 100).toFixed(2)).join(', ')}; centralized ${(reference * 100).toFixed(2)} (${epochs} epochs)`
     )
+    // Developers query what the swarm learned: model_predict on held-out digits.
+    const { test } = trainTestSplit(await loadMnist(), { seed: 42 })
+    const inputs = Array.from({ length: 50 }, (_, i) =>
+      Array.from(test.images.subarray(i * 784, (i + 1) * 784), (p) => (p / 255 - 0.1307) / 0.3081)
+    )
+    const { predictions } = await swarm.call<{ predictions: Array<{ label: number; probs: number[] }> }>(
+      swarm.trainers[0]!,
+      'model_predict',
+      { job, inputs }
+    )
+    assert.equal(predictions.length, 50)
+    const right = predictions.filter((p, i) => p.label === test.labels[i]).length
+    assert.ok(right >= 40, `model_predict: ${right}/50 held-out digits right`)
+    assert.ok(predictions.every((p) => Math.abs(p.probs.reduce((a, b) => a + b, 0) - 1) < 1e-4))
     const others = acc.filter((_, i) => i !== 1)
     const v = statuses.get(victim.name)!
     const trace = v.history
