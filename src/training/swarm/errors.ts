@@ -55,3 +55,78 @@ export class ModelTooLargeError extends ShoalError<'UPDATE_TOO_LARGE'> {
     super('UPDATE_TOO_LARGE', message, fields)
   }
 }
+
+/** The input of a re-executed round that could not be had. */
+export type ReexecInput = 'job' | 'base' | 'shards'
+
+/**
+ * Thrown by `RoundReexecutor.run` when an input of the round cannot be had: the job spec
+ * (an unknown job), the base weights or the shards' data (missing, unreadable, not
+ * decodable). It says nothing about the receipt. Fields: `input` ({@link ReexecInput}),
+ * `job`, and `cid` (base) or `cids` (shards); the underlying error is the `cause`.
+ */
+export class ReexecInputError extends ShoalError<'REEXEC_INPUT_UNAVAILABLE'> {
+  constructor(input: ReexecInput, message: string, fields: Record<string, unknown> = {}, cause?: unknown) {
+    super(
+      'REEXEC_INPUT_UNAVAILABLE',
+      message,
+      { input, ...fields },
+      cause === undefined ? undefined : { cause }
+    )
+  }
+
+  get input(): ReexecInput {
+    return this.fields.input as ReexecInput
+  }
+}
+
+/**
+ * Thrown by `RoundReexecutor.run` when a receipt's round cannot be re-run as its job
+ * defines it: an optimizer other than the job's, hyper-parameters that contradict the job
+ * spec (in strict mode), more steps than its own `hyper.steps`, base weights or data that do
+ * not fit the job's model. `fields.field` names the offending claim or input; `claimed` and
+ * `expected` give the values when there are.
+ */
+export class ReexecSpecError extends ShoalError<'REEXEC_SPEC_MISMATCH'> {
+  constructor(field: string, message: string, fields: Record<string, unknown> = {}) {
+    super('REEXEC_SPEC_MISMATCH', message, { field, ...fields })
+  }
+
+  get field(): string {
+    return this.fields.field as string
+  }
+}
+
+/**
+ * Thrown by `RoundReexecutor.run` when a round cannot be reproduced bit for bit here: the
+ * receipt says it ran on an execution provider other than the CPU (`fields.ep`).
+ */
+export class ReexecUnsupportedError extends ShoalError<'REEXEC_NOT_REPRODUCIBLE'> {
+  constructor(message: string, fields: Record<string, unknown> = {}) {
+    super('REEXEC_NOT_REPRODUCIBLE', message, fields)
+  }
+}
+
+/** Thrown by `RoundReexecutor.run` after (or during) `close()`. */
+export class ReexecClosedError extends ShoalError<'REEXEC_CLOSED'> {
+  constructor(message = 'round re-executor is closed') {
+    super('REEXEC_CLOSED', message)
+  }
+}
+
+/**
+ * Thrown (and turned into a rejected model) when a peer model does not match the receipt it
+ * was announced with: `RECEIPT_MISSING`, `RECEIPT_MISMATCH` (bad signature, another issuer,
+ * job or round), `RESULT_MISMATCH` (the weights do not hash to the receipt's `resultHash`).
+ */
+export class ReceiptBindingError extends ShoalError<
+  'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH'
+> {
+  constructor(
+    code: 'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH',
+    message: string,
+    fields: Record<string, unknown> = {}
+  ) {
+    super(code, message, fields)
+  }
+}

@@ -104,4 +104,15 @@ export {
   ModelTooLargeError,
   type JobInvalidReason
 } from './errors.js'
+export {
+  RoundReexecutor,
+  DEFAULT_REEXEC_MAX_TRAINERS,
+  type RoundReexecutorComponents,
+  type RoundReexecutorInit,
+  ReexecInputError,
+  ReexecSpecError,
+  ReexecUnsupportedError,
+  ReexecClosedError,
+  type ReexecInput
+} from './reexec.js'
 export * as swarmConstants from './constants.js'
