@@ -152,16 +152,46 @@ try {
     )
   }
   console.log(`bytes announced by the swarm: ${mib(sent)}; receipts signed: ${receipts}`)
+  // Every node audits the receipts it can: the owner reads every shard, so it re-executes a
+  // sample of every trainer's rounds (receipts.reexecFraction); trainers read only their own.
+  interface Audit {
+    reexecuted: number
+    matched: number
+    mismatched: number
+    queued: number
+    proofsAccepted: number
+    convicted: string[]
+  }
+  const audits = async (): Promise<Audit[]> =>
+    Promise.all(swarm.all.map(async (n) => swarm.call<Audit>(n, 'receipts_audit')))
+  let audit = await audits()
+  for (let i = 0; i < 120 && audit.some((a) => a.queued > 0); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    audit = await audits()
+  }
   // Every node derives the same ledger from the receipts gossiped on the receipts topic.
   const ledgers = await Promise.all(
     swarm.all.map(async (n) =>
-      swarm.call<{ balances: Record<string, number>; hash: string; verified: number; excluded: string[] }>(
-        n,
-        'ledger_balances'
-      )
+      swarm.call<{
+        balances: Record<string, number>
+        hash: string
+        receipts: number
+        verified: number
+        excluded: string[]
+      }>(n, 'ledger_balances')
     )
   )
   const names = new Map(swarm.all.map((n) => [n.did!, n.name]))
+  console.log('receipts per node: issued here, held, verified (signature, chain, lineage), re-executed here')
+  swarm.all.forEach((n, i) => {
+    const a = audit[i]!
+    const lg = ledgers[i]!
+    const issued = statuses.get(n.name)?.receipts ?? 0
+    console.log(
+      `  ${n.name.padEnd(8)} issued ${String(issued).padStart(3)}, held ${String(lg.receipts).padStart(3)}, verified ${String(lg.verified).padStart(3)}, ` +
+        `re-executed ${a.reexecuted} (${a.matched} matched, ${a.mismatched} mismatched), fraud proofs ${a.proofsAccepted}`
+    )
+  })
   const l = ledgers[0]!
   console.log(
     `ledger (credits = samples trained, from ${l.verified} verified receipts; excluded: ${l.excluded.length}):`

@@ -8,6 +8,7 @@ import { ShoalError, logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { ConsentMessage, SwarmTopics } from '../p2p/index.js'
 import {
+  decodeShard,
   fromLabeledImages,
   importDataset,
   loadManifest,
@@ -23,7 +24,8 @@ import {
   createGrant,
   createRevocation,
   readGrantedShard,
-  type GrantInfo
+  type GrantInfo,
+  type PrivacyBudget
 } from '../storage/grants/index.js'
 import type { ContentStore } from '../storage/index.js'
 import type { NodeDb } from './db.js'
@@ -192,6 +194,7 @@ export class NodeDatasets {
     purpose?: string
     expiresAt?: number
     shards?: string[]
+    privacy?: PrivacyBudget
   }): Promise<{ grant: string; document: string }> {
     const { record, manifest } = await this.owned(req.dataset)
     const shardCids = req.shards ?? record.shards.map((s) => s.cid)
@@ -203,6 +206,7 @@ export class NodeDatasets {
       grantee: req.grantee,
       purpose: req.purpose ?? 'any',
       expiresAt: req.expiresAt,
+      ...(req.privacy !== undefined ? { privacy: req.privacy } : {}),
       keys
     })
     const added = await this.grants.addGrant(jwt, manifest, { manifestCid: record.manifestCid })
@@ -236,5 +240,61 @@ export class NodeDatasets {
   async readShard(shardCid: string, purpose: string, signal?: AbortSignal): Promise<Dataset> {
     const r = await readGrantedShard(this.c.store, this.grants, shardCid, { purpose, signal })
     return r.dataset
+  }
+
+  /**
+   * The shards of a dataset this node knows (all of them when it owns it, else those granted
+   * to anyone in its grant store) and the privacy budgets its grants set.
+   *
+   * @throws {DatasetRequestError} `DATASET_NOT_FOUND` when it knows neither the dataset nor a grant of it.
+   */
+  async privacyScope(dataset: string): Promise<{ shards: string[]; budgets: PrivacyBudget[] }> {
+    let cid: string
+    try {
+      cid = CID.parse(dataset).toString()
+    } catch {
+      throw new DatasetRequestError('DATASET_NOT_FOUND', `${dataset} is not a dataset CID`, { dataset })
+    }
+    const owned = await this.c.db.get<DatasetRecord>('datasets', cid)
+    const grants = await this.grants.list({ dataset: cid })
+    if (owned === undefined && grants.length === 0) {
+      throw new DatasetRequestError('DATASET_NOT_FOUND', `this node knows no dataset ${dataset}`, { dataset })
+    }
+    const shards =
+      owned !== undefined ? owned.shards.map((s) => s.cid) : [...new Set(grants.flatMap((g) => g.shards))]
+    const budgets = grants.flatMap((g) => (g.privacy === undefined ? [] : [g.privacy]))
+    return { shards, budgets }
+  }
+
+  /** The dataset this node owns that holds `shardCid`, if any. */
+  private async ownerOf(shardCid: string): Promise<DatasetRecord | undefined> {
+    const cid = CID.parse(shardCid).toString()
+    return (await this.list()).find((d) => d.shards.some((s) => s.cid === cid))
+  }
+
+  /**
+   * Whether this node can read `shardCid` for `purpose` now: it owns the dataset, or holds a
+   * grant to it (for the purpose or `any`) that is neither expired nor revoked.
+   */
+  async canRead(shardCid: string, purpose: string, now = Math.floor(Date.now() / 1000)): Promise<boolean> {
+    if ((await this.ownerOf(shardCid)) !== undefined) return true
+    const grants = await this.grants.list({ shard: shardCid, grantee: this.c.identity.did })
+    return grants.some(
+      (g) =>
+        (g.purpose === 'any' || g.purpose === purpose) &&
+        g.revokedAt === undefined &&
+        (g.exp === undefined || now < g.exp)
+    )
+  }
+
+  /** Decrypt a shard this node owns (with its own key) or holds a grant to (see {@link readShard}). */
+  async readAny(shardCid: string, purpose: string, signal?: AbortSignal): Promise<Dataset> {
+    if ((await this.ownerOf(shardCid)) === undefined) return this.readShard(shardCid, purpose, signal)
+    const parts: Uint8Array[] = []
+    for await (const part of this.c.store.get(CID.parse(shardCid), signal === undefined ? {} : { signal })) {
+      parts.push(part)
+    }
+    const joined = Buffer.concat(parts)
+    return decodeShard(new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength))
   }
 }

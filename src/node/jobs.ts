@@ -15,7 +15,9 @@ import type { ContentStore } from '../storage/index.js'
 import {
   ContentWeightStore,
   FileCheckpointStore,
+  RoundReexecutor,
   SwarmTrainer,
+  concatDatasets,
   createJob,
   gossipUpdateBus,
   jobAnnouncement,
@@ -29,12 +31,13 @@ import {
   type UpdateAnnouncement,
   type VerifiedJob
 } from '../training/swarm/index.js'
-import { encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
+import { decodeWeights, encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
 import { issueReceipt, receiptHash } from '../training/receipts/index.js'
 import type { ShoalConfig } from './config/index.js'
 import type { CheckpointRecord, NodeDb } from './db.js'
 import type { NodeDatasets } from './datasets.js'
 import type { NodeSwarm } from './swarm.js'
+import { roundsWithin, type NodePrivacy } from './privacy.js'
 
 const log = logger('shoal:node:jobs')
 
@@ -52,7 +55,7 @@ const LINGER_MS = 5 * 60_000
 
 /** Thrown for job requests this node cannot serve. */
 export class JobRequestError extends ShoalError<
-  'JOB_NOT_FOUND' | 'JOB_NO_DATA' | 'JOB_ALREADY_RUNNING' | 'JOB_NOT_RUNNING',
+  'JOB_NOT_FOUND' | 'JOB_NO_DATA' | 'JOB_ALREADY_RUNNING' | 'JOB_NOT_RUNNING' | 'JOB_PRIVACY_BUDGET',
   Record<string, unknown>
 > {}
 
@@ -75,6 +78,12 @@ interface Running {
   >
   rejected: Array<{ round: number; from: string; reason: string }>
   shards: Array<{ cid: string; grant: string }>
+  /** Trains in deterministic CPU mode (receipts can be re-executed bit for bit). */
+  deterministic: boolean
+  /** Rounds the owners' privacy budgets still allow (Infinity: no budget). */
+  allowance: number
+  /** Why the run stopped early, when it did (`budget`: a privacy budget is spent). */
+  stopped?: string
   receipts: number
   error?: { code?: string; message: string }
   startedAt: number
@@ -92,7 +101,14 @@ export interface JobsComponents {
   datasets: NodeDatasets
   config: ShoalConfig
   jobsDir: string
+  /** DIDs whose models are not aggregated (the audit service's convictions). */
+  exclusions?: { excluded(did: string): boolean }
+  /** Privacy accounting over the stored receipts (the owners' budgets are enforced with it). */
+  privacy: NodePrivacy
 }
+
+/** How long a re-execution waits for a base model or a shard from the network. */
+const REEXEC_FETCH_TIMEOUT_MS = 60_000
 
 export class NodeJobs {
   private readonly c: JobsComponents
@@ -105,8 +121,36 @@ export class NodeJobs {
   private dutyTimer: ReturnType<typeof setTimeout> | undefined
   private stopped = false
 
+  /**
+   * Re-runs peers' rounds for the audit service: the job from this node's records, the base
+   * weights by CID (over bitswap when remote), the shards this node owns or holds grants for,
+   * prepared exactly as a trainer prepares them.
+   */
+  readonly reexecutor: RoundReexecutor
+
   constructor(c: JobsComponents) {
     this.c = c
+    const weights = new ContentWeightStore({ content: c.store })
+    const within = (signal?: AbortSignal): AbortSignal =>
+      AbortSignal.any([
+        AbortSignal.timeout(REEXEC_FETCH_TIMEOUT_MS),
+        ...(signal === undefined ? [] : [signal])
+      ])
+    this.reexecutor = new RoundReexecutor({
+      job: async (id) => {
+        const spec = await this.spec(id)
+        if (spec === undefined) throw new JobRequestError('JOB_NOT_FOUND', `unknown job ${id}`, { job: id })
+        return spec
+      },
+      weights: async (cid, signal) => decodeWeights(await weights.get(cid, within(signal))),
+      shards: async (cids, spec, signal, jobId) => {
+        const parts: TensorDataset[] = []
+        for (const cid of cids) {
+          parts.push(this.toTensors(await c.datasets.readAny(cid, jobId, within(signal)), spec))
+        }
+        return concatDatasets(parts)
+      }
+    })
   }
 
   async start(): Promise<void> {
@@ -149,6 +193,7 @@ export class NodeJobs {
       if (r.linger !== undefined) clearInterval(r.linger)
     }
     await Promise.all([...this.running.values()].map(async (r) => r.trainer.stop().catch(() => {})))
+    await this.reexecutor.close().catch(() => {})
   }
 
   private attach(topics: SwarmTopics): void {
@@ -262,6 +307,8 @@ export class NodeJobs {
         { job: jobId, dataset: job.spec.dataset }
       )
     }
+    const budget = await this.allowance(job.spec, shards)
+    shards = budget.shards
     const train: TensorDataset[] = []
     for (const s of shards)
       train.push(this.toTensors(await this.c.datasets.readShard(s.cid, jobId), job.spec))
@@ -278,6 +325,8 @@ export class NodeJobs {
       history: [],
       rejected: [],
       shards,
+      deterministic: this.deterministic(),
+      allowance: budget.rounds,
       receipts: 0,
       startedAt: Date.now()
     }
@@ -296,13 +345,16 @@ export class NodeJobs {
         checkpoints: new FileCheckpointStore({ dir: join(this.c.jobsDir, 'checkpoints') }),
         train,
         ...(test !== undefined ? { test } : {}),
-        receipts: { sign: async (r) => this.signReceipt(run, r) }
+        receipts: { sign: async (r) => this.signReceipt(run, r) },
+        ...(this.c.exclusions !== undefined ? { exclusions: this.c.exclusions } : {})
       },
       {
         job: job.spec,
         jobId,
         did: this.c.identity.did,
-        device: this.c.config.training.device,
+        requireReceipts: true,
+        deterministic: run.deterministic,
+        device: run.deterministic ? 'cpu' : this.c.config.training.device,
         ...(this.c.config.training.threads > 0 ? { threads: this.c.config.training.threads } : {})
       }
     )
@@ -313,6 +365,63 @@ export class NodeJobs {
     this.apply()
     void this.execute(run)
     return { job: jobId, shards: shards.length }
+  }
+
+  /**
+   * The rounds this node may still train on `shards` under their grants' privacy budgets
+   * (ε of every round by anyone on the shard so far, plus this job's rounds, ≤ ε_max at δ);
+   * shards whose budget is spent are left out.
+   *
+   * @throws {JobRequestError} `JOB_PRIVACY_BUDGET` when no shard has budget left (or the job adds no noise).
+   */
+  private async allowance(
+    spec: JobSpec,
+    shards: Array<{ cid: string; grant: string }>
+  ): Promise<{ shards: Array<{ cid: string; grant: string }>; rounds: number }> {
+    const cap = spec.hyper.rounds ?? Number.MAX_SAFE_INTEGER
+    const spent = await this.c.privacy.spentByShard()
+    const kept: Array<{ cid: string; grant: string }> = []
+    let rounds = Infinity
+    const refused: string[] = []
+    for (const s of shards) {
+      const budget = (await this.c.datasets.grants.find(s.grant))?.privacy
+      if (budget === undefined) {
+        kept.push(s)
+        continue
+      }
+      const n = roundsWithin(spec, budget, [...(spent.get(s.cid)?.values() ?? [])], cap)
+      if (n === 0) {
+        refused.push(s.cid)
+        continue
+      }
+      kept.push(s)
+      rounds = Math.min(rounds, n)
+    }
+    if (kept.length === 0) {
+      throw new JobRequestError(
+        'JOB_PRIVACY_BUDGET',
+        spec.privacy === undefined || spec.privacy === null
+          ? `the owners' grants set a privacy budget and job "${spec.name}" adds no DP noise: it may not train on their data`
+          : `the privacy budget of every granted shard is spent (${refused.length} shards)`,
+        { shards: refused }
+      )
+    }
+    if (refused.length > 0)
+      log.warn({ shards: refused }, 'privacy budget spent: training without these shards')
+    return { shards: kept, rounds }
+  }
+
+  /** The verified spec of a job this node has recorded (undefined when unknown). */
+  async spec(jobId: string): Promise<JobSpec | undefined> {
+    const rec = await this.c.db.get<JobRecord>('jobs', jobId)
+    if (rec === undefined) return undefined
+    return (await verifyJob(rec.jwt, { expectedId: jobId })).spec
+  }
+
+  /** Deterministic CPU training unless the node is told to use a GPU or not to be verifiable. */
+  private deterministic(): boolean {
+    const { verifiable, device } = this.c.config.training
+    return verifiable && (device === 'auto' || device === 'cpu')
   }
 
   private async heldOut(spec: JobSpec): Promise<TensorDataset | undefined> {
@@ -332,6 +441,7 @@ export class NodeJobs {
     try {
       const result = await run.trainer.run({
         signal: run.controller.signal,
+        ...(Number.isFinite(run.allowance) ? { maxRounds: run.allowance } : {}),
         onRound: async (s) => {
           run.history.push({
             ...s,
@@ -356,6 +466,10 @@ export class NodeJobs {
         }
       })
       run.state = result.stopped === 'aborted' ? (run.state === 'left' ? 'left' : 'failed') : 'done'
+      if (result.stopped === 'budget') {
+        run.stopped = 'budget'
+        log.info({ job: id, rounds: result.roundsRun }, 'privacy budget spent: this node stops training')
+      }
       if (run.state === 'done') {
         await this.c.db.del('joined', id)
         this.linger(run)
@@ -402,7 +516,9 @@ export class NodeJobs {
           .digest('hex'),
         lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
         lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
-        ep: r.ep
+        // 'cpu' promises a bit-reproducible round (what re-executors re-run); multi-threaded
+        // CPU rounds say so, since a re-run may differ in the last bits.
+        ep: r.ep === 'cpu' && !run.deterministic ? 'cpu-parallel' : r.ep
       },
       prev?.jwt ?? null
     )
@@ -471,6 +587,8 @@ export class NodeJobs {
       bytesSent: counters?.bytesSent ?? 0,
       bytesReceived: counters?.bytesReceived ?? 0,
       receipts: run?.receipts ?? 0,
+      stopped: run?.stopped ?? null,
+      allowance: run === undefined || !Number.isFinite(run.allowance) ? null : run.allowance,
       rejected: run?.rejected ?? [],
       history: run?.history ?? [],
       checkpoints,

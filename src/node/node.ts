@@ -21,6 +21,8 @@ import { NodeDatasets } from './datasets.js'
 import { NodeJobs } from './jobs.js'
 import { jobMethods } from './methods/jobs.js'
 import { NodeReceipts } from './receipts.js'
+import { NodeAudit } from './audit.js'
+import { NodePrivacy } from './privacy.js'
 import { receiptMethods } from './methods/receipts.js'
 import { join } from 'node:path'
 import { VERSION } from './constants.js'
@@ -47,6 +49,8 @@ export class ShoalNode {
   private _datasets?: NodeDatasets
   private _jobs?: NodeJobs
   private _receipts?: NodeReceipts
+  private _audit?: NodeAudit
+  private _privacy?: NodePrivacy
   private _startedAt = 0
   private starting?: Promise<void>
 
@@ -132,30 +136,50 @@ export class ShoalNode {
         grantsPath: join(this.repo.ledgerDir, 'grants')
       })
       await this._datasets.start()
-      this._receipts = new NodeReceipts({
+      const datasets = this._datasets
+      // The audit re-runs rounds with the jobs service's re-executor and gossips fraud proofs
+      // through the receipts service: both exist before the audit does any work (start()).
+      const late: { jobs?: NodeJobs; receipts?: NodeReceipts } = {}
+      this._privacy = new NodePrivacy({ db: this._db, job: async (id) => late.jobs!.spec(id) })
+      this._audit = new NodeAudit(
+        {
+          db: this._db,
+          identity: this._identity,
+          grants: datasets.grants,
+          reexec: { run: async (claims, opts) => late.jobs!.reexecutor.run(claims, opts) },
+          canRead: async (shard, job) => datasets.canRead(shard, job),
+          publish: async (proof) => late.receipts?.publishProof(proof)
+        },
+        { fraction: this.config.receipts.reexecFraction, queue: this.config.receipts.auditQueue }
+      )
+      late.receipts = this._receipts = new NodeReceipts({
         db: this._db,
         swarm: this._swarm,
         grants: this._datasets.grants,
-        identity: this._identity
+        identity: this._identity,
+        audit: this._audit
       })
       await this._receipts.start()
-      this._jobs = new NodeJobs({
+      late.jobs = this._jobs = new NodeJobs({
         identity: this._identity,
         store: this._store,
         db: this._db,
         swarm: this._swarm,
         datasets: this._datasets,
         config: this.config,
-        jobsDir: join(this.repo.ledgerDir, 'jobs')
+        jobsDir: join(this.repo.ledgerDir, 'jobs'),
+        exclusions: this._audit,
+        privacy: this._privacy
       })
       await this._jobs.start()
+      await this._audit.start()
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods(this),
         ...storageMethods(this._store),
         ...p2pMethods(this._helia, this._swarm),
         ...trainingMethods({ store: this._store, db: this._db, config: this.config }),
-        ...datasetMethods(this._datasets),
+        ...datasetMethods(this._datasets, this._privacy),
         ...jobMethods(this._jobs, this._store, this._db),
         ...receiptMethods(this._receipts)
       ]
@@ -187,6 +211,7 @@ export class ShoalNode {
       _store: store,
       _jobs: jobs,
       _receipts: receipts,
+      _audit: audit,
       _datasets: datasets,
       _swarm: swarm,
       _db: db,
@@ -195,6 +220,8 @@ export class ShoalNode {
     this._rpc = undefined
     this._jobs = undefined
     this._receipts = undefined
+    this._audit = undefined
+    this._privacy = undefined
     this._datasets = undefined
     this._swarm = undefined
     this._db = undefined
@@ -205,6 +232,7 @@ export class ShoalNode {
     // records, and Helia (which closes libp2p and flushes the level datastore).
     await rpc?.stop()
     await this.repo.removeApi()
+    await audit?.stop()
     await jobs?.stop()
     await receipts?.stop()
     await datasets?.stop()

@@ -1,12 +1,15 @@
 /**
  * Receipts and the credit ledger on a node. Receipts gossiped on the swarm's receipts topic are
  * checked at the signature level and stored (kind `receipts`, key = `receiptHash`, beside the
- * node's own, which `NodeJobs` stores when it signs them); `verify` runs every level the node
- * can run on one receipt (signature, chain over the stored receipts of its issuer, lineage with
- * the grant store; re-execution is not run here), and `ledger` computes balances over the stored
- * receipts that pass `verifyAll`, with the excluded DIDs' credits forfeited. The ledger is a
- * pure function of the stored receipts and the grants: nodes that hold the same ones compute the
- * same balances and the same `hash`.
+ * node's own, which `NodeJobs` stores when it signs them) and handed to the audit service
+ * (`NodeAudit`), which re-executes a sample; fraud proofs gossiped on the same topic go to the
+ * audit service too. `verify` runs every level the node can run on one receipt (signature, chain
+ * over the stored receipts of its issuer, lineage with the grant store, and re-execution when
+ * asked and the node can read the data, else the audit's earlier outcome or a fraud proof), and
+ * `ledger` computes balances over the stored receipts that pass `verifyAll`, with the credits of
+ * excluded DIDs (chain evidence, lineage failures, accepted fraud proofs) forfeited. The ledger
+ * is a pure function of the stored receipts, the grants and the accepted fraud proofs: nodes
+ * that hold the same ones compute the same balances and the same `hash`.
  */
 import { ShoalError, logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
@@ -23,6 +26,13 @@ import {
   type LedgerEntry,
   type VerifyLevel
 } from '../training/receipts/index.js'
+import {
+  AUDITS_KIND,
+  type AuditRecord,
+  type AuditStats,
+  type FraudProofRecord,
+  type NodeAudit
+} from './audit.js'
 import type { NodeDb } from './db.js'
 
 const log = logger('shoal:node:receipts')
@@ -51,6 +61,7 @@ export interface ReceiptsSwarm {
       topic: TopicSpec<ReceiptMessage>,
       handler: (msg: ReceiptMessage, meta: { did: string }) => void | Promise<void>
     ): () => void
+    publish(topic: TopicSpec<ReceiptMessage>, msg: ReceiptMessage): Promise<unknown>
   }
   onEnter(listener: (topics: Pick<SwarmTopics, 'receipts'>) => void): void
 }
@@ -59,8 +70,9 @@ export interface ReceiptsComponents {
   db: NodeDb
   swarm: ReceiptsSwarm
   grants: GrantLookup
-  /** This node (kept for a future re-executor, which signs fraud proofs with it). */
   identity: Identity
+  /** Re-executes sampled receipts and checks fraud proofs; without it neither happens. */
+  audit?: NodeAudit
 }
 
 /** The outcome of one level in {@link NodeReceipts.verify}. */
@@ -118,6 +130,7 @@ export class NodeReceipts {
   private readonly inFlight = new Set<string>()
   private readonly counters: ReceiptStats = { accepted: 0, duplicates: 0, rejected: {} }
   private cache: { key: string; at: number; ledger: Promise<NodeLedger> } | undefined
+  private topics: Pick<SwarmTopics, 'receipts'> | undefined
 
   constructor(components: ReceiptsComponents) {
     this.c = components
@@ -130,8 +143,10 @@ export class NodeReceipts {
     this.c.swarm.onEnter((topics) => {
       if (!this.started) return
       this.unsubscribe?.()
+      this.topics = topics
       this.unsubscribe = this.c.swarm.gossip.subscribe(topics.receipts, async (msg, meta) => {
-        await this.add(msg.receipt, meta.did)
+        if (msg.type === 'receipt') await this.add(msg.receipt, meta.did)
+        else await this.c.audit?.receive(msg.proof, meta.did)
       })
     })
   }
@@ -141,6 +156,54 @@ export class NodeReceipts {
     this.started = false
     this.unsubscribe?.()
     this.unsubscribe = undefined
+    this.topics = undefined
+  }
+
+  /** The audit service's counters and the fraud proofs this node holds. */
+  async audit(): Promise<AuditStats & { fraction: number; proofs: Array<Omit<FraudProofRecord, 'proof'>> }> {
+    const a = this.c.audit
+    if (a === undefined) {
+      return {
+        fraction: 0,
+        considered: 0,
+        skipped: {},
+        reexecuted: 0,
+        matched: 0,
+        mismatched: 0,
+        errors: 0,
+        queued: 0,
+        proofsIssued: 0,
+        proofsAccepted: 0,
+        proofsRejected: {},
+        convicted: [],
+        proofs: []
+      }
+    }
+    const proofs = (await a.proofs()).map(({ proof: _proof, ...rest }) => rest)
+    return { ...a.stats(), fraction: a.fraction, proofs }
+  }
+
+  /** Checks a fraud proof given over RPC (see `NodeAudit.receive`). */
+  async checkProof(proof: string): Promise<{
+    ok: boolean
+    offender?: string
+    reason?: string
+    detail?: string
+    checked?: string
+    duplicate?: boolean
+  }> {
+    if (this.c.audit === undefined)
+      return { ok: false, reason: 'no-audit', detail: 'this node does not audit' }
+    const r = await this.c.audit.receive(proof)
+    if ('duplicate' in r) return { ok: true, duplicate: true }
+    if (!r.ok) return { ok: false, reason: r.reason, detail: r.detail }
+    return { ok: true, offender: r.offender, checked: r.checked }
+  }
+
+  /** Gossips a fraud proof on the swarm's receipts topic (nothing when not in a swarm). */
+  async publishProof(proof: string): Promise<void> {
+    if (this.topics === undefined) return
+    await this.c.swarm.gossip.publish(this.topics.receipts, { type: 'fraud-proof', proof })
   }
 
   /**
@@ -166,6 +229,7 @@ export class NodeReceipts {
       await this.c.db.put<ReceiptRecord>(RECEIPTS_KIND, hash, { hash, jwt, job, round, issuer: iss })
       this.counters.accepted++
       log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
+      void this.c.audit?.consider(jwt, hash)
       return 'accepted'
     } catch (err) {
       log.warn({ receipt: hash, err: (err as Error).message }, 'receipt not stored')
@@ -197,11 +261,13 @@ export class NodeReceipts {
   /**
    * Every level this node can run on one receipt (a JWT, or the hash of a stored one):
    * `signature`; `chain` over the stored receipts of its issuer; `lineage` with the grants;
-   * `reexecution` is reported as skipped.
+   * `reexecution`: an accepted fraud proof against the receipt fails it; else, with
+   * `reexecute`, the round is re-run now when this node can read its data; else this node's
+   * earlier re-run of it, if any; else it is skipped, saying why.
    *
    * @throws {ReceiptRequestError} `RECEIPT_NOT_FOUND` for a hash this node does not store.
    */
-  async verify(jwtOrHash: string): Promise<VerifyReport> {
+  async verify(jwtOrHash: string, opts: { reexecute?: boolean } = {}): Promise<VerifyReport> {
     let jwt = jwtOrHash.trim()
     if (!looksLikeJwt(jwt)) {
       const rec = await this.get(jwt)
@@ -213,7 +279,7 @@ export class NodeReceipts {
     const hash = receiptHash(jwt)
     const stored = (await this.get(hash)) !== undefined
     const skip = (level: VerifyLevel, detail: string): LevelReport => ({ level, status: 'skip', detail })
-    const reexecution = skip('reexecution', 'the node does not re-execute receipts')
+    let reexecution = skip('reexecution', 'the signature level failed')
     const sig = await verifySignature(jwt)
     if (!sig.ok) {
       const after = 'the signature level failed'
@@ -238,6 +304,7 @@ export class NodeReceipts {
     const verdict = all.results.find((v) => v.receipt === hash)
     const chainFailure = verdict?.failure?.level === 'chain' ? verdict.failure : undefined
     const lineage = await verifyLineage(jwt, this.c.grants)
+    reexecution = await this.reexecutionLevel(jwt, hash, opts.reexecute === true)
     const levels: LevelReport[] = [
       { level: 'signature', status: 'pass' },
       chainFailure === undefined
@@ -256,11 +323,56 @@ export class NodeReceipts {
       levels,
       issuer: {
         did,
-        excluded: all.excluded.has(did),
-        exclusions: sortExclusions(all.exclusions)
+        excluded: all.excluded.has(did) || this.c.audit?.excluded(did) === true,
+        exclusions: sortExclusions([...all.exclusions, ...(await this.fraudExclusions(did))])
       },
       stored
     }
+  }
+
+  private async reexecutionLevel(jwt: string, hash: string, now: boolean): Promise<LevelReport> {
+    const audit = this.c.audit
+    if (audit === undefined)
+      return { level: 'reexecution', status: 'skip', detail: 'this node does not re-execute receipts' }
+    const proof = (await audit.proofs()).find((p) => p.receipt === hash)
+    if (proof !== undefined) {
+      return {
+        level: 'reexecution',
+        status: 'fail',
+        reason: 'fraud-proof',
+        detail: `fraud proof by ${proof.verifier} (${proof.checked})`
+      }
+    }
+    if (now) {
+      const r = await audit.reexecuteNow(jwt, hash)
+      if (r.ok) return { level: 'reexecution', status: 'pass', detail: 're-executed now' }
+      return {
+        level: 'reexecution',
+        status: r.skipped === true ? 'skip' : 'fail',
+        reason: r.reason,
+        detail: r.detail
+      }
+    }
+    const done = await this.c.db.get<AuditRecord>(AUDITS_KIND, hash)
+    if (done === undefined) {
+      return {
+        level: 'reexecution',
+        status: 'skip',
+        detail: 'not re-executed here (sampled out, or no access to its data)'
+      }
+    }
+    if (done.outcome === 'match')
+      return { level: 'reexecution', status: 'pass', detail: `re-executed at ${done.at}` }
+    if (done.outcome === 'error')
+      return { level: 'reexecution', status: 'skip', reason: 'reexecution-error', detail: done.detail ?? '' }
+    return { level: 'reexecution', status: 'fail', reason: 'result-mismatch', detail: done.detail ?? '' }
+  }
+
+  private async fraudExclusions(did?: string): Promise<Exclusion[]> {
+    if (this.c.audit === undefined) return []
+    return (await this.c.audit.proofs())
+      .filter((p) => did === undefined || p.offender === did)
+      .map((p) => ({ did: p.offender, reason: 'fraud' as const, receipt: p.receipt }))
   }
 
   /**
@@ -270,7 +382,8 @@ export class NodeReceipts {
    */
   async ledger(): Promise<NodeLedger> {
     const records = await this.c.db.list<ReceiptRecord>(RECEIPTS_KIND)
-    const key = records.map((r) => r.hash).join(',')
+    const proofs = (await this.c.audit?.proofs()) ?? []
+    const key = [...records.map((r) => r.hash), ...proofs.map((p) => p.hash)].join(',')
     const now = Date.now()
     if (this.cache !== undefined && this.cache.key === key && now - this.cache.at < LEDGER_CACHE_MS) {
       return this.cache.ledger
@@ -291,13 +404,15 @@ export class NodeReceipts {
 
   private async compute(jwts: string[]): Promise<NodeLedger> {
     const all = await verifyAll(jwts, { grants: this.c.grants })
-    const ledger = computeLedger(all.verified, { forfeited: all.excluded })
+    const fraud = await this.fraudExclusions()
+    const excluded = new Set([...all.excluded, ...fraud.map((e) => e.did)])
+    const ledger = computeLedger(all.verified, { forfeited: excluded })
     return {
       balances: ledger.balances,
       history: ledger.history,
       hash: ledgerHash(ledger),
-      excluded: [...all.excluded].sort(cmp),
-      exclusions: sortExclusions(all.exclusions),
+      excluded: [...excluded].sort(cmp),
+      exclusions: sortExclusions([...all.exclusions, ...fraud]),
       receipts: jwts.length,
       verified: all.verified.length
     }

@@ -62,11 +62,14 @@ export const UpdateMessageSchema = z.looseObject({
 })
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>
 
-/** A message on `/shoal/1/<swarm>/receipts`: one signed receipt. */
-export const ReceiptMessageSchema = z.looseObject({
-  type: z.literal('receipt'),
-  receipt: JwtSchema
-})
+/**
+ * A message on `/shoal/1/<swarm>/receipts`: one signed receipt, or a signed fraud proof (a
+ * verifier's statement that re-running a receipt gave another result; it embeds the receipt).
+ */
+export const ReceiptMessageSchema = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('receipt'), receipt: JwtSchema }),
+  z.looseObject({ type: z.literal('fraud-proof'), proof: JwtSchema })
+])
 export type ReceiptMessage = z.infer<typeof ReceiptMessageSchema>
 
 /** A message on `/shoal/1/<swarm>/consent`: a grant or a revocation, inline (JWT) or by CID. */

@@ -478,11 +478,45 @@ export function buildProgram(): Command {
     .description('grant a DID access to a dataset (published on the swarm’s consent topic)')
     .option('--purpose <job>', 'a job id, or "any"', 'any')
     .option('--expires <time>', 'an ISO date, Unix seconds, or a duration such as 30m, 12h, 7d')
-    .action(async (dataset: string, did: string, o: { purpose: string; expires?: string }) => {
-      const params: Record<string, unknown> = { dataset, did, purpose: o.purpose }
-      if (o.expires !== undefined) params.expiresAt = parseExpiry(o.expires)
-      const r = await (await client()).call<{ grant: string }>('dataset_grant', params)
-      out(g().json === true, r, () => `grant ${r.grant}`)
+    .option('--eps-max <ε>', 'privacy budget: training stops before the shared updates exceed this ε')
+    .option('--delta <δ>', 'δ of the privacy budget', '1e-5')
+    .action(
+      async (
+        dataset: string,
+        did: string,
+        o: { purpose: string; expires?: string; epsMax?: string; delta: string }
+      ) => {
+        const params: Record<string, unknown> = { dataset, did, purpose: o.purpose }
+        if (o.expires !== undefined) params.expiresAt = parseExpiry(o.expires)
+        if (o.epsMax !== undefined) {
+          params.epsMax = Number(o.epsMax)
+          params.delta = Number(o.delta)
+        }
+        const r = await (await client()).call<{ grant: string }>('dataset_grant', params)
+        out(g().json === true, r, () => `grant ${r.grant}`)
+      }
+    )
+  datasetCmd
+    .command('privacy <dataset>')
+    .description('the (ε, δ) differential-privacy loss of a dataset’s records so far, and its budget')
+    .action(async (dataset: string) => {
+      const r = await (
+        await client()
+      ).call<{
+        dataset: string
+        delta: number
+        epsilon: number | null
+        epsMax: number | null
+        shards: Array<{ cid: string; rounds: number; epsilon: number | null }>
+      }>('dataset_privacy', { dataset })
+      const eps = (e: number | null): string => (e === null ? '∞ (shared without noise)' : e.toFixed(3))
+      out(g().json === true, r, () =>
+        [
+          `dataset ${r.dataset}: ε = ${eps(r.epsilon)} at δ = ${r.delta} (per record)` +
+            (r.epsMax === null ? ', no budget set' : `, budget ε_max = ${r.epsMax}`),
+          ...r.shards.map((x) => `  shard ${x.cid}: ${x.rounds} rounds, ε = ${eps(x.epsilon)}`)
+        ].join('\n')
+      )
     })
   datasetCmd
     .command('revoke <grant>')

@@ -1,4 +1,4 @@
-/** `shoal receipts list|verify` and `shoal ledger [history]`: clients of the receipts_* and ledger_* RPC methods. */
+/** `shoal receipts list|verify|audit` and `shoal ledger [history]`: clients of the receipts_* and ledger_* RPC methods. */
 import type { Command } from 'commander'
 import type { RpcClient } from '../rpc/index.js'
 
@@ -18,6 +18,22 @@ interface VerifyView {
   failed: string | null
   levels: Array<{ level: string; status: string; reason?: string; detail?: string }>
   issuer: { did: string; excluded: boolean; exclusions: Array<{ reason: string; receipt: string }> } | null
+}
+
+interface AuditView {
+  fraction: number
+  considered: number
+  skipped: Record<string, number>
+  reexecuted: number
+  matched: number
+  mismatched: number
+  errors: number
+  queued: number
+  proofsIssued: number
+  proofsAccepted: number
+  proofsRejected: Record<string, number>
+  convicted: string[]
+  proofs: Array<{ offender: string; verifier: string; job: string; round: number; checked: string }>
 }
 
 interface BalancesView {
@@ -78,8 +94,14 @@ export function registerReceiptCommands(
     .description(
       `verify a receipt (JWT or hash) level by level; exit ${EXIT_RECEIPT_INVALID} when a level fails`
     )
-    .action(async (receipt: string) => {
-      const r = await (await client()).call<VerifyView>('receipts_verify', { receipt })
+    .option('--reexecute', 're-run the round now (deterministic CPU) when this node can read its data')
+    .action(async (receipt: string, o: { reexecute?: boolean }) => {
+      const r = await (
+        await client()
+      ).call<VerifyView>('receipts_verify', {
+        receipt,
+        ...(o.reexecute === true ? { reexecute: true } : {})
+      })
       out(json(), r, () => {
         const lines = [
           `receipt ${r.receipt}`,
@@ -99,6 +121,30 @@ export function registerReceiptCommands(
         return lines.join('\n')
       })
       if (!r.ok) process.exitCode = EXIT_RECEIPT_INVALID
+    })
+
+  receipts
+    .command('audit')
+    .description('peers’ receipts this node re-executed, the fraud proofs it holds and whom they convict')
+    .action(async () => {
+      const r = await (await client()).call<AuditView>('receipts_audit')
+      out(json(), r, () =>
+        [
+          `re-execution fraction ${r.fraction}: ${r.considered} receipts considered, ${r.reexecuted} re-executed ` +
+            `(${r.matched} matched, ${r.mismatched} mismatched, ${r.errors} errors), ${r.queued} queued`,
+          `skipped: ${
+            Object.entries(r.skipped)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }`,
+          `fraud proofs: ${r.proofsIssued} issued here, ${r.proofsAccepted} accepted, ` +
+            `${Object.values(r.proofsRejected).reduce((a, b) => a + b, 0)} refused`,
+          ...r.proofs.map(
+            (p) => `  ${p.offender} round ${p.round} of ${p.job}: by ${p.verifier} (${p.checked})`
+          ),
+          r.convicted.length === 0 ? 'nobody convicted' : `convicted (excluded): ${r.convicted.join(', ')}`
+        ].join('\n')
+      )
     })
 
   const ledger = program

@@ -51,7 +51,27 @@ export const ConfigSchema = z
           .gt(0)
           .max(1)
           .describe('Share of each period this node trains (volunteers: 0.5 = half the time); 1 = always'),
-        dutyPeriodSeconds: z.number().int().min(1).max(86_400).describe('Length of a duty-cycle period')
+        dutyPeriodSeconds: z.number().int().min(1).max(86_400).describe('Length of a duty-cycle period'),
+        verifiable: z
+          .boolean()
+          .describe(
+            'Train on CPU in deterministic mode (one thread) so that peers can re-execute this node’s receipts; ignored on a GPU device'
+          )
+      })
+      .strict(),
+    receipts: z
+      .object({
+        reexecFraction: z
+          .number()
+          .min(0)
+          .max(1)
+          .describe('Share of the peers’ receipts this node re-executes when it can read their data; 0 = none'),
+        auditQueue: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .describe('Receipts waiting for re-execution at most; further ones are skipped and counted')
       })
       .strict(),
     log: z

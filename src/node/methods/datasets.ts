@@ -1,5 +1,6 @@
 /** `dataset_*` RPC methods: import, list, grant, revoke, grants. */
 import { z } from 'zod'
+import { DEFAULT_DELTA, type NodePrivacy } from '../privacy.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import type { NodeDatasets } from '../datasets.js'
 
@@ -21,11 +22,39 @@ const GrantInfo = z.object({
   purpose: z.string(),
   owner: z.string(),
   exp: z.number().optional(),
-  revokedAt: z.number().optional()
+  revokedAt: z.number().optional(),
+  privacy: z.object({ epsMax: z.number(), delta: z.number() }).optional()
 })
 
-export function datasetMethods(ds: NodeDatasets): RpcMethod[] {
+export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMethod[] {
   return [
+    method({
+      name: 'dataset_privacy',
+      summary:
+        'The (ε, δ) differential-privacy loss of a dataset’s records through the updates shared from them (RDP accountant over every stored receipt naming its shards), and the owners’ budget ε_max',
+      params: z.object({ dataset: z.string().describe('manifest CID') }),
+      result: z.object({
+        dataset: z.string(),
+        delta: z.number(),
+        epsilon: z.number().nullable().describe('null: unbounded (a round shared without noise)'),
+        epsMax: z.number().nullable(),
+        unit: z.literal('record'),
+        shards: z.array(
+          z.object({
+            cid: z.string(),
+            rounds: z.number(),
+            epsilon: z.number().nullable(),
+            jobs: z.array(
+              z.object({ job: z.string(), rounds: z.number(), noiseMultiplier: z.number().nullable() })
+            )
+          })
+        )
+      }),
+      handler: async ({ dataset }) => {
+        const { shards, budgets } = await ds.privacyScope(dataset)
+        return privacy.report(dataset, shards, budgets)
+      }
+    }),
     method({
       name: 'dataset_import',
       summary:
@@ -61,10 +90,21 @@ export function datasetMethods(ds: NodeDatasets): RpcMethod[] {
         did: z.string().startsWith('did:key:'),
         purpose: z.string().min(1).max(128).optional().describe('a job id, or "any" (default)'),
         expiresAt: z.number().int().positive().optional().describe('Unix seconds'),
-        shards: z.array(z.string()).optional().describe('default: every shard')
+        shards: z.array(z.string()).optional().describe('default: every shard'),
+        epsMax: z
+          .number()
+          .positive()
+          .optional()
+          .describe('privacy budget: training on the shards stops before the shared updates exceed ε_max'),
+        delta: z.number().gt(0).lt(1).optional().describe('δ of the budget (default 1e-5)')
       }),
       result: z.object({ grant: z.string(), document: z.string() }),
-      handler: async (p) => ds.grant({ ...p, grantee: p.did })
+      handler: async ({ epsMax, delta, ...p }) =>
+        ds.grant({
+          ...p,
+          grantee: p.did,
+          ...(epsMax !== undefined ? { privacy: { epsMax, delta: delta ?? DEFAULT_DELTA } } : {})
+        })
     }),
     method({
       name: 'dataset_grant_add',

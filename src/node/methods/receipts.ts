@@ -56,9 +56,13 @@ export function receiptMethods(receipts: NodeReceipts): RpcMethod[] {
     method({
       name: 'receipts_verify',
       summary:
-        'Verify a receipt level by level: signature, chain (over the issuer’s stored receipts), lineage (grants); re-execution is skipped',
+        'Verify a receipt level by level: signature, chain (over the issuer’s stored receipts), lineage (grants), re-execution (a fraud proof against it, a re-run now with reexecute when this node can read its data, or this node’s earlier re-run)',
       params: z.object({
-        receipt: z.string().min(1).max(65_536).describe('a receipt JWT, or the hash of a stored one')
+        receipt: z.string().min(1).max(65_536).describe('a receipt JWT, or the hash of a stored one'),
+        reexecute: z
+          .boolean()
+          .optional()
+          .describe('re-run the round now (deterministic CPU) when this node can read its shards')
       }),
       result: z.object({
         receipt: z.string(),
@@ -77,7 +81,56 @@ export function receiptMethods(receipts: NodeReceipts): RpcMethod[] {
           .nullable(),
         stored: z.boolean()
       }),
-      handler: async ({ receipt }) => receipts.verify(receipt)
+      handler: async ({ receipt, reexecute }) =>
+        receipts.verify(receipt, reexecute === undefined ? {} : { reexecute })
+    }),
+    method({
+      name: 'receipts_audit',
+      summary:
+        'This node’s re-execution of peers’ receipts (sampled, re-run, matched, mismatched, skipped per reason), the fraud proofs it holds and the DIDs they convict',
+      params: z.object({}),
+      result: z.object({
+        fraction: z.number(),
+        considered: z.number(),
+        skipped: z.record(z.string(), z.number()),
+        reexecuted: z.number(),
+        matched: z.number(),
+        mismatched: z.number(),
+        errors: z.number(),
+        queued: z.number(),
+        proofsIssued: z.number(),
+        proofsAccepted: z.number(),
+        proofsRejected: z.record(z.string(), z.number()),
+        convicted: z.array(z.string()),
+        proofs: z.array(
+          z.object({
+            hash: z.string(),
+            offender: z.string(),
+            verifier: z.string(),
+            receipt: z.string(),
+            job: z.string(),
+            round: z.number(),
+            checked: z.enum(['reexecution', 'attested', 'issued']),
+            at: z.string()
+          })
+        )
+      }),
+      handler: async () => receipts.audit()
+    }),
+    method({
+      name: 'receipts_check_proof',
+      summary:
+        'Check a fraud proof (re-run when this node can read the data, else accepted only from the data’s owner); a valid one is stored and convicts its offender',
+      params: z.object({ proof: z.string().min(1).max(65_536).describe('a fraud-proof JWT') }),
+      result: z.object({
+        ok: z.boolean(),
+        offender: z.string().optional(),
+        reason: z.string().optional(),
+        detail: z.string().optional(),
+        checked: z.string().optional(),
+        duplicate: z.boolean().optional()
+      }),
+      handler: async ({ proof }) => receipts.checkProof(proof)
     }),
     method({
       name: 'receipts_stats',

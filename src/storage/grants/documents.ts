@@ -86,6 +86,16 @@ const JweSchema = z.looseObject({
     .optional()
 })
 
+/**
+ * The owner's differential-privacy budget for what grantees share about the data: training on
+ * it stops once the (ε, δ) of the updates shared from it would exceed `epsMax` at `delta`.
+ */
+export const PrivacyBudgetSchema = z.object({
+  epsMax: z.number().positive().max(1e6),
+  delta: z.number().gt(0).lt(1)
+})
+export type PrivacyBudget = z.infer<typeof PrivacyBudgetSchema>
+
 /** Zod schema of a grant's claims (unknown claims are allowed and ignored). */
 export const GrantClaimsSchema = z
   .looseObject({
@@ -97,7 +107,8 @@ export const GrantClaimsSchema = z
     shards: z.array(cidString).min(1).max(MAX_GRANT_SHARDS),
     grantee: didString,
     purpose: z.string().regex(PURPOSE_PATTERN, 'not a job id or "any"'),
-    keys: JweSchema
+    keys: JweSchema,
+    privacy: PrivacyBudgetSchema.optional()
   })
   .refine((c) => c.exp === undefined || c.exp > c.iat, 'exp must be after iat')
 
@@ -127,6 +138,8 @@ export interface GrantClaims {
   purpose: string
   /** The shards' content keys, encrypted for the grantee. */
   keys: JWE
+  /** The owner's privacy budget for training on the shards. */
+  privacy?: PrivacyBudget
 }
 
 /** The claims of a revocation. */
@@ -165,6 +178,8 @@ export interface GrantInfo {
   owner: string
   /** Samples per granted shard, from the dataset's signed manifest. */
   shardSizes?: Record<string, number>
+  /** The owner's privacy budget for training on these shards, if it set one. */
+  privacy?: PrivacyBudget
 }
 
 /** What {@link createGrant} needs. */
@@ -179,6 +194,8 @@ export interface CreateGrantInput {
   purpose: string
   /** Expiry, Unix seconds (must be in the future). None: valid until revoked. */
   expiresAt?: number
+  /** A privacy budget (ε_max at δ) for training on the shards. None: no budget. */
+  privacy?: PrivacyBudget
   /** The content key of each granted shard, by shard CID (each shard must be in the manifest). */
   keys: ReadonlyMap<string, Uint8Array>
 }
@@ -384,6 +401,13 @@ export async function createGrant(
     keys: jwe
   }
   if (input.expiresAt !== undefined) payload.exp = input.expiresAt
+  if (input.privacy !== undefined) {
+    const budget = PrivacyBudgetSchema.safeParse(input.privacy)
+    if (!budget.success) {
+      fail('GRANT_INVALID', `privacy budget: ${z.prettifyError(budget.error)}`, { reason: 'privacy' })
+    }
+    payload.privacy = budget.data
+  }
   const jwt = await owner.signJwt(payload)
   if (jwt.length > MAX_DOCUMENT_BYTES) {
     fail(
@@ -462,6 +486,7 @@ export async function verifyGrant(jwt: string, opts: VerifyGrantOptions): Promis
     shardSizes: Object.fromEntries(shards.map((c, i) => [c, entries[i]!.count]))
   }
   if (claims.exp !== undefined) info.exp = claims.exp
+  if (claims.privacy !== undefined) info.privacy = claims.privacy
   return {
     id,
     claims: { ...claims, dataset, shards },

@@ -38,6 +38,8 @@ export {
   canonicalCid,
   GrantClaimsSchema,
   RevocationClaimsSchema,
+  PrivacyBudgetSchema,
+  type PrivacyBudget,
   type GrantClaims,
   type RevocationClaims,
   type GrantInfo,

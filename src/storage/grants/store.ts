@@ -574,5 +574,6 @@ function publicInfo(record: GrantRecord): GrantInfo {
   if (info.exp !== undefined) out.exp = info.exp
   if (info.revokedAt !== undefined) out.revokedAt = info.revokedAt
   if (info.shardSizes !== undefined) out.shardSizes = { ...info.shardSizes }
+  if (info.privacy !== undefined) out.privacy = { ...info.privacy }
   return out
 }

@@ -127,26 +127,33 @@ export type FraudProofCheck =
       round: number
       claimedHash: string
       expectedHash: string
+      /** How the conviction was reached: a re-run here, or the word of an authority on the data. */
+      checked: 'reexecution' | 'attested'
     }
   | FraudProofFailure
 
+/** A fraud proof whose envelope checked out: its claims and the accused receipt's claims. */
+interface CheckedEnvelope {
+  claims: FraudProofClaims
+  rc: ReceiptClaims
+  receiptHash: string
+}
+
+const fail = (reason: FraudProofReason, detail: string): FraudProofFailure => ({
+  ok: false,
+  level: 'fraud-proof',
+  reason,
+  detail
+})
+
 /**
- * Re-checks a fraud proof: its signature (EdDSA, did:key), its claims, the embedded receipt's
- * signature, that the claimed values are the receipt's, and — by re-running the round with
- * `reexec` — that the expected values are right and differ from the claim. A false accusation
- * (the re-run matches the receipt) fails with `no-mismatch`. Never throws.
+ * Everything about a fraud proof that needs no data: its signature (EdDSA, did:key), its
+ * claims, the embedded receipt's signature, and that the claimed values are the receipt's.
  */
-export async function checkFraudProof(
+async function checkEnvelope(
   proof: string,
-  reexec: Reexecutor,
-  opts: VerifyTimeOptions & { signal?: AbortSignal } = {}
-): Promise<FraudProofCheck> {
-  const fail = (reason: FraudProofReason, detail: string): FraudProofFailure => ({
-    ok: false,
-    level: 'fraud-proof',
-    reason,
-    detail
-  })
+  opts: VerifyTimeOptions
+): Promise<CheckedEnvelope | FraudProofFailure> {
   let claims: FraudProofClaims
   try {
     splitJwt(proof, MAX_FRAUD_PROOF_BYTES)
@@ -181,6 +188,40 @@ export async function checkFraudProof(
   if (claims.claimedSamples !== undefined && claims.claimedSamples !== rc.samples) {
     return fail('claimed-hash', `claimedSamples ${claims.claimedSamples} is not the receipt's ${rc.samples}`)
   }
+  if (claims.expectedHash === claims.claimedHash && claims.expectedSamples === undefined) {
+    return fail('no-mismatch', 'the proof expects the hash the receipt claims: nothing is proven')
+  }
+  return { claims, rc, receiptHash: receipt.hash }
+}
+
+function convicted(e: CheckedEnvelope, checked: 'reexecution' | 'attested'): FraudProofCheck {
+  return {
+    ok: true,
+    offender: e.rc.iss,
+    verifier: e.claims.iss,
+    receipt: e.receiptHash,
+    job: e.rc.job,
+    round: e.rc.round,
+    claimedHash: e.claims.claimedHash,
+    expectedHash: e.claims.expectedHash,
+    checked
+  }
+}
+
+/**
+ * Re-checks a fraud proof: its signature (EdDSA, did:key), its claims, the embedded receipt's
+ * signature, that the claimed values are the receipt's, and — by re-running the round with
+ * `reexec` — that the expected values are right and differ from the claim. A false accusation
+ * (the re-run matches the receipt) fails with `no-mismatch`. Never throws.
+ */
+export async function checkFraudProof(
+  proof: string,
+  reexec: Reexecutor,
+  opts: VerifyTimeOptions & { signal?: AbortSignal } = {}
+): Promise<FraudProofCheck> {
+  const env = await checkEnvelope(proof, opts)
+  if ('ok' in env) return env
+  const { claims, rc } = env
   let rerun: ReexecutionResult
   try {
     rerun = await reexec.run(rc, opts.signal === undefined ? {} : { signal: opts.signal })
@@ -205,14 +246,33 @@ export async function checkFraudProof(
   if (!hashDiffers && !samplesDiffer) {
     return fail('no-mismatch', 'the re-run matches the receipt: the accusation is false')
   }
-  return {
-    ok: true,
-    offender: rc.iss,
-    verifier: claims.iss,
-    receipt: receipt.hash,
-    job: rc.job,
-    round: rc.round,
-    claimedHash: claims.claimedHash,
-    expectedHash: claims.expectedHash
+  return convicted(env, 'reexecution')
+}
+
+/**
+ * For a node that cannot read the accused round's data (so cannot re-run it): checks
+ * everything {@link checkFraudProof} checks but the re-run, then accepts the proof only when
+ * `authority` vouches for its signer for this receipt — a node uses "the signer owns every
+ * shard the receipt names" (a data owner can always re-run rounds on its own data). Never throws.
+ */
+export async function checkAttestedFraudProof(
+  proof: string,
+  authority: (verifier: string, receipt: ReceiptClaims) => Promise<boolean>,
+  opts: VerifyTimeOptions = {}
+): Promise<FraudProofCheck> {
+  const env = await checkEnvelope(proof, opts)
+  if ('ok' in env) return env
+  let trusted: boolean
+  try {
+    trusted = await authority(env.claims.iss, env.rc)
+  } catch (err) {
+    return fail('reexecution-error', `checking the signer's authority: ${(err as Error).message}`)
   }
+  if (!trusted) {
+    return fail(
+      'untrusted',
+      `${env.claims.iss} is not an authority for this receipt's data, and this node cannot re-run it`
+    )
+  }
+  return convicted(env, 'attested')
 }

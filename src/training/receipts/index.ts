@@ -92,6 +92,7 @@ export {
 export {
   issueFraudProof,
   checkFraudProof,
+  checkAttestedFraudProof,
   decodeFraudProof,
   type FraudProofInput,
   type FraudProofCheck

@@ -68,6 +68,7 @@ export type FraudProofReason =
   | 'reexecution-error' // the checker's re-executor failed: no verdict
   | 'expected-hash-wrong' // the checker's re-run disagrees with the proof's expectedHash/expectedSamples
   | 'no-mismatch' // the checker's re-run matches the receipt: a false accusation
+  | 'untrusted' // checkAttestedFraudProof: the signer is no authority on the data, and no re-run was possible
 
 interface FailureBase {
   ok: false

@@ -8,7 +8,7 @@
  * is reported with its reason and skipped) → aggregate them with the node's own model →
  * evaluate → checkpoint → round r + 1. See docs/training-swarm.md.
  */
-import { randomInt } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { hasCode, logger } from '../../common/index.js'
 import { Rng } from '../../common/rng.js'
@@ -39,7 +39,8 @@ import {
   MAX_TRACKED_PEERS,
   MODEL_HEADER_SLACK_BYTES
 } from './constants.js'
-import { ModelTooLargeError, SwarmOptionsError, SwarmStateError } from './errors.js'
+import { claimedResultHash, verifySignature } from '../receipts/index.js'
+import { ModelTooLargeError, ReceiptBindingError, SwarmOptionsError, SwarmStateError } from './errors.js'
 import type { JobSpec } from './job.js'
 import { UpdateAnnouncementSchema, type UpdateAnnouncement } from './messages.js'
 import { concatDatasets, roundSeed, trainRound } from './round.js'
@@ -79,6 +80,7 @@ export interface ResolvedSwarmOptions {
   evalEvery: number
   catchUp: boolean
   retainRounds: number
+  requireReceipts: boolean
   deterministic: boolean
   threads: number | undefined
   device: Device | undefined
@@ -148,6 +150,7 @@ function resolveOptions(init: SwarmTrainerInit): ResolvedSwarmOptions {
     evalEvery: positiveInt(init.evalEvery ?? DEFAULT_EVAL_EVERY, 'evalEvery'),
     catchUp: init.catchUp !== false,
     retainRounds: positiveInt(init.retainRounds ?? DEFAULT_RETAIN_ROUNDS, 'retainRounds'),
+    requireReceipts: init.requireReceipts === true,
     deterministic: init.deterministic === true,
     threads: init.threads,
     device: init.device
@@ -185,7 +188,7 @@ function lowerMedian(values: number[]): number {
 }
 
 function rejectReason(err: unknown): RejectReason | undefined {
-  if (err instanceof UpdateRejectedError) return err.code
+  if (err instanceof UpdateRejectedError || err instanceof ReceiptBindingError) return err.code
   if (err instanceof UpdateDecodeError) return 'UPDATE_DECODE_FAILED'
   if (hasCode(err, 'UPDATE_TOO_LARGE')) return 'UPDATE_TOO_LARGE'
   return undefined
@@ -215,6 +218,7 @@ export class SwarmTrainer {
   private readonly store: SwarmComponents['store']
   private readonly checkpoints: SwarmComponents['checkpoints']
   private readonly receipts: SwarmComponents['receipts']
+  private readonly exclusions: SwarmComponents['exclusions']
   private readonly data: TensorDataset
   private readonly test: TensorDataset | undefined
   private readonly zeroState: Map<string, Float32Array>
@@ -246,7 +250,8 @@ export class SwarmTrainer {
     announcementsReceived: 0,
     rejected: {},
     unavailable: 0,
-    equivocations: 0
+    equivocations: 0,
+    excluded: 0
   }
 
   /**
@@ -262,6 +267,7 @@ export class SwarmTrainer {
     this.store = components.store
     this.checkpoints = components.checkpoints
     this.receipts = components.receipts
+    this.exclusions = components.exclusions
     this.compiled = compileModel(this.job.model, this.job.optimizer)
     this.data = concatDatasets(components.train)
     this.test = components.test
@@ -400,8 +406,13 @@ export class SwarmTrainer {
     }
     const first = this.nextRound
     const target = this.job.hyper.targetAccuracy
+    const maxRounds = opts.maxRounds ?? Infinity
     while (this.nextRound < this.options.rounds) {
       if (signal.aborted) break
+      if (roundsRun >= maxRounds) {
+        log.info({ job: this.jobId, roundsRun, nextRound: this.nextRound }, 'round allowance spent; stopping')
+        return result('budget')
+      }
       let stats: RoundStats
       try {
         stats = await this.runRound(this.nextRound, this.nextRound === first, signal)
@@ -620,6 +631,7 @@ export class SwarmTrainer {
         }
         const weights = decodeCompressed(f.bytes)
         validateUpdate(weights, this.compiled, { base, maxNorm: o.maxNorm })
+        await this.checkReceipt(f.peer, weights)
         valid.push({ peer: f.peer, weights })
       } catch (err) {
         const reason = rejectReason(err)
@@ -755,6 +767,10 @@ export class SwarmTrainer {
     }
     const msg = parsed.data
     if (msg.job !== this.jobId || from.did === this.did) return
+    if (this.isExcluded(from.did)) {
+      this.totals.excluded++
+      return
+    }
     this.totals.announcementsReceived++
     const known = this.peers.get(from.did)
     if (known !== undefined) {
@@ -774,6 +790,55 @@ export class SwarmTrainer {
     }
     this.peers.set(from.did, { did: from.did, msg })
     for (const wake of [...this.announceWaiters]) wake()
+  }
+
+  private isExcluded(did: string): boolean {
+    return this.exclusions?.excluded(did) === true
+  }
+
+  /**
+   * A peer model against the receipt it was announced with: signed by the announcer, for this
+   * job and round; and — when models travel exactly (no DP noise, no compression) — the
+   * weights hash to the receipt's `resultHash`, so that a node cannot announce other weights
+   * than those its receipt (and a re-execution of it) stands for.
+   *
+   * @throws {ReceiptBindingError}
+   */
+  private async checkReceipt(peer: PeerEntry, weights: Map<string, Float32Array>): Promise<void> {
+    const jwt = peer.msg.receipt
+    if (jwt === undefined) {
+      if (!this.options.requireReceipts) return
+      throw new ReceiptBindingError('RECEIPT_MISSING', 'the announcement carries no receipt', {
+        from: peer.did
+      })
+    }
+    const r = await verifySignature(jwt)
+    if (!r.ok) {
+      throw new ReceiptBindingError('RECEIPT_MISMATCH', `the announced receipt is invalid: ${r.reason}`, {
+        from: peer.did
+      })
+    }
+    const c = r.claims
+    if (c.iss !== peer.did || c.job !== this.jobId || c.round !== peer.msg.round) {
+      throw new ReceiptBindingError(
+        'RECEIPT_MISMATCH',
+        `the announced receipt is ${c.iss}'s for job ${c.job} round ${c.round}, not ${peer.did}'s for round ${peer.msg.round}`,
+        { from: peer.did }
+      )
+    }
+    const exact =
+      this.options.compression === 'none' && (this.job.privacy === undefined || this.job.privacy === null)
+    const claimed = claimedResultHash(c)
+    if (exact && claimed !== undefined) {
+      const actual = createHash('sha256').update(encodeWeights(weights, this.compiled.params)).digest('hex')
+      if (actual !== claimed) {
+        throw new ReceiptBindingError(
+          'RESULT_MISMATCH',
+          `the model hashes to ${actual}, its receipt claims ${claimed}`,
+          { from: peer.did }
+        )
+      }
+    }
   }
 
   private unused(p: PeerEntry): boolean {
@@ -807,7 +872,7 @@ export class SwarmTrainer {
 
   /** Up to k unused peer models: fresh ones (round ≥ r) first in a seeded random order, then the newest stale ones. */
   private choosePeers(r: number): PeerEntry[] {
-    const available = [...this.peers.values()].filter((p) => this.unused(p))
+    const available = [...this.peers.values()].filter((p) => this.unused(p) && !this.isExcluded(p.did))
     available.sort((a, b) => (a.did < b.did ? -1 : 1))
     const fresh = available.filter((p) => p.msg.round >= r)
     const stale = available.filter((p) => p.msg.round < r).sort((a, b) => b.msg.round - a.msg.round)

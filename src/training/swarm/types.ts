@@ -87,6 +87,11 @@ export interface SwarmComponents {
   test?: TensorDataset
   /** Optional receipt signer (the node wires the receipts module and its shards/grants). */
   receipts?: RoundReceiptSigner
+  /**
+   * DIDs whose models are not used (e.g. convicted by a fraud proof): their announcements
+   * are ignored from the moment `excluded` says so.
+   */
+  exclusions?: { excluded(did: string): boolean }
 }
 
 /** Options of a {@link SwarmTrainer}; everything but `job`, `jobId` and `did` has a default. */
@@ -110,6 +115,12 @@ export interface SwarmTrainerInit {
   krumF?: number
   /** Compression of announced models (default `job.compression`). */
   compression?: CompressionKind
+  /**
+   * Use only peer models announced with a receipt (default false). A receipt must be signed by
+   * the announcer for this job and round; when models travel uncompressed and without DP
+   * noise, the model fetched must also hash to the receipt's `resultHash`.
+   */
+  requireReceipts?: boolean
   /** Norm bound of a peer model minus the round base (default `job.maxNorm`). */
   maxNorm?: number
   batchSize?: number
@@ -151,6 +162,9 @@ export type RejectReason =
   | 'UPDATE_NORM_EXCEEDED'
   | 'UPDATE_DECODE_FAILED'
   | 'UPDATE_TOO_LARGE'
+  | 'RECEIPT_MISSING' // requireReceipts, and the announcement carries none
+  | 'RECEIPT_MISMATCH' // the announcement's receipt is invalid, or not the announcer's for this job and round
+  | 'RESULT_MISMATCH' // the model announced is not the one its receipt commits to
 
 /** A rejected peer model. */
 export interface RejectedModel {
@@ -220,6 +234,8 @@ export interface SwarmCounters {
   unavailable: number
   /** A peer announced two models for one round; the first is kept. */
   equivocations: number
+  /** Announcements ignored because their announcer is excluded (`components.exclusions`). */
+  excluded: number
 }
 
 /** Where a run started from. */
@@ -237,7 +253,8 @@ export interface SwarmRunResult {
   /** The next round this node would train. */
   nextRound: number
   roundsRun: number
-  stopped: 'done' | 'aborted' | 'target'
+  /** `budget`: `maxRounds` local rounds were trained (e.g. a privacy budget's allowance). */
+  stopped: 'done' | 'aborted' | 'target' | 'budget'
   /** Last held-out accuracy, when evaluated. */
   accuracy?: number
 }
@@ -248,4 +265,6 @@ export interface SwarmRunOptions {
   signal?: AbortSignal
   /** Called (and awaited) after each round. */
   onRound?: (stats: RoundStats) => void | Promise<void>
+  /** Train at most this many local rounds in this run, then stop with `budget` (default no limit). */
+  maxRounds?: number
 }

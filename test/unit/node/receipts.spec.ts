@@ -33,7 +33,8 @@ class FakeSwarm implements ReceiptsSwarm {
       this.topic = spec.topic
       this.handlers.add(handler)
       return () => this.handlers.delete(handler)
-    }
+    },
+    publish: async (): Promise<void> => {}
   }
   onEnter(listener: (topics: SwarmTopics) => void): void {
     this.listeners.push(listener)

@@ -133,6 +133,7 @@ export function makeNode(
     train: TensorDataset
     test?: TensorDataset
     receipts?: RoundReceiptSigner
+    exclusions?: { excluded(did: string): boolean }
   },
   init: Omit<SwarmTrainerInit, 'jobId'> & { jobId?: string }
 ): SwarmTrainer {
@@ -143,7 +144,8 @@ export function makeNode(
       checkpoints: parts.checkpoints ?? new MemoryCheckpointStore(),
       train: parts.train,
       ...(parts.test !== undefined ? { test: parts.test } : {}),
-      ...(parts.receipts !== undefined ? { receipts: parts.receipts } : {})
+      ...(parts.receipts !== undefined ? { receipts: parts.receipts } : {}),
+      ...(parts.exclusions !== undefined ? { exclusions: parts.exclusions } : {})
     },
     {
       jobId: 'job-test',

@@ -1,0 +1,431 @@
+/**
+ * Re-execution of peers' receipts and fraud proofs on a node. Each receipt that arrives is
+ * sampled (`shouldReexecute`, keyed by this node's DID, at `receipts.reexecFraction`); a
+ * sampled receipt whose shards this node can read (it owns them or holds a grant) and whose
+ * round ran in deterministic CPU mode (`ep: 'cpu'`) is queued and re-run, one at a time, by
+ * the training layer's re-executor. A mismatch yields a signed fraud proof, stored and
+ * gossiped on the receipts topic. A fraud proof received from a peer is re-checked by
+ * re-running the round when this node can read its data, and otherwise accepted only when its
+ * signer owns every shard the accused receipt names. The offenders of accepted proofs are
+ * convicted: `excluded(did)` tells the swarm trainer to ignore their models, and the ledger
+ * forfeits their credits.
+ */
+import { createHash } from 'node:crypto'
+import { logger } from '../common/index.js'
+import type { Identity } from '../identity/index.js'
+import {
+  checkAttestedFraudProof,
+  checkFraudProof,
+  decodeFraudProof,
+  decodeReceipt,
+  issueFraudProof,
+  shouldReexecute,
+  verifyReexecution,
+  type FraudProofCheck,
+  type GrantLookup,
+  type ReceiptClaims,
+  type Reexecutor
+} from '../training/receipts/index.js'
+import type { NodeDb } from './db.js'
+
+const log = logger('shoal:node:audit')
+
+/** The db kind of accepted fraud proofs (key = sha-256 of the proof JWT). */
+export const FRAUD_PROOFS_KIND = 'fraud-proofs'
+/** The db kind of this node's re-execution outcomes (key = receipt hash). */
+export const AUDITS_KIND = 'audits'
+/** The execution provider whose rounds are bit-reproducible (deterministic CPU mode). */
+export const REPRODUCIBLE_EP = 'cpu'
+
+/** An accepted fraud proof. */
+export interface FraudProofRecord {
+  hash: string
+  proof: string
+  offender: string
+  verifier: string
+  /** The convicted receipt's hash. */
+  receipt: string
+  job: string
+  round: number
+  /** `reexecution`: re-run here; `attested`: signed by the owner of the data; `issued`: found here. */
+  checked: 'reexecution' | 'attested' | 'issued'
+  at: string
+}
+
+/** One re-execution this node ran. */
+export interface AuditRecord {
+  receipt: string
+  issuer: string
+  job: string
+  round: number
+  outcome: 'match' | 'mismatch' | 'error'
+  detail?: string
+  ms: number
+  at: string
+}
+
+/** Counters of the audit service. */
+export interface AuditStats {
+  /** Receipts considered (peers' receipts that arrived). */
+  considered: number
+  /** Considered but not re-run, per reason (`not-sampled`, `not-reproducible`, `no-data`, `queue-full`). */
+  skipped: Record<string, number>
+  reexecuted: number
+  matched: number
+  mismatched: number
+  errors: number
+  queued: number
+  proofsIssued: number
+  proofsAccepted: number
+  /** Proofs refused, per reason. */
+  proofsRejected: Record<string, number>
+  /** Convicted DIDs, sorted. */
+  convicted: string[]
+}
+
+export interface AuditComponents {
+  db: NodeDb
+  identity: Identity
+  grants: GrantLookup
+  reexec: Reexecutor
+  /** Whether this node can read `shard` for `job` (owns it, or holds a valid grant). */
+  canRead(shard: string, job: string): Promise<boolean>
+  /** Gossips a fraud proof (on the receipts topic). */
+  publish(proof: string): Promise<void>
+}
+
+export interface AuditInit {
+  /** Share of receipts re-executed (0 … 1). */
+  fraction: number
+  /** Most receipts waiting. */
+  queue: number
+}
+
+const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex')
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The audit service of one node. */
+export class NodeAudit {
+  private readonly c: AuditComponents
+  private readonly init: AuditInit
+  private readonly queue: Array<{ jwt: string; claims: ReceiptClaims; hash: string }> = []
+  private readonly convicted = new Set<string>()
+  private readonly counters: Omit<AuditStats, 'convicted' | 'queued'> = {
+    considered: 0,
+    skipped: {},
+    reexecuted: 0,
+    matched: 0,
+    mismatched: 0,
+    errors: 0,
+    proofsIssued: 0,
+    proofsAccepted: 0,
+    proofsRejected: {}
+  }
+  private readonly listeners = new Set<(did: string) => void>()
+  private draining: Promise<void> | undefined
+  private controller = new AbortController()
+  private started = false
+
+  constructor(components: AuditComponents, init: AuditInit) {
+    this.c = components
+    this.init = init
+  }
+
+  /** Loads the convicted DIDs of stored proofs. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.controller = new AbortController()
+    for (const p of await this.c.db.list<FraudProofRecord>(FRAUD_PROOFS_KIND)) this.convicted.add(p.offender)
+  }
+
+  /** Stops re-executing (the running re-run is aborted, the queue dropped). Idempotent. */
+  async stop(): Promise<void> {
+    this.started = false
+    this.controller.abort()
+    this.queue.length = 0
+    await this.draining?.catch(() => {})
+  }
+
+  /** The share of peers' receipts re-executed. */
+  get fraction(): number {
+    return this.init.fraction
+  }
+
+  /** True when an accepted fraud proof convicts `did`: its models are not aggregated. */
+  excluded(did: string): boolean {
+    return this.convicted.has(did)
+  }
+
+  /** Called with each DID when it is first convicted. */
+  onConviction(listener: (did: string) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  stats(): AuditStats {
+    return {
+      ...this.counters,
+      skipped: { ...this.counters.skipped },
+      proofsRejected: { ...this.counters.proofsRejected },
+      queued: this.queue.length,
+      convicted: [...this.convicted].sort(cmp)
+    }
+  }
+
+  /** Accepted fraud proofs, ordered by (offender, job, round). */
+  async proofs(): Promise<FraudProofRecord[]> {
+    return (await this.c.db.list<FraudProofRecord>(FRAUD_PROOFS_KIND)).sort(
+      (a, b) => cmp(a.offender, b.offender) || cmp(a.job, b.job) || a.round - b.round || cmp(a.hash, b.hash)
+    )
+  }
+
+  /** This node's re-executions, newest last. */
+  async audits(): Promise<AuditRecord[]> {
+    return (await this.c.db.list<AuditRecord>(AUDITS_KIND)).sort((a, b) => cmp(a.at, b.at))
+  }
+
+  /**
+   * Considers a peer's receipt (already checked at the signature level) for re-execution.
+   * Never throws.
+   */
+  async consider(jwt: string, hash: string): Promise<void> {
+    if (!this.started) return
+    let claims: ReceiptClaims
+    try {
+      claims = decodeReceipt(jwt).claims
+    } catch {
+      return
+    }
+    if (claims.iss === this.c.identity.did) return
+    this.counters.considered++
+    const skip = (reason: string): void => {
+      this.counters.skipped[reason] = (this.counters.skipped[reason] ?? 0) + 1
+    }
+    if (this.init.fraction <= 0 || !shouldReexecute(hash, this.c.identity, this.init.fraction)) {
+      return skip('not-sampled')
+    }
+    if (claims.ep !== REPRODUCIBLE_EP) return skip('not-reproducible')
+    try {
+      for (const s of claims.shards) if (!(await this.c.canRead(s.cid, claims.job))) return skip('no-data')
+    } catch {
+      return skip('no-data')
+    }
+    if (this.queue.length >= this.init.queue) return skip('queue-full')
+    this.queue.push({ jwt, claims, hash })
+    this.drain()
+  }
+
+  private drain(): void {
+    if (this.draining !== undefined) return
+    this.draining = (async () => {
+      while (this.started && this.queue.length > 0) {
+        const next = this.queue.shift()!
+        await this.reexecute(next.jwt, next.claims, next.hash)
+      }
+    })().finally(() => {
+      this.draining = undefined
+    })
+  }
+
+  /** Resolves when the queue is empty (for tests and the summary of a run). */
+  async idle(): Promise<void> {
+    while (this.draining !== undefined) await this.draining
+  }
+
+  /**
+   * Re-runs one receipt now (for `receipts_verify --reexecute`), issuing a fraud proof on a
+   * mismatch. Skipped, with the reason, when the round is not reproducible on CPU or this node
+   * cannot read its data. Never throws.
+   */
+  async reexecuteNow(
+    jwt: string,
+    hash: string
+  ): Promise<{ ok: true } | { ok: false; skipped?: boolean; reason: string; detail: string }> {
+    let claims: ReceiptClaims
+    try {
+      claims = decodeReceipt(jwt).claims
+    } catch (err) {
+      return { ok: false, reason: 'malformed', detail: (err as Error).message }
+    }
+    if (claims.ep !== REPRODUCIBLE_EP) {
+      return {
+        ok: false,
+        skipped: true,
+        reason: 'not-reproducible',
+        detail: `the round ran on '${claims.ep}', which is not bit-reproducible on CPU`
+      }
+    }
+    for (const s of claims.shards) {
+      if (!(await this.c.canRead(s.cid, claims.job).catch(() => false))) {
+        return { ok: false, skipped: true, reason: 'no-data', detail: `this node cannot read shard ${s.cid}` }
+      }
+    }
+    const outcome = await this.reexecute(jwt, claims, hash)
+    if (outcome === undefined)
+      return { ok: false, skipped: true, reason: 'aborted', detail: 'the node is stopping' }
+    if (outcome.outcome === 'match') return { ok: true }
+    return {
+      ok: false,
+      skipped: outcome.outcome === 'error',
+      reason: outcome.outcome === 'error' ? 'reexecution-error' : 'result-mismatch',
+      detail: outcome.detail ?? ''
+    }
+  }
+
+  private async reexecute(
+    jwt: string,
+    claims: ReceiptClaims,
+    hash: string
+  ): Promise<AuditRecord | undefined> {
+    const t0 = performance.now()
+    const signal = this.controller.signal
+    const r = await verifyReexecution(jwt, this.c.reexec, { signal })
+    if (signal.aborted) return undefined
+    const record: AuditRecord = {
+      receipt: hash,
+      issuer: claims.iss,
+      job: claims.job,
+      round: claims.round,
+      outcome: r.ok ? 'match' : r.reason === 'reexecution-error' ? 'error' : 'mismatch',
+      ms: Math.round(performance.now() - t0),
+      at: new Date().toISOString()
+    }
+    this.counters.reexecuted++
+    if (r.ok) {
+      this.counters.matched++
+      log.debug(
+        { receipt: hash, issuer: claims.iss, round: claims.round, ms: record.ms },
+        're-execution matches'
+      )
+    } else {
+      record.detail = r.detail
+      if (record.outcome === 'error') {
+        this.counters.errors++
+        log.info({ receipt: hash, issuer: claims.iss, err: r.detail }, 'could not re-execute a receipt')
+      } else {
+        this.counters.mismatched++
+        log.warn(
+          { receipt: hash, issuer: claims.iss, round: claims.round, reason: r.reason, detail: r.detail },
+          're-execution contradicts a receipt; issuing a fraud proof'
+        )
+        await this.prove(jwt, r)
+      }
+    }
+    await this.c.db.put<AuditRecord>(AUDITS_KIND, hash, record).catch(() => {})
+    return record
+  }
+
+  private async prove(
+    jwt: string,
+    r: {
+      claimedHash?: string
+      expectedHash?: string
+      claimedSamples?: number
+      expectedSamples?: number
+    }
+  ): Promise<void> {
+    if (r.claimedHash === undefined || r.expectedHash === undefined) return
+    try {
+      const proof = await issueFraudProof(this.c.identity, {
+        receipt: jwt,
+        claimedHash: r.claimedHash,
+        expectedHash: r.expectedHash,
+        ...(r.expectedSamples !== undefined && r.expectedSamples !== r.claimedSamples
+          ? { expectedSamples: r.expectedSamples, claimedSamples: r.claimedSamples }
+          : {})
+      })
+      const claims = decodeFraudProof(proof)
+      this.counters.proofsIssued++
+      await this.convict(
+        proof,
+        {
+          ok: true,
+          offender: claims.offender,
+          verifier: claims.iss,
+          receipt: claims.receiptHash,
+          job: claims.job,
+          round: claims.round,
+          claimedHash: claims.claimedHash,
+          expectedHash: claims.expectedHash,
+          checked: 'reexecution'
+        },
+        'issued'
+      )
+      await this.c.publish(proof).catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'could not gossip a fraud proof')
+      })
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not issue a fraud proof')
+    }
+  }
+
+  /**
+   * Checks a fraud proof received from a peer (or given over RPC) and stores it when it holds:
+   * re-run here when this node can read the data, else accepted only from the data's owner.
+   * Returns the check. Never throws.
+   */
+  async receive(proof: string, from?: string): Promise<FraudProofCheck | { ok: true; duplicate: true }> {
+    const hash = sha256Hex(proof)
+    if ((await this.c.db.get(FRAUD_PROOFS_KIND, hash)) !== undefined) return { ok: true, duplicate: true }
+    let claims: ReceiptClaims | undefined
+    try {
+      claims = decodeReceipt(decodeFraudProof(proof).receipt).claims
+    } catch {
+      claims = undefined
+    }
+    let readable = claims !== undefined
+    if (claims !== undefined) {
+      for (const s of claims.shards) {
+        if (!(await this.c.canRead(s.cid, claims.job).catch(() => false))) readable = false
+      }
+    }
+    const check =
+      readable && claims?.ep === REPRODUCIBLE_EP
+        ? await checkFraudProof(proof, this.c.reexec, { signal: this.controller.signal })
+        : await checkAttestedFraudProof(proof, async (verifier, rc) => this.ownsAll(verifier, rc))
+    if (!check.ok) {
+      this.counters.proofsRejected[check.reason] = (this.counters.proofsRejected[check.reason] ?? 0) + 1
+      log.warn({ from, reason: check.reason, detail: check.detail }, 'fraud proof refused')
+      return check
+    }
+    await this.convict(proof, check, check.checked)
+    return check
+  }
+
+  /** True when `did` signed every grant the receipt names (it owns the data). */
+  private async ownsAll(did: string, rc: ReceiptClaims): Promise<boolean> {
+    for (const s of rc.shards) {
+      const g = await this.c.grants.find(s.grant)
+      if (g === undefined || g.owner !== did || !g.shards.includes(s.cid)) return false
+    }
+    return true
+  }
+
+  private async convict(
+    proof: string,
+    check: Extract<FraudProofCheck, { ok: true }>,
+    how: FraudProofRecord['checked']
+  ): Promise<void> {
+    const hash = sha256Hex(proof)
+    await this.c.db.put<FraudProofRecord>(FRAUD_PROOFS_KIND, hash, {
+      hash,
+      proof,
+      offender: check.offender,
+      verifier: check.verifier,
+      receipt: check.receipt,
+      job: check.job,
+      round: check.round,
+      checked: how,
+      at: new Date().toISOString()
+    })
+    this.counters.proofsAccepted++
+    const first = !this.convicted.has(check.offender)
+    this.convicted.add(check.offender)
+    log.warn(
+      { offender: check.offender, verifier: check.verifier, receipt: check.receipt, how },
+      'fraud proof accepted: the offender is excluded'
+    )
+    if (first) for (const l of this.listeners) l(check.offender)
+  }
+}
