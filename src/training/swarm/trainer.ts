@@ -654,7 +654,11 @@ export class SwarmTrainer {
     this.totals.unavailable += unavailable.length
     this.totals.bytesReceived += bytesReceived
     valid.sort((a, b) => (a.peer.did < b.peer.did ? -1 : 1))
-    const { weights: next, rule } = this.combine([mine, ...valid.map((v) => v.weights)])
+    // Under DP the node aggregates its *announced* (noised) model, not its own un-noised one:
+    // the aggregate is the base of its next announcement, and the un-noised model would leak
+    // into it, outside the accountant (docs/privacy-accounting.md).
+    const own = privacy !== undefined && privacy !== null ? shared : mine
+    const { weights: next, rule } = this.combine([own, ...valid.map((v) => v.weights)])
     this.install(next)
     aggMs += performance.now() - t
     // The round the aggregate stands for: peer models of later rounds carry their progress.

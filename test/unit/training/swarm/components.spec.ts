@@ -223,6 +223,32 @@ describe('swarm: components', function () {
     assert.ok(localNorm > 2 * clipNorm, `local update norm ${localNorm} (clipping not exercised)`)
   })
 
+  it('under privacy the next base is built from the announced (noised) model, never the un-noised one', async () => {
+    const job = testJob({
+      hyper: { lr: 0.05, batchSize: 32, H: 4, k: 0, rounds: 2 },
+      privacy: { clipNorm: 0.05, noiseMultiplier: 1 }
+    })
+    const did = identityOf(1).did
+    const store = new MemoryWeightStore()
+    const records: RoundRecord[] = []
+    const stats: RoundStats[] = []
+    const node = makeNode(
+      {
+        bus: new MemoryHub().bus(did),
+        store,
+        train: task.shards[0]!,
+        receipts: { sign: async (r) => void records.push(r) }
+      },
+      { job, did }
+    )
+    nodes.push(node)
+    await node.run({ onRound: (s) => void stats.push(s) })
+    const shared = decodeCompressed(await store.get(stats[0]!.weightsCid))
+    const checkpoint = decodeWeights(await store.get(stats[0]!.checkpointCid))
+    assert.deepEqual(bits(checkpoint), bits(shared), 'the base of round 1 is what round 0 announced')
+    assert.notDeepEqual(bits(checkpoint), bits(records[0]!.weights))
+  })
+
   it('trains alone with k = 0 (no waiting) and stops at the target accuracy', async () => {
     const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 0, rounds: 100, targetAccuracy: 0.5 } })
     const did = identityOf(1).did
