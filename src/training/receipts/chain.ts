@@ -3,7 +3,7 @@
  * A fork (two receipts with the same `prev`) or a second receipt for the same (job, round)
  * is signed misbehaviour, and comes with evidence anyone can re-check.
  */
-import type { ReceiptClaims } from './claims.js'
+import { exclusionKey, type ReceiptClaims } from './claims.js'
 import { receiptHash, verifySignature } from './receipt.js'
 import type { VerifyTimeOptions } from './receipt.js'
 import type { ChainFailure, ChainReason } from './types.js'
@@ -172,7 +172,7 @@ export function analyseChain(entries: readonly ChainEntry[]): ChainAnalysis {
   })
   const rounds = new Map<string, ChainEntry[]>()
   for (const e of all) {
-    const k = `${e.claims.job}\u0000${e.claims.round}`
+    const k = `${e.claims.job}\u0000${e.claims.round}\u0000${exclusionKey(e.claims)}`
     const list = rounds.get(k)
     if (list === undefined) rounds.set(k, [e])
     else list.push(e)

@@ -103,9 +103,22 @@ export const ReceiptClaimsSchema = z
     /** Execution provider the round ran on: `cpu`, `cuda`, `webgpu`. */
     ep: z.string().min(1).max(32),
     /** `receiptHash` of this issuer's previous receipt, or null for its first. */
-    prev: cidString.nullable()
+    prev: cidString.nullable(),
+    /**
+     * Grants (ids) whose data this round's lineage excludes: revoked or expired grants the
+     * swarm unlearned by rolling back and retraining (sorted, no duplicates). A retrained
+     * round carries the exclusions, so its receipt differs from the round's first one.
+     */
+    excluded: z.array(identifier).min(1).max(MAX_SHARDS_PER_RECEIPT).optional()
   })
   .superRefine((c, ctx) => {
+    if (c.excluded !== undefined && c.excluded.some((g, i) => i > 0 && g <= c.excluded![i - 1]!)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['excluded'],
+        message: 'excluded grants must be sorted and distinct'
+      })
+    }
     if (c.resultCid === undefined && c.resultHash === undefined) {
       ctx.addIssue({ code: 'custom', path: ['resultHash'], message: 'resultHash or resultCid is required' })
     }
@@ -166,4 +179,12 @@ export function claimedResultHash(claims: ReceiptClaims): string | undefined {
 /** Schema issues as `path: message` strings. */
 export function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`)
+}
+
+/**
+ * The lineage key of a receipt: its excluded grants, joined (empty for none). Receipts of one
+ * issuer for one (job, round) are a replay unless their keys differ (a retrain after unlearning).
+ */
+export function exclusionKey(claims: Pick<ReceiptClaims, 'excluded'>): string {
+  return (claims.excluded ?? []).join(',')
 }

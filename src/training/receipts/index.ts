@@ -53,6 +53,7 @@ export {
   HyperSchema,
   ShardClaimSchema,
   claimedResultHash,
+  exclusionKey,
   rawSha256OfCid,
   isCid,
   type ReceiptClaims,

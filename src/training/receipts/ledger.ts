@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { DEFAULT_CREDIT_PER_SAMPLE } from './constants.js'
 import { LedgerInputError } from './errors.js'
 import { decodeReceipt } from './receipt.js'
-import type { ReceiptClaims } from './claims.js'
+import { exclusionKey, type ReceiptClaims } from './claims.js'
 
 /** Options of {@link computeLedger}. */
 export interface LedgerOptions {
@@ -58,11 +58,12 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
     })
   }
   const forfeited = opts.forfeited
-  // One receipt per (did, job, round): the one with the smallest hash.
+  // One receipt per (did, job, round, exclusions): the one with the smallest hash. A round
+  // retrained after unlearning is new work, credited as such.
   const chosen = new Map<string, { hash: string; claims: ReceiptClaims }>()
   for (const jwt of verifiedReceipts) {
     const { claims, hash } = decodeReceipt(jwt)
-    const key = JSON.stringify([claims.iss, claims.job, claims.round])
+    const key = JSON.stringify([claims.iss, claims.job, claims.round, exclusionKey(claims)])
     const current = chosen.get(key)
     if (current === undefined || hash < current.hash) chosen.set(key, { hash, claims })
   }

@@ -43,6 +43,7 @@ export type LineageReason =
   | 'duplicate-shard' // a shard listed twice
   | 'steps-exceeded' // steps > hyper.steps
   | 'samples-mismatch' // samples ≠ steps × min(batchSize, N) (N known), or > steps × batchSize
+  | 'bogus-exclusion' // `excluded` names a grant that is unknown, or was not revoked or expired at iat
 
 /** Why a receipt failed at the `reexecution` level. */
 export type ReexecutionReason =

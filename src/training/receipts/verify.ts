@@ -154,6 +154,33 @@ export async function verifyLineage(
     if (size === undefined) sizesKnown = false
     else available += size
   }
+  for (const grantId of claims.excluded ?? []) {
+    let g: GrantInfo | undefined
+    try {
+      g = await grants.find(grantId)
+    } catch (err) {
+      return fail(
+        'grant-lookup-failed',
+        `looking up grant ${grantId}: ${(err as Error).message}`,
+        undefined,
+        grantId
+      )
+    }
+    const ended =
+      g !== undefined &&
+      ((g.revokedAt !== undefined && g.revokedAt <= claims.iat) ||
+        (g.exp !== undefined && g.exp <= claims.iat))
+    if (!ended) {
+      return fail(
+        'bogus-exclusion',
+        g === undefined
+          ? `excludes grant ${grantId}, which is unknown`
+          : `excludes grant ${grantId}, which was neither revoked nor expired at iat ${claims.iat}`,
+        undefined,
+        grantId
+      )
+    }
+  }
   if (claims.steps > claims.hyper.steps) {
     return fail(
       'steps-exceeded',

@@ -139,6 +139,24 @@ describe('training/receipts: chain level', () => {
     assert.deepEqual(await checkChainEvidence(r.evidence[0]!, NOW), { ok: true, did: alice.did })
   })
 
+  it('a round retrained after unlearning (its receipt names the excluded grants) is not a replay', async () => {
+    const retrain = await issueReceipt(
+      alice,
+      { ...honestInput({ round: 1, grant: 'g-a', shards: [0] }), iat: T0 + 3600, excluded: ['g-revoked'] },
+      chain[4]!
+    )
+    const r = await verifyChain([...chain, retrain], NOW)
+    assert.ok(r.ok, JSON.stringify(r))
+    // A second retrain of the same round with the same exclusions is a replay again.
+    const again = await issueReceipt(
+      alice,
+      { ...honestInput({ round: 1, grant: 'g-a', shards: [0] }), iat: T0 + 3700, excluded: ['g-revoked'] },
+      retrain
+    )
+    const twice = await verifyChain([...chain, retrain, again], NOW)
+    assert.ok(!twice.ok && twice.reason === 'replay')
+  })
+
   it('iat must not go backwards along the chain; receipts of several DIDs are refused', async () => {
     const tip = chain[4]!
     const bobs = await issueReceipt(bob, honestInput({ round: 0, grant: 'g-b', shards: [1] }), null)

@@ -119,6 +119,22 @@ describe('training/receipts: lineage, re-execution, fraud proofs', () => {
       assert.ok(!over.ok && over.reason === 'samples-mismatch')
     })
 
+    it('exclusions must name grants that had ended (revoked or expired) by the receipt’s iat', async () => {
+      const iat = T0 + 200
+      const ok = await receipt(alice, { iat, excluded: ['g-exp', 'g-rev'] })
+      assert.ok((await verifyLineage(ok, grants)).ok)
+      const early = await receipt(alice, { iat: T0 + 50, excluded: ['g-rev'] })
+      const r1 = await verifyLineage(early, grants)
+      assert.ok(!r1.ok && r1.reason === 'bogus-exclusion' && r1.grant === 'g-rev', JSON.stringify(r1))
+      const live = await receipt(alice, { iat, excluded: ['g-any'] })
+      const r2 = await verifyLineage(live, grants)
+      assert.ok(!r2.ok && r2.reason === 'bogus-exclusion')
+      const unknown = await receipt(alice, { iat, excluded: ['g-nobody'] })
+      const r3 = await verifyLineage(unknown, grants)
+      assert.ok(!r3.ok && r3.reason === 'bogus-exclusion')
+      await assert.rejects(receipt(alice, { iat, excluded: ['g-rev', 'g-exp'] }), /sorted and distinct/)
+    })
+
     it('never throws: a failing lookup, a grant with another id, a malformed receipt', async () => {
       const throwing = {
         find: async (): Promise<GrantInfo | undefined> => {
