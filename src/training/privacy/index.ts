@@ -43,3 +43,4 @@ export {
   PrivacyParameterError,
   UpdateShapeMismatchError
 } from './errors.js'
+export { lossThresholdAdvantage, MembershipInputError, type ThresholdAttackResult } from './membership.js'

@@ -60,3 +60,4 @@ export {
   DEFAULT_EVAL_BATCH_SIZE,
   CUDA_PROVIDER_LIBRARY
 } from './constants.js'
+export { perSampleLoss, perSampleLossOf, type PerSampleLossOptions, type LogitsSource } from './per-sample.js'
