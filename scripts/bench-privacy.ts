@@ -504,15 +504,14 @@ if (!flag('skip-dp')) {
     out()
   }
   out(
-    `**The SwarmTrainer's private rounds leak.** A node aggregates its *own un-noised* local model with its peers' ` +
-      `announced ones (\`combine([mine, …peers])\` in src/training/swarm/trainer.ts) and uses that aggregate as the ` +
-      `next round's base, and it announces base + noised update. So each announcement carries 1/N of the node's ` +
-      `previous local model, neither clipped nor noised: an observer who subtracts the peers' announced models of the ` +
-      `previous round (public, and all of them with k = N − 1) is left with that local model ÷ N, one clipped ` +
-      `update and one round's noise (norm σC√d). Its sensitivity is unbounded, so the ε above does not hold ` +
-      `for the SwarmTrainer as it stands; the symptom is in the table: its accuracy hardly depends on σ, because ` +
-      `the un-clipped local progress reaches the models through the bases. Aggregating the node's own *announced* ` +
-      `model instead of \`mine\` when the job is private makes the base public and the rounds those of the last column.`
+    `**Reading the table.** Under DP the SwarmTrainer aggregates each node's *announced* (noised) model, so ` +
+      `every base is public and the swarm's figures equal the direct computation of the last column (they did ` +
+      `not before 2026-11-22: a node aggregated its own un-noised model, which then leaked into its next ` +
+      `announcement's base, outside the accountant; this benchmark found it). At ε ≤ 8 the model stays near ` +
+      `chance: with q = 1 (no subsampling amplification), whole-update clipping (record sensitivity 2C) and ` +
+      `${ROUNDS} rounds, the noise per coordinate (σC) dwarfs a clipped update spread over ` +
+      `${PARAMS.toLocaleString('en-US')} parameters. Useful accuracy at single-digit ε needs DP-SGD-style ` +
+      `per-example clipping with Poisson subsampling (q ≪ 1), or far more records per shard; neither is built yet.`
   )
   out()
 }

@@ -72,11 +72,18 @@ export interface DatasetsComponents {
   grantsPath: string
 }
 
+/** How often grants are checked for expiry (an expired grant is a revoked one). */
+const EXPIRY_CHECK_MS = 2_000
+
 export class NodeDatasets {
   readonly grants: GrantStore
   private readonly c: DatasetsComponents
   private unsubscribe: (() => void) | undefined
   private topics: SwarmTopics | undefined
+  private readonly endedListeners = new Set<(grant: GrantInfo, how: 'revoked' | 'expired') => void>()
+  /** Grants whose end was announced to the listeners since start. */
+  private readonly ended = new Set<string>()
+  private expiryTimer: ReturnType<typeof setInterval> | undefined
 
   constructor(c: DatasetsComponents) {
     this.c = c
@@ -86,9 +93,50 @@ export class NodeDatasets {
   async start(): Promise<void> {
     await this.grants.start()
     this.c.swarm.onEnter((topics) => this.attach(topics))
+    this.expiryTimer = setInterval(() => {
+      this.checkExpiry().catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'grant expiry check failed')
+      )
+    }, EXPIRY_CHECK_MS)
+    this.expiryTimer.unref?.()
+  }
+
+  /**
+   * Called once per grant (per start) when it ends: revoked (a revocation received or issued
+   * here) or expired. Jobs unlearn the grant's data when it influenced them.
+   */
+  onGrantEnded(listener: (grant: GrantInfo, how: 'revoked' | 'expired') => void): () => void {
+    this.endedListeners.add(listener)
+    return () => this.endedListeners.delete(listener)
+  }
+
+  private notifyEnded(grant: GrantInfo, how: 'revoked' | 'expired'): void {
+    if (this.ended.has(grant.id)) return
+    this.ended.add(grant.id)
+    log.info({ grant: grant.id, dataset: grant.dataset, grantee: grant.grantee, how }, 'grant ended')
+    for (const l of this.endedListeners) l(grant, how)
+  }
+
+  /** Grants that expired since the last check: their keys are deleted and their end announced. */
+  async checkExpiry(now = Math.floor(Date.now() / 1000)): Promise<void> {
+    const expired = (await this.grants.list()).filter(
+      (g) => g.exp !== undefined && g.exp <= now && !this.ended.has(g.id)
+    )
+    if (expired.length === 0) return
+    await this.grants.sweep({ now })
+    for (const g of expired) this.notifyEnded(g, g.revokedAt !== undefined ? 'revoked' : 'expired')
+  }
+
+  /** Announces the end of a grant that has a revocation (after a revocation or a late grant arrived). */
+  private async afterConsent(grantId: string | undefined): Promise<void> {
+    if (grantId === undefined) return
+    const g = await this.grants.find(grantId)
+    if (g?.revokedAt !== undefined) this.notifyEnded(g, 'revoked')
   }
 
   async stop(): Promise<void> {
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer)
+    this.expiryTimer = undefined
     this.unsubscribe?.()
     this.unsubscribe = undefined
     await this.grants.stop()
@@ -113,9 +161,11 @@ export class NodeDatasets {
       const manifest = await loadManifest(this.c.store, msg.dataset, { signal: AbortSignal.timeout(30_000) })
       const r = await this.grants.addGrant(msg.document, manifest)
       if (r.mine) log.info({ grant: r.grant.id, dataset: msg.dataset }, 'received a grant for this node')
+      await this.afterConsent(r.grant.id)
     } else {
       const r = await this.grants.addRevocation(msg.document)
       log.info({ status: r.status, keysDeleted: r.keysDeleted }, 'revocation applied')
+      await this.afterConsent(r.grant)
     }
   }
 
@@ -233,6 +283,7 @@ export class NodeDatasets {
     const jwt = await createRevocation(this.c.identity, info.id, { reason, dataset: info.dataset })
     const r = await this.grants.addRevocation(jwt)
     await this.publish({ type: 'revoke', dataset: info.dataset, document: jwt })
+    await this.afterConsent(info.id)
     return { grant: info.id, document: jwt, keysDeleted: r.keysDeleted }
   }
 

@@ -15,6 +15,10 @@ export interface CheckpointRecord {
   accuracy?: number
   loss?: number
   lineage: string[]
+  /** Job checkpoints: the newest peer-model round aggregated into it (its influence reaches that far). */
+  maxInputRound?: number
+  /** Job checkpoints: the grants whose data its lineage excludes (unlearned). */
+  excluded?: string[]
   createdAt: string
 }
 

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { ShoalError, logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { JobMessage, SwarmTopics } from '../p2p/index.js'
@@ -18,6 +19,7 @@ import {
   RoundReexecutor,
   SwarmTrainer,
   concatDatasets,
+  epochOf,
   createJob,
   gossipUpdateBus,
   jobAnnouncement,
@@ -32,7 +34,8 @@ import {
   type VerifiedJob
 } from '../training/swarm/index.js'
 import { decodeWeights, encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
-import { issueReceipt, receiptHash } from '../training/receipts/index.js'
+import { decodeReceipt, issueReceipt, receiptHash } from '../training/receipts/index.js'
+import type { GrantInfo } from '../storage/grants/index.js'
 import type { ShoalConfig } from './config/index.js'
 import type { CheckpointRecord, NodeDb } from './db.js'
 import type { NodeDatasets } from './datasets.js'
@@ -72,7 +75,11 @@ interface Running {
   job: VerifiedJob
   trainer: SwarmTrainer
   controller: AbortController
-  state: 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'left'
+  state: 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'left' | 'unlearning' | 'revoked'
+  /** Grants (ids, sorted) whose data this run's lineage excludes: unlearned after they ended. */
+  excluded: string[]
+  /** Settles when `execute` has finished with this run. */
+  finished?: Promise<void>
   history: Array<
     Omit<RoundStats, 'peers' | 'rejected' | 'unavailable'> & { rejected: number; unavailable: number }
   >
@@ -105,6 +112,56 @@ export interface JobsComponents {
   exclusions?: { excluded(did: string): boolean }
   /** Privacy accounting over the stored receipts (the owners' budgets are enforced with it). */
   privacy: NodePrivacy
+}
+
+/** The db kind of each job's unlearned grants and unlearning events (key = job id). */
+export const EXCLUSIONS_KIND = 'job-exclusions'
+
+/** One unlearning: a grant ended, the job rolled back before its first influence and retrained without it. */
+export interface UnlearningEvent {
+  grant: string
+  how: 'revoked' | 'expired'
+  /** The first round whose receipts name the grant (its first influence). */
+  fromRound: number
+  /** The round of the checkpoint rolled back to; null: back to the initial weights. */
+  rolledBackTo: number | null
+  /** This node's checkpoints dropped (influenced by the grant). */
+  checkpointsDropped: number
+  /** `retraining`/`done`: this node retrains; `no-data`: its only data was revoked; `not-training`: it does not train this job. */
+  retrain: 'retraining' | 'done' | 'no-data' | 'not-training'
+  startedAt: string
+  finishedAt?: string
+  /** From the end of the grant to the end of retraining on this node (ms). */
+  ms?: number
+}
+
+/** What {@link NodeJobs.lineage} returns. */
+export interface JobLineage {
+  job: string
+  epoch: string
+  excluded: string[]
+  grants: Array<{
+    grant: string
+    dataset: string | null
+    owner: string | null
+    grantee: string | null
+    status: 'valid' | 'revoked' | 'expired' | 'unknown'
+    /** Rolled back and retrained without. */
+    unlearned: boolean
+    firstRound: number
+    lastRound: number
+    receipts: number
+    trainers: string[]
+  }>
+  checkpoints: Array<{ cid: string; round: number; excluded: string[]; influencedBy: string[] }>
+  unlearning: UnlearningEvent[]
+}
+
+export interface ExclusionRecord {
+  job: string
+  /** Unlearned grants, sorted. */
+  grants: string[]
+  events: UnlearningEvent[]
 }
 
 /** How long a re-execution waits for a base model or a shard from the network. */
@@ -156,6 +213,11 @@ export class NodeJobs {
   async start(): Promise<void> {
     await mkdir(this.c.jobsDir, { recursive: true, mode: 0o700 })
     this.c.swarm.onEnter((topics) => this.attach(topics))
+    this.c.datasets.onGrantEnded((grant, how) => {
+      this.grantEnded(grant, how).catch((err: unknown) =>
+        log.error({ grant: grant.id, err: (err as Error).message }, 'unlearning failed')
+      )
+    })
     const { dutyCycle, dutyPeriodSeconds } = this.c.config.training
     if (dutyCycle < 1) this.dutyWindow(true, dutyCycle, dutyPeriodSeconds * 1000)
   }
@@ -309,6 +371,7 @@ export class NodeJobs {
     }
     const budget = await this.allowance(job.spec, shards)
     shards = budget.shards
+    const excluded = (await this.c.db.get<ExclusionRecord>(EXCLUSIONS_KIND, jobId))?.grants ?? []
     const train: TensorDataset[] = []
     for (const s of shards)
       train.push(this.toTensors(await this.c.datasets.readShard(s.cid, jobId), job.spec))
@@ -327,6 +390,7 @@ export class NodeJobs {
       shards,
       deterministic: this.deterministic(),
       allowance: budget.rounds,
+      excluded,
       receipts: 0,
       startedAt: Date.now()
     }
@@ -353,6 +417,7 @@ export class NodeJobs {
         jobId,
         did: this.c.identity.did,
         requireReceipts: true,
+        epoch: epochOf(excluded),
         deterministic: run.deterministic,
         device: run.deterministic ? 'cpu' : this.c.config.training.device,
         ...(this.c.config.training.threads > 0 ? { threads: this.c.config.training.threads } : {})
@@ -363,7 +428,7 @@ export class NodeJobs {
     await this.c.db.del('left', jobId)
     run.state = 'running'
     this.apply()
-    void this.execute(run)
+    run.finished = this.execute(run)
     return { job: jobId, shards: shards.length }
   }
 
@@ -418,6 +483,140 @@ export class NodeJobs {
     return (await verifyJob(rec.jwt, { expectedId: jobId })).spec
   }
 
+  /**
+   * A grant ended (revoked or expired). Every job whose stored receipts name it — this node's
+   * or any peer's — unlearns it: see {@link unlearn}.
+   */
+  private async grantEnded(grant: GrantInfo, how: 'revoked' | 'expired'): Promise<void> {
+    const firstUse = new Map<string, number>()
+    for (const r of await this.c.db.list<{ jwt: string; job: string; round: number }>('receipts')) {
+      let names = false
+      try {
+        names = decodeReceipt(r.jwt).claims.shards.some((s) => s.grant === grant.id)
+      } catch {
+        continue
+      }
+      if (names) firstUse.set(r.job, Math.min(firstUse.get(r.job) ?? Infinity, r.round))
+    }
+    for (const [job, fromRound] of firstUse) {
+      const rec = await this.c.db.get<ExclusionRecord>(EXCLUSIONS_KIND, job)
+      if (rec?.grants.includes(grant.id) === true) continue
+      const prior = this.unlearning.get(job) ?? Promise.resolve()
+      const next = prior.then(async () => this.unlearn(job, grant.id, how, fromRound))
+      this.unlearning.set(
+        job,
+        next.catch(() => {})
+      )
+      await next
+    }
+  }
+
+  private readonly unlearning = new Map<string, Promise<void>>()
+
+  /**
+   * Exact unlearning by retraining: stop the job's trainer, drop this node's checkpoints that
+   * the grant may have influenced (round ≥ its first use, or built from a peer model of such a
+   * round — gossip averaging spreads a round's influence to every later model), roll back to
+   * the newest remaining checkpoint (or the initial weights), and retrain the rest of the job
+   * without the grant's shards under a new lineage epoch, whose receipts name the exclusion.
+   * A node whose only data was the grant's stops training.
+   */
+  private async unlearn(
+    jobId: string,
+    grant: string,
+    how: 'revoked' | 'expired',
+    fromRound: number
+  ): Promise<void> {
+    const startedAt = Date.now()
+    const run = this.running.get(jobId)
+    const participating =
+      (run !== undefined && run.state !== 'left' && run.state !== 'revoked') ||
+      (await this.c.db.get('joined', jobId)) !== undefined
+    if (run !== undefined) {
+      run.state = 'unlearning'
+      if (run.linger !== undefined) clearInterval(run.linger)
+      run.controller.abort()
+      await run.trainer.stop().catch(() => {})
+      await run.finished?.catch(() => {})
+    }
+    const cps = (await this.c.db.list<CheckpointRecord>('checkpoints')).filter(
+      (c) => c.job === jobId && c.source === 'job'
+    )
+    const influenced = (c: CheckpointRecord): boolean =>
+      (c.round ?? 0) >= fromRound || (c.maxInputRound ?? c.round ?? 0) >= fromRound
+    const dropped = cps.filter(influenced)
+    const target = cps
+      .filter((c) => !influenced(c))
+      .sort((a, b) => (a.round ?? 0) - (b.round ?? 0))
+      .at(-1)
+    for (const c of dropped) {
+      await this.c.db.del('checkpoints', c.cid)
+      await this.c.store.unpin(CID.parse(c.cid)).catch(() => {})
+    }
+    const files = new FileCheckpointStore({ dir: join(this.c.jobsDir, 'checkpoints') })
+    if (target !== undefined) {
+      await files.reset(jobId, { job: jobId, round: target.round ?? 0, weightsCid: target.cid })
+      await this.c.db.put('latest', jobId, {
+        cid: target.cid,
+        round: target.round,
+        accuracy: target.accuracy
+      })
+    } else {
+      await files.reset(jobId)
+      await this.c.db.del('latest', jobId)
+    }
+    const rec = (await this.c.db.get<ExclusionRecord>(EXCLUSIONS_KIND, jobId)) ?? {
+      job: jobId,
+      grants: [],
+      events: []
+    }
+    rec.grants = [...new Set([...rec.grants, grant])].sort()
+    const event: UnlearningEvent = {
+      grant,
+      how,
+      fromRound,
+      rolledBackTo: target?.round ?? null,
+      checkpointsDropped: dropped.length,
+      retrain: participating ? 'retraining' : 'not-training',
+      startedAt: new Date(startedAt).toISOString()
+    }
+    rec.events.push(event)
+    await this.c.db.put(EXCLUSIONS_KIND, jobId, rec)
+    log.info(
+      { job: jobId, grant, how, fromRound, rolledBackTo: event.rolledBackTo, dropped: dropped.length },
+      'unlearning: rolled back before the grant’s first influence'
+    )
+    if (!participating) return
+    try {
+      await this.doJoin(jobId, {})
+    } catch (err) {
+      const code = (err as ShoalError).code
+      if (code !== 'JOB_NO_DATA' && code !== 'JOB_PRIVACY_BUDGET') throw err
+      event.retrain = 'no-data'
+      event.finishedAt = new Date().toISOString()
+      event.ms = Date.now() - startedAt
+      await this.c.db.put(EXCLUSIONS_KIND, jobId, rec)
+      await this.c.db.del('joined', jobId)
+      if (run !== undefined) run.state = 'revoked'
+      log.info({ job: jobId, grant }, 'this node’s data for the job was revoked: it stops training')
+    }
+  }
+
+  /** Marks the job's pending unlearning events done (its retraining finished here). */
+  private async unlearningFinished(jobId: string): Promise<void> {
+    const rec = await this.c.db.get<ExclusionRecord>(EXCLUSIONS_KIND, jobId)
+    if (rec === undefined) return
+    let changed = false
+    for (const e of rec.events) {
+      if (e.retrain !== 'retraining') continue
+      e.retrain = 'done'
+      e.finishedAt = new Date().toISOString()
+      e.ms = Date.parse(e.finishedAt) - Date.parse(e.startedAt)
+      changed = true
+    }
+    if (changed) await this.c.db.put(EXCLUSIONS_KIND, jobId, rec)
+  }
+
   /** Deterministic CPU training unless the node is told to use a GPU or not to be verifiable. */
   private deterministic(): boolean {
     const { verifiable, device } = this.c.config.training
@@ -451,21 +650,26 @@ export class NodeJobs {
           if (run.history.length > HISTORY) run.history.shift()
           for (const r of s.rejected) run.rejected.push({ round: s.round, from: r.from, reason: r.reason })
           if (run.rejected.length > HISTORY) run.rejected.splice(0, run.rejected.length - HISTORY)
+          const reached = s.nextRound - 1
           await this.c.db.put<CheckpointRecord>('checkpoints', s.checkpointCid, {
             cid: s.checkpointCid,
             spec: run.job.spec.model,
             source: 'job',
             job: id,
-            round: s.round,
+            round: reached,
+            maxInputRound: Math.max(reached, ...s.peers.map((p) => p.round)),
+            excluded: run.excluded,
             accuracy: s.accuracy,
             loss: s.loss,
             lineage: [id],
             createdAt: new Date().toISOString()
           })
-          await this.c.db.put('latest', id, { cid: s.checkpointCid, round: s.round, accuracy: s.accuracy })
+          await this.c.db.put('latest', id, { cid: s.checkpointCid, round: reached, accuracy: s.accuracy })
         }
       })
+      if (run.state === 'unlearning') return // superseded by a rollback; the new run goes on
       run.state = result.stopped === 'aborted' ? (run.state === 'left' ? 'left' : 'failed') : 'done'
+      if (run.state === 'done') await this.unlearningFinished(id)
       if (result.stopped === 'budget') {
         run.stopped = 'budget'
         log.info({ job: id, rounds: result.roundsRun }, 'privacy budget spent: this node stops training')
@@ -518,7 +722,8 @@ export class NodeJobs {
         lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
         // 'cpu' promises a bit-reproducible round (what re-executors re-run); multi-threaded
         // CPU rounds say so, since a re-run may differ in the last bits.
-        ep: r.ep === 'cpu' && !run.deterministic ? 'cpu-parallel' : r.ep
+        ep: r.ep === 'cpu' && !run.deterministic ? 'cpu-parallel' : r.ep,
+        ...(run.excluded.length > 0 ? { excluded: run.excluded } : {})
       },
       prev?.jwt ?? null
     )
@@ -592,7 +797,88 @@ export class NodeJobs {
       rejected: run?.rejected ?? [],
       history: run?.history ?? [],
       checkpoints,
+      epoch: epochOf(run?.excluded ?? []),
+      excluded: run?.excluded ?? [],
       error: run?.error ?? null
+    }
+  }
+
+  /**
+   * The job's lineage from the receipts this node holds: each grant (dataset, owner, grantee,
+   * status) whose shards trained the job, the rounds that used it, and which of this node's
+   * checkpoints it influenced (conservatively: every checkpoint built from rounds at or after
+   * its first use, unless the checkpoint's lineage excludes it); the unlearning events.
+   *
+   * @throws {JobRequestError} `JOB_NOT_FOUND`
+   */
+  async lineage(jobId: string): Promise<JobLineage> {
+    const rec = await this.c.db.get<JobRecord>('jobs', jobId)
+    if (rec === undefined) throw new JobRequestError('JOB_NOT_FOUND', `unknown job ${jobId}`, { job: jobId })
+    const excl = await this.c.db.get<ExclusionRecord>(EXCLUSIONS_KIND, jobId)
+    const uses = new Map<string, { rounds: Set<number>; issuers: Set<string>; receipts: number }>()
+    for (const r of await this.c.db.list<{ jwt: string; job: string }>('receipts')) {
+      if (r.job !== jobId) continue
+      let claims
+      try {
+        claims = decodeReceipt(r.jwt).claims
+      } catch {
+        continue
+      }
+      for (const g of new Set(claims.shards.map((x) => x.grant))) {
+        let u = uses.get(g)
+        if (u === undefined) uses.set(g, (u = { rounds: new Set(), issuers: new Set(), receipts: 0 }))
+        u.rounds.add(claims.round)
+        u.issuers.add(claims.iss)
+        u.receipts++
+      }
+    }
+    const now = Math.floor(Date.now() / 1000)
+    const grants: JobLineage['grants'] = []
+    for (const [id, u] of [...uses].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const info = await this.c.datasets.grants.find(id)
+      const rounds = [...u.rounds].sort((a, b) => a - b)
+      grants.push({
+        grant: id,
+        dataset: info?.dataset ?? null,
+        owner: info?.owner ?? null,
+        grantee: info?.grantee ?? null,
+        status:
+          info === undefined
+            ? 'unknown'
+            : info.revokedAt !== undefined
+              ? 'revoked'
+              : info.exp !== undefined && info.exp <= now
+                ? 'expired'
+                : 'valid',
+        unlearned: excl?.grants.includes(id) === true,
+        firstRound: rounds[0]!,
+        lastRound: rounds.at(-1)!,
+        receipts: u.receipts,
+        trainers: [...u.issuers].sort()
+      })
+    }
+    const checkpoints = (await this.c.db.list<CheckpointRecord>('checkpoints'))
+      .filter((c) => c.job === jobId && c.source === 'job')
+      .sort((a, b) => (a.round ?? 0) - (b.round ?? 0))
+      .map((c) => {
+        const reach = c.maxInputRound ?? c.round ?? 0
+        const excluded = c.excluded ?? []
+        return {
+          cid: c.cid,
+          round: c.round ?? 0,
+          excluded,
+          influencedBy: grants
+            .filter((g) => g.firstRound <= reach && !excluded.includes(g.grant))
+            .map((g) => g.grant)
+        }
+      })
+    return {
+      job: jobId,
+      epoch: epochOf(excl?.grants ?? []),
+      excluded: excl?.grants ?? [],
+      grants,
+      checkpoints,
+      unlearning: excl?.events ?? []
     }
   }
 

@@ -13,6 +13,8 @@ import { VERSION } from '../constants.js'
 import { connect } from './connect.js'
 import { addFile, getFile } from './transfer.js'
 import { registerReceiptCommands } from './receipts.js'
+import { renderLineage } from './lineage.js'
+import type { JobLineage } from '../jobs.js'
 
 /** Exit codes, stable for scripts. */
 export const EXIT = {
@@ -613,6 +615,16 @@ export function buildProgram(): Command {
         const { history: _h, job: _j, ...rest } = r
         return JSON.stringify(rest, null, 2)
       })
+    })
+
+  jobCmd
+    .command('lineage <job>')
+    .description(
+      'which datasets and owners trained the job, which checkpoints each influenced, and unlearning'
+    )
+    .action(async (job: string) => {
+      const r = await (await client()).call<JobLineage>('job_lineage', { job })
+      out(g().json === true, r, () => renderLineage(r))
     })
 
   program

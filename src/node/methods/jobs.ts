@@ -108,6 +108,53 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
       handler: async ({ job }) => jobs.status(job)
     }),
     method({
+      name: 'job_lineage',
+      summary:
+        'Which grants (datasets, owners) trained a job and which of this node’s checkpoints each influenced, from the receipts; revoked or expired grants and their unlearning (rollback and retraining)',
+      params: z.object({ job: z.string() }),
+      result: z.object({
+        job: z.string(),
+        epoch: z.string(),
+        excluded: z.array(z.string()),
+        grants: z.array(
+          z.object({
+            grant: z.string(),
+            dataset: z.string().nullable(),
+            owner: z.string().nullable(),
+            grantee: z.string().nullable(),
+            status: z.enum(['valid', 'revoked', 'expired', 'unknown']),
+            unlearned: z.boolean(),
+            firstRound: z.number(),
+            lastRound: z.number(),
+            receipts: z.number(),
+            trainers: z.array(z.string())
+          })
+        ),
+        checkpoints: z.array(
+          z.object({
+            cid: z.string(),
+            round: z.number(),
+            excluded: z.array(z.string()),
+            influencedBy: z.array(z.string())
+          })
+        ),
+        unlearning: z.array(
+          z.object({
+            grant: z.string(),
+            how: z.enum(['revoked', 'expired']),
+            fromRound: z.number(),
+            rolledBackTo: z.number().nullable(),
+            checkpointsDropped: z.number(),
+            retrain: z.enum(['retraining', 'done', 'no-data', 'not-training']),
+            startedAt: z.string(),
+            finishedAt: z.string().optional(),
+            ms: z.number().optional()
+          })
+        )
+      }),
+      handler: async ({ job }) => jobs.lineage(job)
+    }),
+    method({
       name: 'node_pause',
       summary: 'Pause contribution to every job (volunteers)',
       params: z.object({}),

@@ -3,7 +3,7 @@
  * (`GossipService`), models as plain (public) UnixFS objects in the node's `ContentStore`
  * (fetched from peers by bitswap), and checkpoints as a small JSON file per job.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
@@ -121,6 +121,12 @@ export class FileCheckpointStore implements CheckpointStore {
     const tmp = `${file}.${process.pid}.tmp`
     await writeFile(tmp, JSON.stringify(clean), { mode: 0o600 })
     await rename(tmp, file)
+  }
+
+  /** Rolls the job back: `cp` becomes its latest checkpoint, or it has none when `cp` is undefined. */
+  async reset(job: string, cp?: Checkpoint): Promise<void> {
+    if (cp !== undefined) return this.save({ ...cp, job })
+    await rm(this.path(job), { force: true })
   }
 
   /** The job's checkpoint, or undefined when there is none (or the file is unreadable: it is ignored). */

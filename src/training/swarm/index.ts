@@ -62,7 +62,7 @@ export {
   type VerifyJobOptions,
   type JobAnnouncement
 } from './job.js'
-export { UpdateAnnouncementSchema, updatesTopic, type UpdateAnnouncement } from './messages.js'
+export { UpdateAnnouncementSchema, epochOf, updatesTopic, type UpdateAnnouncement } from './messages.js'
 export {
   roundSeed,
   concatDatasets,

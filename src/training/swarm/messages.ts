@@ -4,6 +4,7 @@
  * weightsCid, receipt? }`; the swarm protocol adds `samples` (examples processed in the
  * round) and `loss` (its mean training loss, when finite). The model itself travels by CID.
  */
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { jobUpdatesTopic, topicSpec, TOPIC_MAX_BYTES, UpdateMessageSchema } from '../../p2p/index.js'
 import type { TopicSpec } from '../../p2p/index.js'
@@ -13,7 +14,13 @@ export const UpdateAnnouncementSchema = UpdateMessageSchema.extend({
   /** Examples processed in the round (each counted every time it is seen). */
   samples: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
   /** Mean training loss of the round's local steps (absent when not finite). */
-  loss: z.number().optional()
+  loss: z.number().optional(),
+  /**
+   * The lineage epoch the model belongs to: after a revoked grant is unlearned, the swarm
+   * retrains without it under a new epoch (see `epochOf`), and models of other epochs are
+   * ignored. Absent for a job that never unlearned anything.
+   */
+  epoch: z.string().min(1).max(64).optional()
 })
 export type UpdateAnnouncement = z.infer<typeof UpdateAnnouncementSchema>
 
@@ -24,4 +31,15 @@ export type UpdateAnnouncement = z.infer<typeof UpdateAnnouncementSchema>
  */
 export function updatesTopic(swarmId: string, jobId: string): TopicSpec<UpdateAnnouncement> {
   return topicSpec(jobUpdatesTopic(swarmId, jobId), UpdateAnnouncementSchema, TOPIC_MAX_BYTES.updates)
+}
+
+/**
+ * The epoch of a job's lineage that excludes `grants` (ids of revoked or expired grants whose
+ * data was unlearned): '' for none, else the first 16 hex digits of sha-256 of the sorted ids.
+ * Nodes that honoured the same revocations agree on it.
+ */
+export function epochOf(grants: readonly string[]): string {
+  if (grants.length === 0) return ''
+  const sorted = [...new Set(grants)].sort()
+  return createHash('sha256').update(sorted.join('\n')).digest('hex').slice(0, 16)
 }

@@ -81,6 +81,7 @@ export interface ResolvedSwarmOptions {
   catchUp: boolean
   retainRounds: number
   requireReceipts: boolean
+  epoch: string
   deterministic: boolean
   threads: number | undefined
   device: Device | undefined
@@ -151,6 +152,7 @@ function resolveOptions(init: SwarmTrainerInit): ResolvedSwarmOptions {
     catchUp: init.catchUp !== false,
     retainRounds: positiveInt(init.retainRounds ?? DEFAULT_RETAIN_ROUNDS, 'retainRounds'),
     requireReceipts: init.requireReceipts === true,
+    epoch: init.epoch ?? '',
     deterministic: init.deterministic === true,
     threads: init.threads,
     device: init.device
@@ -251,7 +253,8 @@ export class SwarmTrainer {
     rejected: {},
     unavailable: 0,
     equivocations: 0,
-    excluded: 0
+    excluded: 0,
+    otherEpoch: 0
   }
 
   /**
@@ -583,6 +586,7 @@ export class SwarmTrainer {
       samples: local.samples
     }
     if (Number.isFinite(local.loss)) msg.loss = local.loss
+    if (o.epoch !== '') msg.epoch = o.epoch
     if (receipt !== undefined) msg.receipt = receipt
     await this.bus.publish(msg)
     this.totals.bytesSent += bytes.length
@@ -771,6 +775,10 @@ export class SwarmTrainer {
     }
     const msg = parsed.data
     if (msg.job !== this.jobId || from.did === this.did) return
+    if ((msg.epoch ?? '') !== this.options.epoch) {
+      this.totals.otherEpoch++
+      return
+    }
     if (this.isExcluded(from.did)) {
       this.totals.excluded++
       return

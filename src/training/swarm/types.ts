@@ -121,6 +121,11 @@ export interface SwarmTrainerInit {
    * noise, the model fetched must also hash to the receipt's `resultHash`.
    */
   requireReceipts?: boolean
+  /**
+   * The lineage epoch this node trains in (`epochOf(excluded grants)`, default ''): its
+   * announcements carry it and announcements of other epochs are ignored.
+   */
+  epoch?: string
   /** Norm bound of a peer model minus the round base (default `job.maxNorm`). */
   maxNorm?: number
   batchSize?: number
@@ -236,6 +241,8 @@ export interface SwarmCounters {
   equivocations: number
   /** Announcements ignored because their announcer is excluded (`components.exclusions`). */
   excluded: number
+  /** Announcements ignored because they belong to another lineage epoch (before or after an unlearning). */
+  otherEpoch: number
 }
 
 /** Where a run started from. */

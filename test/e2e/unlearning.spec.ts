@@ -1,0 +1,265 @@
+/**
+ * Revocation that unlearns, across processes (loopback only): an owner and three trainers. A
+ * and B train from round 0; C is granted a shard later and joins the running job. When the job
+ * is done the owner revokes C's grant: C deletes its keys and stops, A and B roll back to their
+ * last checkpoint before C's first round and retrain the rest without C's shard, under a new
+ * lineage epoch whose receipts name the exclusion. Then: the lineage shows no checkpoint after
+ * the rollback influenced by C's grant; the unlearned model's loss on C's shard is no lower
+ * than its loss on held-out digits (both unseen), within noise; a loss-threshold membership
+ * attack on C's shard loses its edge; held-out accuracy stays within 1 point.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { LocalSwarm, until } from '../../scripts/lib/swarm.js'
+import {
+  fromLabeledImages,
+  loadMnist,
+  shardIid,
+  trainTestSplit,
+  type LabeledImages
+} from '../../src/storage/datasets/index.js'
+import { lossThresholdAdvantage } from '../../src/training/privacy/index.js'
+
+const ROUNDS = 12
+const C_JOINS_AFTER = 3
+
+interface Lineage {
+  epoch: string
+  excluded: string[]
+  grants: Array<{ grant: string; status: string; unlearned: boolean; firstRound: number }>
+  checkpoints: Array<{ round: number; excluded: string[]; influencedBy: string[] }>
+  unlearning: Array<{
+    grant: string
+    fromRound: number
+    rolledBackTo: number | null
+    retrain: string
+    ms?: number
+    checkpointsDropped: number
+  }>
+}
+
+/** Per-sample cross-entropy and accuracy of an exported ONNX model on some digits. */
+async function evaluate(
+  onnx: string,
+  set: LabeledImages
+): Promise<{ losses: Float64Array; accuracy: number }> {
+  const session = await ort.InferenceSession.create(new Uint8Array(await readFile(onnx)))
+  const x = new Float32Array(set.count * 784)
+  for (let i = 0; i < x.length; i++) x[i] = (set.images[i]! / 255 - 0.1307) / 0.3081
+  const out = await session.run({ x: new ort.Tensor('float32', x, [set.count, 784]) })
+  const logits = out.logits!.data as Float32Array
+  const losses = new Float64Array(set.count)
+  let correct = 0
+  for (let i = 0; i < set.count; i++) {
+    const row = logits.subarray(i * 10, i * 10 + 10)
+    let max = -Infinity
+    let best = 0
+    for (let k = 0; k < 10; k++) {
+      if (row[k]! > max) {
+        max = row[k]!
+        best = k
+      }
+    }
+    let sum = 0
+    for (let k = 0; k < 10; k++) sum += Math.exp(row[k]! - max)
+    losses[i] = Math.log(sum) + max - row[set.labels[i]!]!
+    if (best === set.labels[i]) correct++
+  }
+  await session.release()
+  return { losses, accuracy: correct / set.count }
+}
+
+const mean = (a: Float64Array): number => a.reduce((s, v) => s + v, 0) / a.length
+const variance = (a: Float64Array): number => {
+  const m = mean(a)
+  return a.reduce((s, v) => s + (v - m) ** 2, 0) / (a.length - 1)
+}
+
+function subset(set: LabeledImages, idx: number[]): LabeledImages {
+  const images = new Uint8Array(idx.length * 784)
+  const labels = new Uint8Array(idx.length)
+  idx.forEach((j, i) => {
+    images.set(set.images.subarray(j * 784, (j + 1) * 784), i * 784)
+    labels[i] = set.labels[j]!
+  })
+  return { ...set, images, labels, count: idx.length }
+}
+
+describe('revocation that unlearns (processes)', function () {
+  this.timeout(900_000)
+  let swarm: LocalSwarm
+
+  before(async () => {
+    swarm = new LocalSwarm({ root: await mkdtemp(join(tmpdir(), 'shoal-e2e-unlearn-')), trainers: 3 })
+    await swarm.start()
+    await swarm.form()
+  })
+  after(async () => {
+    await swarm.stop()
+    await rm(swarm.root, { recursive: true, force: true })
+  })
+
+  it('rolls back before the revoked shard’s first round, retrains without it, and forgets it', async () => {
+    const [a, b, c] = swarm.trainers as [
+      (typeof swarm.trainers)[0],
+      (typeof swarm.trainers)[0],
+      (typeof swarm.trainers)[0]
+    ]
+    const owner = swarm.owner
+    const ds = await swarm.call<{ manifestCid: string; shards: Array<{ cid: string }> }>(
+      owner,
+      'dataset_import',
+      {
+        source: 'mnist',
+        name: 'mnist',
+        shards: 3,
+        split: 'iid',
+        seed: 42
+      }
+    )
+    const grant = async (t: typeof a, i: number): Promise<string> => {
+      const g = await swarm.call<{ grant: string; document: string }>(owner, 'dataset_grant', {
+        dataset: ds.manifestCid,
+        did: t.did,
+        shards: [ds.shards[i]!.cid]
+      })
+      await swarm
+        .call(t, 'dataset_grant_add', { document: g.document, dataset: ds.manifestCid })
+        .catch(() => {})
+      return g.grant
+    }
+    await grant(a, 0)
+    await grant(b, 1)
+    const { id: job } = await swarm.call<{ id: string }>(owner, 'job_create', {
+      name: 'e2e-unlearn',
+      dataset: ds.manifestCid,
+      model: 'mlp',
+      rounds: ROUNDS,
+      H: 40,
+      k: 2,
+      lr: 0.05,
+      batchSize: 32,
+      seed: 1
+    })
+    const joined = async (t: typeof a): Promise<void> => {
+      await until(`${t.name} to join`, async () => {
+        const list = await swarm.call<Array<{ id: string; state: string }>>(t, 'job_list')
+        const mine = list.find((j) => j.id === job)
+        if (mine === undefined) {
+          await swarm.call(owner, 'job_announce', { job })
+          return undefined
+        }
+        if (mine.state === 'known') await swarm.call(t, 'job_join', { job }).catch(() => {})
+        return mine.state !== 'known' ? true : undefined
+      })
+    }
+    await Promise.all([joined(a), joined(b)])
+    await until('round 3 on A', async () =>
+      ((await swarm.status(a, job)).round ?? -1) >= C_JOINS_AFTER ? true : undefined
+    )
+    const gC = await grant(c, 2)
+    await joined(c)
+    await swarm.waitDone(job)
+
+    // Before revocation: A's model.
+    const beforeOnnx = join(swarm.root, 'before.onnx')
+    await swarm.call(a, 'model_export', { job, path: beforeOnnx })
+    const cFirst = (await swarm.call<Lineage>(a, 'job_lineage', { job })).grants.find((g) => g.grant === gC)!
+    assert.ok(cFirst !== undefined, 'A holds receipts of C’s rounds')
+    assert.ok(cFirst.firstRound > 0, `C joined late (first round ${cFirst.firstRound})`)
+
+    await swarm.call(owner, 'dataset_revoke', { grant: gC, reason: 'consent withdrawn' })
+    const lineages = await Promise.all(
+      [a, b].map(async (t) =>
+        until(
+          `${t.name} to unlearn`,
+          async () => {
+            const l = await swarm.call<Lineage>(t, 'job_lineage', { job })
+            const s = await swarm.status(t, job)
+            return l.unlearning.some((e) => e.grant === gC && e.retrain === 'done') && s.state === 'done'
+              ? l
+              : undefined
+          },
+          600_000
+        )
+      )
+    )
+    for (const l of lineages) {
+      const e = l.unlearning.find((x) => x.grant === gC)!
+      assert.equal(e.fromRound, cFirst.firstRound)
+      assert.ok(e.rolledBackTo === null || e.rolledBackTo < e.fromRound)
+      assert.ok(e.checkpointsDropped > 0)
+      assert.deepEqual(l.excluded, [gC])
+      const g = l.grants.find((x) => x.grant === gC)!
+      assert.equal(g.status, 'revoked')
+      assert.equal(g.unlearned, true)
+      // No checkpoint this node holds is influenced by C's grant; those after the rollback exclude it.
+      assert.ok(l.checkpoints.length > 0)
+      for (const cp of l.checkpoints) {
+        assert.ok(!cp.influencedBy.includes(gC), `checkpoint of round ${cp.round} is influenced`)
+        if (cp.round >= e.fromRound) assert.deepEqual(cp.excluded, [gC])
+      }
+      assert.ok(
+        l.checkpoints.some((cp) => cp.round === ROUNDS - 1),
+        'retrained to the last round'
+      )
+    }
+    // C's keys are gone and it trains no more.
+    const cLineage = await swarm.call<Lineage>(c, 'job_lineage', { job })
+    assert.equal(cLineage.unlearning.find((e) => e.grant === gC)?.retrain, 'no-data')
+    await assert.rejects(
+      swarm.call(c, 'dataset_read', { shard: ds.shards[2]!.cid, purpose: job }),
+      /GRANT_REVOKED|revoked/
+    )
+    // The retrained rounds' receipts name the exclusion and verify at every level A runs.
+    const mine = await swarm.call<Array<{ hash: string; jwt: string; round: number }>>(a, 'receipts_list', {
+      job,
+      issuer: a.did
+    })
+    const retrained = mine.filter((r) => {
+      const claims = JSON.parse(Buffer.from(r.jwt.split('.')[1]!, 'base64url').toString('utf8')) as {
+        excluded?: string[]
+      }
+      return claims.excluded?.includes(gC) === true
+    })
+    assert.ok(retrained.length > 0)
+    const v = await swarm.call<{ ok: boolean; failed: string | null }>(a, 'receipts_verify', {
+      receipt: retrained.at(-1)!.hash
+    })
+    assert.ok(v.ok, JSON.stringify(v))
+
+    // Measured unlearning.
+    const afterOnnx = join(swarm.root, 'after.onnx')
+    await swarm.call(a, 'model_export', { job, path: afterOnnx })
+    const { train, test } = trainTestSplit(await loadMnist(), { seed: 42 })
+    const cShard = subset(train, shardIid(fromLabeledImages(train), 3, 42)[2]!)
+    const before = { c: await evaluate(beforeOnnx, cShard), held: await evaluate(beforeOnnx, test) }
+    const after = { c: await evaluate(afterOnnx, cShard), held: await evaluate(afterOnnx, test) }
+    const advBefore = lossThresholdAdvantage(before.c.losses, before.held.losses).advantage
+    const advAfter = lossThresholdAdvantage(after.c.losses, after.held.losses).advantage
+    const se = Math.sqrt(
+      variance(after.c.losses) / after.c.losses.length +
+        variance(after.held.losses) / after.held.losses.length
+    )
+    console.log(
+      `      unlearning: accuracy ${(before.held.accuracy * 100).toFixed(2)} % → ${(after.held.accuracy * 100).toFixed(2)} %; ` +
+        `loss on C ${mean(before.c.losses).toFixed(4)} → ${mean(after.c.losses).toFixed(4)} (held-out ${mean(after.held.losses).toFixed(4)}); ` +
+        `MIA advantage ${advBefore.toFixed(3)} → ${advAfter.toFixed(3)}; ` +
+        `${lineages.map((l) => `${((l.unlearning[0]!.ms ?? 0) / 1000).toFixed(1)} s`).join(', ')} to unlearn`
+    )
+    // A model trained without C's shard has not seen it: its loss there is no lower than on
+    // other unseen digits (held-out), within 3 standard errors.
+    assert.ok(
+      mean(after.c.losses) >= mean(after.held.losses) - 3 * se,
+      `loss on the revoked shard ${mean(after.c.losses)} vs held-out ${mean(after.held.losses)} (se ${se})`
+    )
+    assert.ok(advAfter < 0.08, `membership advantage after unlearning ${advAfter}`)
+    assert.ok(
+      Math.abs(after.held.accuracy - before.held.accuracy) <= 0.01,
+      `accuracy ${before.held.accuracy} → ${after.held.accuracy}`
+    )
+  })
+})
