@@ -65,7 +65,9 @@ export const ConfigSchema = z
           .number()
           .min(0)
           .max(1)
-          .describe('Share of the peers’ receipts this node re-executes when it can read their data; 0 = none'),
+          .describe(
+            'Share of the peers’ receipts this node re-executes when it can read their data; 0 = none'
+          ),
         auditQueue: z
           .number()
           .int()
