@@ -15,8 +15,10 @@ import {
   loadMnist,
   readCsv,
   readIdx,
+  toLabeledImages,
   trainTestSplit,
   type Dataset,
+  type LabeledImages,
   type ManifestBody
 } from '../storage/datasets/index.js'
 import {
@@ -315,6 +317,31 @@ export class NodeDatasets {
       owned !== undefined ? owned.shards.map((s) => s.cid) : [...new Set(grants.flatMap((g) => g.shards))]
     const budgets = grants.flatMap((g) => (g.privacy === undefined ? [] : [g.privacy]))
     return { shards, budgets }
+  }
+
+  /**
+   * Every shard of a dataset this node owns, decrypted with its own keys and joined, as
+   * images (for a personal model trained on one's own data).
+   *
+   * @throws {DatasetRequestError} `DATASET_NOT_FOUND` when this node does not own it.
+   */
+  async readOwned(manifestCid: string, signal?: AbortSignal): Promise<LabeledImages> {
+    const { record } = await this.owned(manifestCid)
+    const parts: Dataset[] = []
+    for (const s of record.shards) parts.push(await this.readAny(s.cid, 'any', signal))
+    const first = parts[0]!
+    const count = parts.reduce((n, d) => n + d.count, 0)
+    const per = first.features.length / Math.max(1, first.count)
+    const features =
+      first.features instanceof Uint8Array ? new Uint8Array(count * per) : new Float32Array(count * per)
+    const labels = new Uint8Array(count)
+    let at = 0
+    for (const d of parts) {
+      features.set(d.features.subarray(0, d.count * per), at * per)
+      labels.set(d.labels.subarray(0, d.count), at)
+      at += d.count
+    }
+    return toLabeledImages({ ...first, features, labels, count })
   }
 
   /** The dataset this node owns that holds `shardCid`, if any. */

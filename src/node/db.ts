@@ -19,6 +19,14 @@ export interface CheckpointRecord {
   maxInputRound?: number
   /** Job checkpoints: the grants whose data its lineage excludes (unlearned). */
   excluded?: string[]
+  /** Imported models: the consent status of the data that trained them, as exported. */
+  consent?: Array<{
+    grant: string
+    dataset: string | null
+    owner: string | null
+    status: string
+    unlearned: boolean
+  }>
   createdAt: string
 }
 

@@ -58,7 +58,12 @@ const LINGER_MS = 5 * 60_000
 
 /** Thrown for job requests this node cannot serve. */
 export class JobRequestError extends ShoalError<
-  'JOB_NOT_FOUND' | 'JOB_NO_DATA' | 'JOB_ALREADY_RUNNING' | 'JOB_NOT_RUNNING' | 'JOB_PRIVACY_BUDGET',
+  | 'JOB_NOT_FOUND'
+  | 'JOB_NO_DATA'
+  | 'JOB_ALREADY_RUNNING'
+  | 'JOB_NOT_RUNNING'
+  | 'JOB_PRIVACY_BUDGET'
+  | 'JOB_INIT_INVALID',
   Record<string, unknown>
 > {}
 
@@ -306,7 +311,32 @@ export class NodeJobs {
     return rec
   }
 
+  /**
+   * @throws {JobRequestError} `JOB_INIT_INVALID` when `spec.init` is not a checkpoint of this
+   *   node with the job's model.
+   */
   async create(spec: JobSpecInput): Promise<JobRecord> {
+    if (spec.init !== undefined) {
+      const cp = await this.c.db.get<CheckpointRecord>('checkpoints', spec.init)
+      if (cp === undefined || JSON.stringify(cp.spec) !== JSON.stringify(spec.model)) {
+        throw new JobRequestError(
+          'JOB_INIT_INVALID',
+          cp === undefined
+            ? `init ${spec.init} is not a checkpoint on this node (import the model first)`
+            : `init ${spec.init} is a checkpoint of another model than the job's`,
+          { init: spec.init }
+        )
+      }
+      // A checkpoint may be encrypted for this node alone: the swarm gets it as a plain model,
+      // published by CID (the creator's choice to share it).
+      const chunks: Uint8Array[] = []
+      for await (const c of this.c.store.get(CID.parse(spec.init))) chunks.push(c)
+      const weights = decodeWeights(Buffer.concat(chunks))
+      const plain = await new ContentWeightStore({ content: this.c.store }).put(
+        encodeWeights(weights, paramsOf(spec.model as JobSpec['model']))
+      )
+      spec = { ...spec, init: plain }
+    }
     const signed = await createJob(this.c.identity, spec)
     const verified = await verifyJob(signed.jwt)
     const rec = await this.record(verified)

@@ -178,7 +178,19 @@ export class ShoalNode {
         ...nodeMethods(this),
         ...storageMethods(this._store),
         ...p2pMethods(this._helia, this._swarm),
-        ...trainingMethods({ store: this._store, db: this._db, config: this.config }),
+        ...trainingMethods({
+          store: this._store,
+          db: this._db,
+          config: this.config,
+          lineage: async (job) => late.jobs!.lineage(job),
+          readDataset: async (dataset, signal) => datasets.readOwned(dataset, signal),
+          grantStatus: async (grant) => {
+            const g = await datasets.grants.find(grant)
+            if (g === undefined) return 'unknown'
+            if (g.revokedAt !== undefined) return 'revoked'
+            return g.exp !== undefined && g.exp <= Math.floor(Date.now() / 1000) ? 'expired' : 'valid'
+          }
+        }),
         ...datasetMethods(this._datasets, this._privacy),
         ...jobMethods(this._jobs, this._store, this._db),
         ...receiptMethods(this._receipts)

@@ -22,6 +22,7 @@ import {
   type LabeledImages
 } from '../../src/storage/datasets/index.js'
 import { lossThresholdAdvantage } from '../../src/training/privacy/index.js'
+import { epsilonOf, roundStep } from '../../src/node/privacy.js'
 
 const ROUNDS = 12
 const C_JOINS_AFTER = 3
@@ -234,6 +235,19 @@ describe('revocation that unlearns (processes)', function () {
     // Measured unlearning.
     const afterOnnx = join(swarm.root, 'after.onnx')
     await swarm.call(a, 'model_export', { job, path: afterOnnx })
+
+    // Portability: an exported model carries the consent status of its data. Imported
+    // elsewhere, the model from before the revocation is flagged; the unlearned one is not.
+    type Imported = { consent: Array<{ grant: string }>; warnings: string[] }
+    const old = await swarm.call<Imported>(b, 'model_import', { path: beforeOnnx })
+    assert.ok(old.consent.some((e) => e.grant === gC))
+    assert.ok(
+      old.warnings.some((w) => w.includes(gC) && w.includes('revoked')),
+      JSON.stringify(old.warnings)
+    )
+    const unlearned = await swarm.call<Imported>(b, 'model_import', { path: afterOnnx })
+    assert.ok(!unlearned.consent.some((e) => e.grant === gC))
+    assert.deepEqual(unlearned.warnings, [])
     const { train, test } = trainTestSplit(await loadMnist(), { seed: 42 })
     const cShard = subset(train, shardIid(fromLabeledImages(train), 3, 42)[2]!)
     const before = { c: await evaluate(beforeOnnx, cShard), held: await evaluate(beforeOnnx, test) }
@@ -261,5 +275,144 @@ describe('revocation that unlearns (processes)', function () {
       Math.abs(after.held.accuracy - before.held.accuracy) <= 0.01,
       `accuracy ${before.held.accuracy} → ${after.held.accuracy}`
     )
+  })
+
+  it('stops training on a dataset when its owner’s privacy budget is spent, and reports (ε, δ)', async () => {
+    const [a, b] = swarm.trainers as [(typeof swarm.trainers)[0], (typeof swarm.trainers)[0]]
+    const owner = swarm.owner
+    const privacy = { clipNorm: 2, noiseMultiplier: 2 }
+    const delta = 1e-5
+    const eps = (t: number): number => epsilonOf([{ ...roundStep({ privacy }), steps: t }], delta)
+    const epsMax = (eps(2) + eps(3)) / 2 // two rounds fit, not three
+    const ds = await swarm.call<{ manifestCid: string; shards: Array<{ cid: string }> }>(
+      owner,
+      'dataset_import',
+      {
+        source: 'mnist',
+        name: 'mnist-budget',
+        shards: 2,
+        split: 'iid',
+        seed: 7
+      }
+    )
+    for (const [i, t, max] of [
+      [0, a, epsMax],
+      [1, b, eps(1) / 2]
+    ] as const) {
+      const g = await swarm.call<{ document: string }>(owner, 'dataset_grant', {
+        dataset: ds.manifestCid,
+        did: t.did,
+        shards: [ds.shards[i]!.cid],
+        epsMax: max,
+        delta
+      })
+      await swarm
+        .call(t, 'dataset_grant_add', { document: g.document, dataset: ds.manifestCid })
+        .catch(() => {})
+    }
+    const { id: job } = await swarm.call<{ id: string }>(owner, 'job_create', {
+      name: 'e2e-budget',
+      dataset: ds.manifestCid,
+      model: 'mlp',
+      rounds: 8,
+      H: 20,
+      k: 1,
+      lr: 0.05,
+      batchSize: 32,
+      seed: 3,
+      privacy
+    })
+    await until('A to join', async () => {
+      const list = await swarm.call<Array<{ id: string; state: string }>>(a, 'job_list')
+      const mine = list.find((j) => j.id === job)
+      if (mine === undefined) await swarm.call(owner, 'job_announce', { job })
+      else if (mine.state === 'known') await swarm.call(a, 'job_join', { job }).catch(() => {})
+      return mine !== undefined && mine.state !== 'known' ? true : undefined
+    })
+    // B's budget does not cover a single round: it may not train at all.
+    await until('the job to reach B', async () =>
+      (await swarm.call<Array<{ id: string }>>(b, 'job_list')).some((j) => j.id === job) ? true : undefined
+    )
+    await assert.rejects(swarm.call(b, 'job_join', { job }), /JOB_PRIVACY_BUDGET|budget/)
+    const done = await until(
+      'A to stop on its budget',
+      async () => {
+        const s = await swarm.status(a, job)
+        return s.state === 'done' ? s : undefined
+      },
+      300_000
+    )
+    const st = done as unknown as { stopped: string | null; history: unknown[]; receipts: number }
+    assert.equal(st.stopped, 'budget')
+    assert.equal(st.receipts, 2)
+    const report = await until('the owner to hold A’s receipts', async () => {
+      const r = await swarm.call<{
+        epsilon: number | null
+        epsMax: number | null
+        delta: number
+        shards: Array<{ cid: string; rounds: number; epsilon: number | null }>
+      }>(owner, 'dataset_privacy', { dataset: ds.manifestCid })
+      return r.shards[0]!.rounds === 2 ? r : undefined
+    })
+    assert.equal(report.delta, delta)
+    assert.ok(Math.abs(report.shards[0]!.epsilon! - eps(2)) < 1e-9)
+    assert.ok(report.epsilon! <= epsMax)
+    assert.equal(report.shards[1]!.rounds, 0)
+  })
+
+  it('a personal model trained on one’s own data is exported, imported elsewhere, and starts a swarm job', async () => {
+    const a = swarm.trainers[0]!
+    const owner = swarm.owner
+    const datasets = await swarm.call<
+      Array<{ manifestCid: string; name: string; shards: Array<{ cid: string }> }>
+    >(owner, 'dataset_list')
+    const mine = datasets.find((d) => d.name === 'mnist')!
+    const { task } = await swarm.call<{ task: string }>(owner, 'train_local', {
+      dataset: mine.manifestCid,
+      epochs: 1,
+      model: 'mlp'
+    })
+    const t = await until('the personal model', async () => {
+      const s = await swarm.call<{
+        state: string
+        history: Array<{ accuracy: number; checkpoint?: string }>
+      }>(owner, 'train_status', { task })
+      return s.state === 'running' ? undefined : s
+    })
+    assert.equal(t.state, 'done')
+    const personal = t.history.at(-1)!
+    assert.ok(personal.accuracy > 0.85, `personal model accuracy ${personal.accuracy}`)
+    const file = join(swarm.root, 'personal.onnx')
+    const exp = await swarm.call<{ lineage: string[] }>(owner, 'model_export', {
+      checkpoint: personal.checkpoint,
+      path: file
+    })
+    assert.ok(exp.lineage.includes(mine.manifestCid), 'the lineage names the dataset it was trained on')
+    const imported = await swarm.call<{ checkpoint: string; lineage: string[] }>(a, 'model_import', {
+      path: file
+    })
+    assert.deepEqual(imported.lineage, exp.lineage)
+
+    // The owner starts a swarm job from its personal model: the trainers' first round starts trained.
+    const { id: job } = await swarm.call<{ id: string }>(owner, 'job_create', {
+      name: 'e2e-init',
+      dataset: mine.manifestCid,
+      model: 'mlp',
+      rounds: 2,
+      H: 20,
+      k: 1,
+      seed: 9,
+      init: personal.checkpoint
+    })
+    const first = await until('A’s first round from the personal model', async () => {
+      const list = await swarm.call<Array<{ id: string; state: string }>>(a, 'job_list')
+      const j = list.find((x) => x.id === job)
+      if (j === undefined) await swarm.call(owner, 'job_announce', { job })
+      else if (j.state === 'known') await swarm.call(a, 'job_join', { job }).catch(() => {})
+      const s = await swarm.status(a, job).catch(() => undefined)
+      return s !== undefined && s.history.length > 0 ? s.history[0]! : undefined
+    })
+    const loss = (first as unknown as { loss: number }).loss
+    assert.ok(loss < 0.6, `round-0 loss ${loss}`)
   })
 })

@@ -337,6 +337,7 @@ export function buildProgram(): Command {
       (v) => Number.parseInt(v, 10)
     )
     .option('--from <checkpoint>', 'start from this checkpoint (e.g. an imported model)')
+    .option('--dataset <manifest>', 'train on a dataset this node owns (a personal model on your own data)')
     .option('--deterministic', 'CPU, one thread: bit-reproducible')
     .action(
       async (opts: {
@@ -347,6 +348,7 @@ export function buildProgram(): Command {
         seed?: number
         samples?: number
         from?: string
+        dataset?: string
         deterministic?: boolean
       }) => {
         const { trainWithProgress } = await import('./train.js')
@@ -360,6 +362,7 @@ export function buildProgram(): Command {
             seed: opts.seed,
             trainSamples: opts.samples,
             initialCheckpoint: opts.from,
+            dataset: opts.dataset,
             deterministic: opts.deterministic
           },
           g().json !== true
@@ -405,8 +408,21 @@ export function buildProgram(): Command {
     .action(async (file: string) => {
       const r = await (
         await client()
-      ).call<{ checkpoint: string }>('model_import', { path: resolvePath(file) })
-      out(g().json === true, r, () => `imported as checkpoint ${r.checkpoint}`)
+      ).call<{ checkpoint: string; consent: Array<{ grant: string; status: string }>; warnings: string[] }>(
+        'model_import',
+        { path: resolvePath(file) }
+      )
+      out(g().json === true, r, () =>
+        [
+          `imported as checkpoint ${r.checkpoint}`,
+          ...(r.consent.length > 0
+            ? [
+                `trained on data of ${r.consent.length} grant(s): ${r.consent.map((c) => `${c.grant} (${c.status})`).join(', ')}`
+              ]
+            : []),
+          ...r.warnings.map((w) => `warning: ${w}`)
+        ].join('\n')
+      )
     })
 
   const datasetCmd = program.command('dataset').description('import, grant and revoke encrypted datasets')
@@ -578,8 +594,23 @@ export function buildProgram(): Command {
     .option('--aggregation <rule>', 'mean, trimmed-mean, median or krum')
     .option('--compression <kind>', 'none or int8')
     .option('--seed <n>', 'seed of the initial weights and data order', int)
+    .option('--init <checkpoint>', 'start every node from this checkpoint (e.g. an imported personal model)')
+    .option(
+      '--clip-norm <C>',
+      'differential privacy: clip each shared update to this L2 norm',
+      Number.parseFloat
+    )
+    .option(
+      '--noise-multiplier <σ>',
+      'differential privacy: Gaussian noise of σ·C on each shared update (needs --clip-norm)',
+      Number.parseFloat
+    )
     .action(async (o: Record<string, string | number | undefined>) => {
-      const params = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+      const { clipNorm, noiseMultiplier, ...rest } = o
+      const params: Record<string, unknown> = Object.fromEntries(
+        Object.entries(rest).filter(([, v]) => v !== undefined)
+      )
+      if (clipNorm !== undefined) params.privacy = { clipNorm, noiseMultiplier: noiseMultiplier ?? 0 }
       const r = await (await client()).call<{ id: string; name: string }>('job_create', params)
       out(g().json === true, r, () => `created job ${r.id} (${r.name})`)
     })

@@ -36,7 +36,11 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         compression: z.enum(['none', 'int8']).optional(),
         maxNorm: z.number().positive().optional(),
         seed: z.number().int().min(0).optional(),
-        privacy: z.object({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional()
+        privacy: z.object({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
+        init: z
+          .string()
+          .optional()
+          .describe('a checkpoint on this node (e.g. an imported personal model) every node starts from')
       }),
       result: JobRecord,
       handler: async (p) => {
@@ -59,7 +63,8 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
           compression: p.compression ?? 'none',
           privacy: p.privacy ?? null,
           maxNorm: p.maxNorm ?? 1000,
-          seed: p.seed ?? 1
+          seed: p.seed ?? 1,
+          ...(p.init !== undefined ? { init: p.init } : {})
         })
       }
     }),

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { ShoalError, logger } from '../../common/index.js'
-import { loadMnist, trainTestSplit } from '../../storage/datasets/index.js'
+import { loadMnist, trainTestSplit, type LabeledImages } from '../../storage/datasets/index.js'
 import type { ContentStore } from '../../storage/index.js'
 import {
   MODELS,
@@ -23,6 +23,7 @@ import {
 } from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
 import type { CheckpointRecord, NodeDb } from '../db.js'
+import type { JobLineage } from '../jobs.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import { parseCid } from './storage.js'
 
@@ -30,7 +31,7 @@ const log = logger('shoal:node:training')
 
 /** Thrown for training requests that cannot run (unknown task or checkpoint, busy). */
 export class TrainingRequestError extends ShoalError<
-  'TASK_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'TRAINING_BUSY' | 'MODEL_INVALID',
+  'TASK_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'TRAINING_BUSY' | 'MODEL_INVALID' | 'DATASET_UNAVAILABLE',
   Record<string, unknown>
 > {}
 
@@ -88,6 +89,21 @@ export interface TrainingComponents {
   store: ContentStore
   db: NodeDb
   config: ShoalConfig
+  /** A job's lineage (grants and their consent status), carried by exported job checkpoints. */
+  lineage?: (job: string) => Promise<Pick<JobLineage, 'grants' | 'excluded'>>
+  /** The digits of a dataset this node owns or holds grants for (personal models: `train_local` on own data). */
+  readDataset?: (dataset: string, signal?: AbortSignal) => Promise<LabeledImages>
+  /** Whether a grant has ended here (revoked or expired): imported models influenced by it are flagged. */
+  grantStatus?: (grant: string) => Promise<'valid' | 'revoked' | 'expired' | 'unknown'>
+}
+
+/** Consent status of the data that trained a checkpoint, as export metadata carries it. */
+export interface ConsentEntry {
+  grant: string
+  dataset: string | null
+  owner: string | null
+  status: string
+  unlearned: boolean
 }
 
 function resolveSpec(model: string | Record<string, unknown>): ModelSpec {
@@ -118,8 +134,42 @@ export async function readWeights(
   return decodeWeights(Buffer.concat(chunks))
 }
 
+const Consent = z.object({
+  grant: z.string(),
+  dataset: z.string().nullable(),
+  owner: z.string().nullable(),
+  status: z.string(),
+  unlearned: z.boolean()
+})
+
+/** The consent entries of an export's metadata (empty when absent or unreadable). */
+function parseConsent(text: string | undefined): ConsentEntry[] {
+  if (text === undefined) return []
+  try {
+    const parsed = z.array(Consent).safeParse(JSON.parse(text))
+    return parsed.success ? parsed.data : []
+  } catch {
+    return []
+  }
+}
+
 export function trainingMethods(c: TrainingComponents): RpcMethod[] {
   const tasks = new Map<string, Task>()
+  /** The grants behind a checkpoint: a job's lineage, or what an imported model carried. */
+  const consentOf = async (rec: CheckpointRecord): Promise<ConsentEntry[]> => {
+    if (rec.consent !== undefined) return rec.consent
+    if (rec.job === undefined || c.lineage === undefined) return []
+    const l = await c.lineage(rec.job)
+    return l.grants
+      .filter((g) => !(rec.excluded ?? []).includes(g.grant))
+      .map((g) => ({
+        grant: g.grant,
+        dataset: g.dataset,
+        owner: g.owner,
+        status: g.status,
+        unlearned: g.unlearned
+      }))
+  }
   const taskOf = (id: string): Task => {
     const t = tasks.get(id)
     if (t === undefined)
@@ -148,7 +198,13 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         initialCheckpoint: z
           .string()
           .optional()
-          .describe('start from this checkpoint (e.g. an imported model)')
+          .describe('start from this checkpoint (e.g. an imported model)'),
+        dataset: z
+          .string()
+          .optional()
+          .describe(
+            'train on this dataset (manifest CID) that the node owns: a personal model on one’s own data; default the mnist package'
+          )
       }),
       result: z.object({ task: z.string() }),
       handler: async (p) => {
@@ -164,7 +220,16 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         const batchSize = p.batchSize ?? 64
         const seed = p.seed ?? 42
         const all = await loadMnist()
-        const { train, test } = trainTestSplit(all, { train: p.trainSamples ?? 8000, test: 2000, seed })
+        const split = trainTestSplit(all, { train: p.trainSamples ?? 8000, test: 2000, seed })
+        const test = split.test
+        let train = split.train
+        if (p.dataset !== undefined) {
+          if (c.readDataset === undefined) {
+            throw new TrainingRequestError('DATASET_UNAVAILABLE', 'this node cannot read datasets', {})
+          }
+          // Held-out digits: the mnist package's test split, disjoint from any import of its training part.
+          train = await c.readDataset(p.dataset)
+        }
         const initialWeights =
           p.initialCheckpoint !== undefined ? await readWeights(c.store, p.initialCheckpoint) : undefined
         const task: Task = {
@@ -179,7 +244,10 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
           controller: new AbortController()
         }
         tasks.set(task.id, task)
-        const lineage = p.initialCheckpoint !== undefined ? [p.initialCheckpoint] : []
+        const lineage = [
+          ...(p.initialCheckpoint !== undefined ? [p.initialCheckpoint] : []),
+          ...(p.dataset !== undefined ? [p.dataset] : [])
+        ]
         trainLocal({
           spec,
           optimizer: { type: 'sgd', momentum: 0.9 },
@@ -278,7 +346,12 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         job: z.string().optional().describe('export the newest checkpoint of this job'),
         path: z.string().min(1)
       }),
-      result: z.object({ path: z.string(), bytes: z.number(), lineage: z.array(z.string()) }),
+      result: z.object({
+        path: z.string(),
+        bytes: z.number(),
+        lineage: z.array(z.string()),
+        consent: z.array(Consent)
+      }),
       handler: async ({ checkpoint: given, job, path }) => {
         const cid =
           given ?? (job !== undefined ? (await c.db.get<{ cid: string }>('latest', job))?.cid : undefined)
@@ -294,22 +367,32 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         const rec = await checkpoint(cid)
         const weights = await readWeights(c.store, cid)
         const lineage = [...rec.lineage, cid]
+        const consent = await consentOf(rec)
         const onnx = exportOnnx(rec.spec as ModelSpec, weights, {
           job: rec.job,
           lineage,
+          'shoal.consent': JSON.stringify(consent),
+          ...(rec.excluded !== undefined && rec.excluded.length > 0
+            ? { 'shoal.excluded': rec.excluded }
+            : {}),
           ...(rec.accuracy !== undefined ? { 'shoal.accuracy': rec.accuracy } : {}),
           'shoal.checkpoint': cid,
           'shoal.source': rec.source
         })
         await writeFile(path, onnx)
-        return { path, bytes: onnx.length, lineage }
+        return { path, bytes: onnx.length, lineage, consent }
       }
     }),
     method({
       name: 'model_import',
       summary: 'Import an ONNX model exported by Shoal as a checkpoint (a starting point for training)',
       params: z.object({ path: z.string().min(1) }),
-      result: z.object({ checkpoint: z.string(), lineage: z.array(z.string()) }),
+      result: z.object({
+        checkpoint: z.string(),
+        lineage: z.array(z.string()),
+        consent: z.array(Consent),
+        warnings: z.array(z.string())
+      }),
       handler: async ({ path }) => {
         const bytes = new Uint8Array(await readFile(path))
         const meta = readOnnxMetadata(bytes)
@@ -327,14 +410,29 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         const added = await c.store.add(encodeWeights(weights, paramsOf(spec)), { name: `imported ${path}` })
         const cid = added.cid.toString()
         const lineage = meta.lineage !== undefined ? (JSON.parse(meta.lineage) as string[]) : []
+        const consent = parseConsent(meta['shoal.consent'])
+        // Data whose grant has ended since the export (as this node knows) still shaped the model.
+        const warnings: string[] = []
+        for (const e of consent) {
+          if (e.unlearned) continue
+          const here = (await c.grantStatus?.(e.grant)) ?? 'unknown'
+          const status = here === 'unknown' ? e.status : here
+          if (status === 'revoked' || status === 'expired') {
+            warnings.push(
+              `the model was trained on data of grant ${e.grant} (dataset ${e.dataset ?? '?'}), which is ${status}: ` +
+                'retrain without it before using the model'
+            )
+          }
+        }
         await c.db.put<CheckpointRecord>('checkpoints', cid, {
           cid,
           spec,
           source: 'import',
           lineage,
+          consent,
           createdAt: new Date().toISOString()
         })
-        return { checkpoint: cid, lineage }
+        return { checkpoint: cid, lineage, consent, warnings }
       }
     })
   ]

@@ -73,6 +73,11 @@ export const JobSpecSchema = z.strictObject({
   maxNorm: positive,
   /** Seeds the initial weights (the same on every node) and the data order. */
   seed: z.int().min(0).max(0xffffffff),
+  /**
+   * CID of SHOALWT1 weights every node starts from instead of the seeded initialization (e.g.
+   * a personal model trained elsewhere and imported): fetched by CID, checked against the model.
+   */
+  init: CidSchema.optional(),
   /** The creator's did:key; must be the JWT's signer. */
   creator: DidSchema
 })

@@ -440,7 +440,7 @@ export class SwarmTrainer {
 
   private async doStart(signal: AbortSignal): Promise<void> {
     this.unsubscribe ??= this.bus.subscribe((msg, from) => this.onAnnouncement(msg, from))
-    const initial = initParams(this.compiled, this.job.seed)
+    const initial = await this.initialWeights(signal)
     this.trainer ??= await Trainer.create(this.compiled, {
       weights: initial,
       deterministic: this.options.deterministic,
@@ -459,6 +459,15 @@ export class SwarmTrainer {
     this.startPoint = { source: 'initial', round: 0 }
     this.retained.push({ round: -1, cids: [this.baseCid] })
     log.info({ job: this.jobId, did: this.did }, 'starting from the initial weights')
+  }
+
+  /** The job's starting weights: its `init` model (fetched and validated), else seeded ones. */
+  private async initialWeights(signal: AbortSignal): Promise<Map<string, Float32Array>> {
+    if (this.job.init === undefined) return initParams(this.compiled, this.job.seed)
+    const weights = decodeWeights(await this.store.get(this.job.init, signal))
+    validateUpdate(weights, this.compiled)
+    log.info({ job: this.jobId, init: this.job.init }, 'starting from the job’s initial model')
+    return weights
   }
 
   private async restoreCheckpoint(signal: AbortSignal): Promise<boolean> {
