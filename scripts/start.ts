@@ -156,6 +156,8 @@ try {
   // sample of every trainer's rounds (receipts.reexecFraction); trainers read only their own.
   interface Audit {
     reexecuted: number
+    reexecMs: number
+    reexecTrainMs: number
     matched: number
     mismatched: number
     queued: number
@@ -192,6 +194,17 @@ try {
         `re-executed ${a.reexecuted} (${a.matched} matched, ${a.mismatched} mismatched), fraud proofs ${a.proofsAccepted}`
     )
   })
+  const trainMs = [...statuses.values()].reduce(
+    (sum, s) => sum + s.history.reduce((a, h) => a + (h.trainMs ?? 0), 0),
+    0
+  )
+  const auditMs = audit.reduce((sum, a) => sum + a.reexecMs, 0)
+  const auditTrainMs = audit.reduce((sum, a) => sum + a.reexecTrainMs, 0)
+  console.log(
+    `re-execution: ${audit.reduce((n, a) => n + a.reexecuted, 0)} receipts, ${(auditTrainMs / 1000).toFixed(1)} s of ` +
+      `training steps = ${((100 * auditTrainMs) / Math.max(1, trainMs)).toFixed(1)} % of the swarm's ${(trainMs / 1000).toFixed(1)} s ` +
+      `(${(auditMs / 1000).toFixed(1)} s with fetching bases and preparing shards)`
+  )
   const l = ledgers[0]!
   console.log(
     `ledger (credits = samples trained, from ${l.verified} verified receipts; excluded: ${l.excluded.length}):`

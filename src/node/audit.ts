@@ -71,6 +71,10 @@ export interface AuditStats {
   /** Considered but not re-run, per reason (`not-sampled`, `not-reproducible`, `no-data`, `queue-full`). */
   skipped: Record<string, number>
   reexecuted: number
+  /** Time spent re-executing (ms, wall: fetching the base and preparing data included). */
+  reexecMs: number
+  /** Of which in training steps (ms): the compute re-execution costs. */
+  reexecTrainMs: number
   matched: number
   mismatched: number
   errors: number
@@ -114,6 +118,8 @@ export class NodeAudit {
     considered: 0,
     skipped: {},
     reexecuted: 0,
+    reexecMs: 0,
+    reexecTrainMs: 0,
     matched: 0,
     mismatched: 0,
     errors: 0,
@@ -127,7 +133,18 @@ export class NodeAudit {
   private started = false
 
   constructor(components: AuditComponents, init: AuditInit) {
-    this.c = components
+    const inner = components.reexec
+    this.c = {
+      ...components,
+      // Count the compute of every re-run (the audit's own and for checking proofs).
+      reexec: {
+        run: async (claims, opts) => {
+          const r = await inner.run(claims, opts)
+          if (typeof r.trainMs === 'number') this.counters.reexecTrainMs += r.trainMs
+          return r
+        }
+      }
+    }
     this.init = init
   }
 
@@ -292,6 +309,7 @@ export class NodeAudit {
       at: new Date().toISOString()
     }
     this.counters.reexecuted++
+    this.counters.reexecMs += record.ms
     if (r.ok) {
       this.counters.matched++
       log.debug(

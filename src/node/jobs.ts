@@ -169,6 +169,9 @@ export interface ExclusionRecord {
   events: UnlearningEvent[]
 }
 
+/** Prepared shard sets kept for re-execution (least recently used beyond it are dropped). */
+const REEXEC_DATA_CACHE = 8
+
 /** How long a re-execution waits for a base model or a shard from the network. */
 const REEXEC_FETCH_TIMEOUT_MS = 60_000
 
@@ -189,6 +192,7 @@ export class NodeJobs {
    * prepared exactly as a trainer prepares them.
    */
   readonly reexecutor: RoundReexecutor
+  private readonly reexecData = new Map<string, TensorDataset>()
 
   constructor(c: JobsComponents) {
     this.c = c
@@ -206,11 +210,24 @@ export class NodeJobs {
       },
       weights: async (cid, signal) => decodeWeights(await weights.get(cid, within(signal))),
       shards: async (cids, spec, signal, jobId) => {
+        // Decrypted, prepared shards are kept (a few) for the next re-runs of the same
+        // trainer's rounds; dropped when any grant ends.
+        const key = `${jobId}\u0000${cids.join(',')}`
+        const hit = this.reexecData.get(key)
+        if (hit !== undefined) {
+          this.reexecData.delete(key)
+          this.reexecData.set(key, hit)
+          return hit
+        }
         const parts: TensorDataset[] = []
         for (const cid of cids) {
           parts.push(this.toTensors(await c.datasets.readAny(cid, jobId, within(signal)), spec))
         }
-        return concatDatasets(parts)
+        const data = concatDatasets(parts)
+        this.reexecData.set(key, data)
+        while (this.reexecData.size > REEXEC_DATA_CACHE)
+          this.reexecData.delete(this.reexecData.keys().next().value!)
+        return data
       }
     })
   }
@@ -518,6 +535,7 @@ export class NodeJobs {
    * or any peer's — unlearns it: see {@link unlearn}.
    */
   private async grantEnded(grant: GrantInfo, how: 'revoked' | 'expired'): Promise<void> {
+    this.reexecData.clear()
     const firstUse = new Map<string, number>()
     for (const r of await this.c.db.list<{ jwt: string; job: string; round: number }>('receipts')) {
       let names = false

@@ -168,6 +168,8 @@ export class NodeReceipts {
         considered: 0,
         skipped: {},
         reexecuted: 0,
+        reexecMs: 0,
+        reexecTrainMs: 0,
         matched: 0,
         mismatched: 0,
         errors: 0,

@@ -94,6 +94,8 @@ export function receiptMethods(receipts: NodeReceipts): RpcMethod[] {
         considered: z.number(),
         skipped: z.record(z.string(), z.number()),
         reexecuted: z.number(),
+        reexecMs: z.number().describe('time spent re-executing (wall, inputs fetched and prepared)'),
+        reexecTrainMs: z.number().describe('of which in training steps: the compute'),
         matched: z.number(),
         mismatched: z.number(),
         errors: z.number(),

@@ -147,6 +147,8 @@ export interface ReexecutionResult {
   resultHash: string
   /** Samples the re-run processed; compared with the claim when given. */
   samples?: number
+  /** Time the re-run spent in training steps (ms), when measured: its compute, without loading inputs. */
+  trainMs?: number
 }
 
 /**

@@ -42,3 +42,6 @@ export const JOB_KIND = 'shoal-job'
 
 /** Version of the job document. */
 export const JOB_VERSION = 1
+
+/** A node adopts its peers' round (catch-up) only when their lower median is this many rounds ahead. */
+export const CATCH_UP_LAG = 2

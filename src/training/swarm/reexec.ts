@@ -231,6 +231,7 @@ export class RoundReexecutor implements Reexecutor {
     // An honest receipt with fewer steps than hyper.steps stopped on a non-finite loss: one
     // step more must diverge (and roll back) the same way here.
     const H = claims.steps < claims.hyper.steps ? claims.steps + 1 : claims.steps
+    const tTrain = performance.now()
     const local = await trainRound(trainer, data, {
       H,
       batchSize: claims.hyper.batchSize,
@@ -239,6 +240,7 @@ export class RoundReexecutor implements Reexecutor {
       zeroState: entry.zeroState,
       signal
     })
+    const trainMs = performance.now() - tTrain
     const resultHash = createHash('sha256')
       .update(encodeWeights(trainer.getWeights(), entry.compiled.params))
       .digest('hex')
@@ -249,11 +251,12 @@ export class RoundReexecutor implements Reexecutor {
         steps: local.steps,
         samples: local.samples,
         diverged: local.diverged,
+        trainMs: Math.round(trainMs),
         ms: Math.round(performance.now() - t0)
       },
       're-executed a round'
     )
-    return { resultHash, samples: local.samples }
+    return { resultHash, samples: local.samples, trainMs }
   }
 
   /** The job's cached entry (moved to most recently used), or a new one (evicting the oldest). */

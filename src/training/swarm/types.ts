@@ -139,9 +139,9 @@ export interface SwarmTrainerInit {
   /** Longest wait at start for announcements to join from, without a checkpoint (ms; 0: none). */
   joinWaitMs?: number
   /**
-   * Catch up with the swarm (default true): after aggregating peer models of a later round r',
-   * go on at round r' + 1 instead of r + 1, so that a slow or restarted node skips the rounds
-   * the others have already done.
+   * Catch up with the swarm (default true): after aggregating peer models whose lower-median
+   * round r' is at least `CATCH_UP_LAG` (2) ahead, go on at round r' + 1 instead of r + 1, so
+   * that a slow or restarted node skips the rounds the others have already done.
    */
   catchUp?: boolean
   /** Evaluate on `test` every this many rounds (and after the last). */
