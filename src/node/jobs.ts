@@ -41,6 +41,7 @@ import type { CheckpointRecord, NodeDb } from './db.js'
 import type { NodeDatasets } from './datasets.js'
 import type { NodeSwarm } from './swarm.js'
 import { roundsWithin, type NodePrivacy } from './privacy.js'
+import { pinReceipt, type ReceiptRecord } from './receipts.js'
 
 const log = logger('shoal:node:jobs')
 
@@ -777,12 +778,14 @@ export class NodeJobs {
     )
     // Saved before it is announced: a crash between the two must not look like a fork.
     const hash = receiptHash(jwt)
-    await this.c.db.put('receipts', hash, {
+    const doc = await pinReceipt(this.c.store, jwt)
+    await this.c.db.put<ReceiptRecord>('receipts', hash, {
       hash,
       jwt,
       job: r.job,
       round: r.round,
-      issuer: this.c.identity.did
+      issuer: this.c.identity.did,
+      ...(doc === undefined ? {} : { doc })
     })
     await this.c.db.put('receipt-head', this.c.identity.did, { jwt, hash })
     run.receipts++

@@ -157,7 +157,8 @@ export class ShoalNode {
         swarm: this._swarm,
         grants: this._datasets.grants,
         identity: this._identity,
-        audit: this._audit
+        audit: this._audit,
+        documents: this._store
       })
       await this._receipts.start()
       late.jobs = this._jobs = new NodeJobs({

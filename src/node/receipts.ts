@@ -52,6 +52,27 @@ export interface ReceiptRecord {
   job: string
   round: number
   issuer: string
+  /** CID of the receipt's pinned dag-json document (`receiptDocument`), when pinned. */
+  doc?: string
+}
+
+/** The dag-json document a receipt is pinned as in Helia: anyone can fetch it by CID. */
+export function receiptDocument(jwt: string): { type: 'shoal/receipt'; jwt: string } {
+  return { type: 'shoal/receipt', jwt }
+}
+
+/** Pins a receipt as dag-json; returns the document's CID, or undefined when that failed (logged). */
+export async function pinReceipt(
+  documents: ReceiptsComponents['documents'],
+  jwt: string
+): Promise<string | undefined> {
+  if (documents === undefined) return undefined
+  try {
+    return (await documents.putDocument(receiptDocument(jwt), { name: 'receipt' })).toString()
+  } catch (err) {
+    log.warn({ receipt: receiptHash(jwt), err: (err as Error).message }, 'could not pin a receipt')
+    return undefined
+  }
 }
 
 /** What the node needs of its swarm: the receipts topic when it enters one, and gossip. */
@@ -73,6 +94,8 @@ export interface ReceiptsComponents {
   identity: Identity
   /** Re-executes sampled receipts and checks fraud proofs; without it neither happens. */
   audit?: NodeAudit
+  /** Pins each stored receipt as a dag-json document (the node's ContentStore). */
+  documents?: { putDocument(value: unknown, opts?: { name?: string }): Promise<{ toString(): string }> }
 }
 
 /** The outcome of one level in {@link NodeReceipts.verify}. */
@@ -228,7 +251,15 @@ export class NodeReceipts {
         return r.reason
       }
       const { iss, job, round } = r.claims
-      await this.c.db.put<ReceiptRecord>(RECEIPTS_KIND, hash, { hash, jwt, job, round, issuer: iss })
+      const doc = await pinReceipt(this.c.documents, jwt)
+      await this.c.db.put<ReceiptRecord>(RECEIPTS_KIND, hash, {
+        hash,
+        jwt,
+        job,
+        round,
+        issuer: iss,
+        ...(doc === undefined ? {} : { doc })
+      })
       this.counters.accepted++
       log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
       void this.c.audit?.consider(jwt, hash)

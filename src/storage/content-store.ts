@@ -11,6 +11,7 @@ import type { GraphWalkerComponents, GraphWalkerFactory, Helia } from 'helia'
 import { unixfs, type AddOptions as UnixFSAddOptions, type UnixFS } from '@helia/unixfs'
 import { depthFirstWalker } from '@helia/utils'
 import * as dagCbor from '@ipld/dag-cbor'
+import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
@@ -153,7 +154,7 @@ export interface GcResult {
   removed: CID[]
 }
 
-type PinKind = 'encrypted' | 'plain'
+type PinKind = 'encrypted' | 'plain' | 'document'
 
 /**
  * A content store on a Helia node: encrypted objects by default, plain UnixFS on request.
@@ -415,6 +416,30 @@ export class ContentStore {
       throw new UnsupportedFormatError('object is not encrypted', { cid: cid.toString() })
     }
     return root.envelope
+  }
+
+  /**
+   * Store a small public JSON document (e.g. a signed receipt) as one dag-json block, pinned.
+   * The same value gives the same CID (adding it again is a no-op).
+   */
+  async putDocument(value: unknown, opts: AddOptions = {}): Promise<CID> {
+    const bytes = dagJson.encode(value)
+    const cid = CID.createV1(dagJson.code, await sha256Hasher.digest(bytes))
+    await this.helia.blockstore.put(cid, bytes, { signal: opts.signal })
+    await this.pin(cid, 'document', opts)
+    return cid
+  }
+
+  /**
+   * A dag-json document by CID (fetched over bitswap when not local).
+   *
+   * @throws {UnsupportedFormatError} when the CID is not dag-json.
+   */
+  async getDocument(cid: CID, opts: ReadOptions = {}): Promise<unknown> {
+    if (cid.code !== dagJson.code) {
+      throw new UnsupportedFormatError('not a dag-json document', { cid: cid.toString() })
+    }
+    return dagJson.decode(await getBlock(this.helia, cid, opts))
   }
 
   /** Every pin on the node; objects added here say whether they are encrypted. */

@@ -220,6 +220,10 @@ describe('revocation that unlearns (processes)', function () {
       job,
       issuer: a.did
     })
+    assert.ok(
+      mine.every((r) => typeof (r as { doc?: string }).doc === 'string'),
+      'every receipt is pinned as a dag-json document'
+    )
     const retrained = mine.filter((r) => {
       const claims = JSON.parse(Buffer.from(r.jwt.split('.')[1]!, 'base64url').toString('utf8')) as {
         excluded?: string[]

@@ -8,7 +8,8 @@ const ReceiptRecord = z.object({
   jwt: z.string(),
   job: z.string(),
   round: z.number(),
-  issuer: z.string()
+  issuer: z.string(),
+  doc: z.string().optional().describe('CID of the receipt pinned as a dag-json document')
 })
 
 const Level = z.enum(['signature', 'chain', 'lineage', 'reexecution'])

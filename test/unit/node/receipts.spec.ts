@@ -215,6 +215,40 @@ describe('node/receipts: gossip, storage, verification and the ledger', function
     await assert.rejects(n.receipts.verify(receiptHash(honest[0]!)), { code: 'RECEIPT_NOT_FOUND' })
   })
 
+  it('pins every stored receipt as a dag-json document and records its CID', async () => {
+    const db = new NodeDb(join(dir, 'node-docs'))
+    await db.start()
+    const swarm = new FakeSwarm()
+    const pinned: unknown[] = []
+    const receipts = new NodeReceipts({
+      db,
+      swarm,
+      grants,
+      identity: identity(79),
+      documents: {
+        putDocument: async (value) => {
+          pinned.push(value)
+          return { toString: () => `doc-${pinned.length}` }
+        }
+      }
+    })
+    await receipts.start()
+    swarm.enter()
+    await swarm.deliver([
+      honest[0]!,
+      honest[0]!,
+      withPayload(honest[1]!, payloadText(honest[1]!).replace('"round":1', '"round":7'))
+    ])
+    assert.deepEqual(
+      pinned,
+      [{ type: 'shoal/receipt', jwt: honest[0]! }],
+      'once, and never an invalid receipt'
+    )
+    assert.equal((await receipts.get(receiptHash(honest[0]!)))!.doc, 'doc-1')
+    await receipts.stop()
+    await db.stop()
+  })
+
   it('stops listening after stop()', async () => {
     const n = await makeNode()
     await n.receipts.stop()
