@@ -105,16 +105,9 @@ export interface AuditInit {
   queue: number
 }
 
-const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex')
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
-
-/** The audit service of one node. */
-export class NodeAudit {
-  private readonly c: AuditComponents
-  private readonly init: AuditInit
-  private readonly queue: Array<{ jwt: string; claims: ReceiptClaims; hash: string }> = []
-  private readonly convicted = new Set<string>()
-  private readonly counters: Omit<AuditStats, 'convicted' | 'queued'> = {
+/** Counters of an audit that has done nothing (also what a node without an audit reports). */
+export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued'> {
+  return {
     considered: 0,
     skipped: {},
     reexecuted: 0,
@@ -127,6 +120,18 @@ export class NodeAudit {
     proofsAccepted: 0,
     proofsRejected: {}
   }
+}
+
+const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex')
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The audit service of one node. */
+export class NodeAudit {
+  private readonly c: AuditComponents
+  private readonly init: AuditInit
+  private readonly queue: Array<{ jwt: string; claims: ReceiptClaims; hash: string }> = []
+  private readonly convicted = new Set<string>()
+  private readonly counters = emptyAuditStats()
   private readonly listeners = new Set<(did: string) => void>()
   private draining: Promise<void> | undefined
   private controller = new AbortController()

@@ -28,6 +28,7 @@ import {
 } from '../training/receipts/index.js'
 import {
   AUDITS_KIND,
+  emptyAuditStats,
   type AuditRecord,
   type AuditStats,
   type FraudProofRecord,
@@ -185,25 +186,7 @@ export class NodeReceipts {
   /** The audit service's counters and the fraud proofs this node holds. */
   async audit(): Promise<AuditStats & { fraction: number; proofs: Array<Omit<FraudProofRecord, 'proof'>> }> {
     const a = this.c.audit
-    if (a === undefined) {
-      return {
-        fraction: 0,
-        considered: 0,
-        skipped: {},
-        reexecuted: 0,
-        reexecMs: 0,
-        reexecTrainMs: 0,
-        matched: 0,
-        mismatched: 0,
-        errors: 0,
-        queued: 0,
-        proofsIssued: 0,
-        proofsAccepted: 0,
-        proofsRejected: {},
-        convicted: [],
-        proofs: []
-      }
-    }
+    if (a === undefined) return { ...emptyAuditStats(), fraction: 0, queued: 0, convicted: [], proofs: [] }
     const proofs = (await a.proofs()).map(({ proof: _proof, ...rest }) => rest)
     return { ...a.stats(), fraction: a.fraction, proofs }
   }

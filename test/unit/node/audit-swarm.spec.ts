@@ -12,7 +12,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Identity } from '../../../src/identity/index.js'
-import { swarmTopics, type ReceiptMessage, type SwarmTopics, type TopicSpec } from '../../../src/p2p/index.js'
 import { encodeCompressed } from '../../../src/training/aggregate/index.js'
 import type { TensorDataset } from '../../../src/training/data/index.js'
 import { decodeWeights, encodeWeights } from '../../../src/training/export/index.js'
@@ -32,32 +31,10 @@ import {
 } from '../../../src/training/swarm/index.js'
 import { NodeAudit } from '../../../src/node/audit.js'
 import { NodeDb } from '../../../src/node/db.js'
-import { NodeReceipts, type ReceiptsSwarm } from '../../../src/node/receipts.js'
+import { NodeReceipts } from '../../../src/node/receipts.js'
+import { FakeSwarm } from './fake-swarm.js'
 import { MemoryGrants } from '../training/receipts/helpers.js'
 import { identityOf, makeNode, smallTask, testJob } from '../training/swarm/helpers.js'
-
-type Handler = (msg: ReceiptMessage, meta: { did: string }) => void | Promise<void>
-
-class LoopbackSwarm implements ReceiptsSwarm {
-  readonly handlers = new Set<Handler>()
-  private readonly listeners: Array<(topics: SwarmTopics) => void> = []
-  readonly gossip = {
-    subscribe: (_spec: TopicSpec<ReceiptMessage>, handler: Handler): (() => void) => {
-      this.handlers.add(handler)
-      return () => this.handlers.delete(handler)
-    },
-    publish: async (): Promise<void> => {}
-  }
-  onEnter(listener: (topics: SwarmTopics) => void): void {
-    this.listeners.push(listener)
-  }
-  enter(): void {
-    for (const l of this.listeners) l(swarmTopics('audit-loop'))
-  }
-  deliver(receipt: string, from: string): void {
-    for (const h of this.handlers) void h({ type: 'receipt', receipt }, { did: from })
-  }
-}
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const JOB_ID = 'job-audit-loop'
@@ -108,7 +85,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
     })
 
     // The verifier: the owner's node, which reads every shard and re-executes every receipt.
-    const loop = new LoopbackSwarm()
+    const loop = new FakeSwarm()
     const reexec = new RoundReexecutor({
       job: async () => job,
       weights: async (cid) => decodeWeights(await store.get(cid)),
@@ -160,7 +137,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
             prev
           )
           prev = jwt
-          loop.deliver(jwt, id.did)
+          void loop.deliver([jwt], id.did)
           return jwt
         }
       }

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { swarmTopics, type ReceiptMessage, type SwarmTopics, type TopicSpec } from '../../../src/p2p/index.js'
+import type { ReceiptMessage } from '../../../src/p2p/index.js'
 import { issueFraudProof, issueReceipt, receiptHash } from '../../../src/training/receipts/index.js'
 import { NodeAudit } from '../../../src/node/audit.js'
 import { NodeDb } from '../../../src/node/db.js'
-import { NodeReceipts, type ReceiptsSwarm } from '../../../src/node/receipts.js'
+import { NodeReceipts } from '../../../src/node/receipts.js'
+import { FakeSwarm } from './fake-swarm.js'
 import {
   FakeReexecutor,
   MemoryGrants,
@@ -16,33 +17,6 @@ import {
   identity,
   sha256Hex
 } from '../training/receipts/helpers.js'
-
-type Handler = (msg: ReceiptMessage, meta: { did: string }) => void | Promise<void>
-
-/** Gossip by hand: `deliver` calls the handlers, `published` keeps what the node sent. */
-class FakeSwarm implements ReceiptsSwarm {
-  readonly handlers = new Set<Handler>()
-  readonly published: ReceiptMessage[] = []
-  private readonly listeners: Array<(topics: SwarmTopics) => void> = []
-  readonly gossip = {
-    subscribe: (_spec: TopicSpec<ReceiptMessage>, handler: Handler): (() => void) => {
-      this.handlers.add(handler)
-      return () => this.handlers.delete(handler)
-    },
-    publish: async (_spec: TopicSpec<ReceiptMessage>, msg: ReceiptMessage): Promise<void> => {
-      this.published.push(msg)
-    }
-  }
-  onEnter(listener: (topics: SwarmTopics) => void): void {
-    this.listeners.push(listener)
-  }
-  enter(): void {
-    for (const l of this.listeners) l(swarmTopics('audit-swarm'))
-  }
-  async deliver(msgs: readonly ReceiptMessage[]): Promise<void> {
-    for (const m of msgs) for (const h of this.handlers) await h(m, { did: 'did:key:z6MkRelay' })
-  }
-}
 
 const asReceipts = (jwts: readonly string[]): ReceiptMessage[] =>
   jwts.map((receipt) => ({ type: 'receipt', receipt }))

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { Rng } from '../../../src/common/rng.js'
-import { swarmTopics, type ReceiptMessage, type SwarmTopics, type TopicSpec } from '../../../src/p2p/index.js'
 import { issueReceipt, receiptHash } from '../../../src/training/receipts/index.js'
 import { NodeDb } from '../../../src/node/db.js'
-import { NodeReceipts, type ReceiptsSwarm } from '../../../src/node/receipts.js'
+import { NodeReceipts } from '../../../src/node/receipts.js'
+import { FakeSwarm } from './fake-swarm.js'
 import { receiptMethods } from '../../../src/node/methods/receipts.js'
 import { registerReceiptCommands } from '../../../src/node/cli/receipts.js'
 import type { RpcClient } from '../../../src/node/rpc/index.js'
@@ -20,34 +20,6 @@ import {
   payloadText,
   withPayload
 } from '../training/receipts/helpers.js'
-
-type Handler = (msg: ReceiptMessage, meta: { did: string }) => void | Promise<void>
-
-/** A swarm driven by hand: `enter()` calls the onEnter listeners, `deliver()` the gossip handlers. */
-class FakeSwarm implements ReceiptsSwarm {
-  readonly handlers = new Set<Handler>()
-  private readonly listeners: Array<(topics: SwarmTopics) => void> = []
-  topic: string | undefined
-  readonly gossip = {
-    subscribe: (spec: TopicSpec<ReceiptMessage>, handler: Handler): (() => void) => {
-      this.topic = spec.topic
-      this.handlers.add(handler)
-      return () => this.handlers.delete(handler)
-    },
-    publish: async (): Promise<void> => {}
-  }
-  onEnter(listener: (topics: SwarmTopics) => void): void {
-    this.listeners.push(listener)
-  }
-  enter(): void {
-    for (const l of this.listeners) l(swarmTopics('test-swarm'))
-  }
-  async deliver(jwts: readonly string[]): Promise<void> {
-    for (const receipt of jwts) {
-      for (const h of this.handlers) await h({ type: 'receipt', receipt }, { did: 'did:key:z6MkRelay' })
-    }
-  }
-}
 
 function shuffled<T>(xs: readonly T[], seed: number): T[] {
   const out = [...xs]
