@@ -20,6 +20,7 @@ import {
   decodeReceipt,
   issueFraudProof,
   shouldReexecute,
+  verifyLineage,
   verifyReexecution,
   type FraudProofCheck,
   type GrantLookup,
@@ -32,6 +33,16 @@ const log = logger('shoal:node:audit')
 
 /** The db kind of accepted fraud proofs (key = sha-256 of the proof JWT). */
 export const FRAUD_PROOFS_KIND = 'fraud-proofs'
+/** The db kind of DIDs caught training on data whose grant had ended (key = DID). */
+export const LINEAGE_OFFENSES_KIND = 'lineage-offenses'
+/** The lineage failures that prove use of data after its grant ended (not a missing or late grant). */
+const ENDED_GRANT_REASONS = new Set(['grant-revoked', 'grant-expired'])
+/**
+ * Seconds after a grant ended during which a receipt naming it is not held against its issuer
+ * here: an honest trainer signs the round in progress before the revocation reaches it.
+ */
+export const LINEAGE_GRACE_S = 120
+
 /** The db kind of this node's re-execution outcomes (key = receipt hash). */
 export const AUDITS_KIND = 'audits'
 /** The execution provider whose rounds are bit-reproducible (deterministic CPU mode). */
@@ -85,6 +96,8 @@ export interface AuditStats {
   proofsRejected: Record<string, number>
   /** Convicted DIDs, sorted. */
   convicted: string[]
+  /** DIDs whose receipts name grants that had ended (their models are excluded too), sorted. */
+  lineageOffenders: string[]
 }
 
 export interface AuditComponents {
@@ -106,7 +119,7 @@ export interface AuditInit {
 }
 
 /** Counters of an audit that has done nothing (also what a node without an audit reports). */
-export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued'> {
+export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued' | 'lineageOffenders'> {
   return {
     considered: 0,
     skipped: {},
@@ -131,6 +144,8 @@ export class NodeAudit {
   private readonly init: AuditInit
   private readonly queue: Array<{ jwt: string; claims: ReceiptClaims; hash: string }> = []
   private readonly convicted = new Set<string>()
+  /** DIDs whose receipts show training on revoked or expired grants. */
+  private readonly offenders = new Set<string>()
   private readonly counters = emptyAuditStats()
   private readonly listeners = new Set<(did: string) => void>()
   private draining: Promise<void> | undefined
@@ -159,6 +174,7 @@ export class NodeAudit {
     this.started = true
     this.controller = new AbortController()
     for (const p of await this.c.db.list<FraudProofRecord>(FRAUD_PROOFS_KIND)) this.convicted.add(p.offender)
+    for (const o of await this.c.db.list<{ did: string }>(LINEAGE_OFFENSES_KIND)) this.offenders.add(o.did)
   }
 
   /** Stops re-executing (the running re-run is aborted, the queue dropped). Idempotent. */
@@ -176,7 +192,50 @@ export class NodeAudit {
 
   /** True when an accepted fraud proof convicts `did`: its models are not aggregated. */
   excluded(did: string): boolean {
-    return this.convicted.has(did)
+    return this.convicted.has(did) || this.offenders.has(did)
+  }
+
+  /**
+   * Checks a peer's receipt at the lineage level as it arrives: a receipt that names a grant
+   * revoked or expired before it was issued proves its issuer keeps training on data whose
+   * consent ended, and the issuer's models are no longer aggregated here (unlearning would
+   * otherwise take the data back in through them). The ledger forfeits it as a lineage
+   * failure. A grant not (yet) known here proves nothing. Never throws.
+   */
+  async checkLineage(jwt: string, hash: string): Promise<void> {
+    let r: Awaited<ReturnType<typeof verifyLineage>>
+    try {
+      r = await verifyLineage(jwt, this.c.grants)
+    } catch {
+      return
+    }
+    if (r.ok || !ENDED_GRANT_REASONS.has(r.reason)) return
+    let claims: ReceiptClaims
+    try {
+      claims = decodeReceipt(jwt).claims
+    } catch {
+      return
+    }
+    const did = claims.iss
+    if (did === this.c.identity.did || this.offenders.has(did)) return
+    const g = r.grant === undefined ? undefined : await this.c.grants.find(r.grant).catch(() => undefined)
+    const ends = [g?.revokedAt, g?.exp].filter((t): t is number => t !== undefined)
+    if (ends.length > 0 && claims.iat < Math.min(...ends) + LINEAGE_GRACE_S) return
+    this.offenders.add(did)
+    await this.c.db
+      .put(LINEAGE_OFFENSES_KIND, did, {
+        did,
+        receipt: hash,
+        reason: r.reason,
+        grant: r.grant,
+        at: new Date().toISOString()
+      })
+      .catch(() => {})
+    log.warn(
+      { offender: did, receipt: hash, reason: r.reason, grant: r.grant },
+      'a peer trains on data whose grant has ended: its models are excluded'
+    )
+    for (const l of this.listeners) l(did)
   }
 
   /** Called with each DID when it is first convicted. */
@@ -191,7 +250,8 @@ export class NodeAudit {
       skipped: { ...this.counters.skipped },
       proofsRejected: { ...this.counters.proofsRejected },
       queued: this.queue.length,
-      convicted: [...this.convicted].sort(cmp)
+      convicted: [...this.convicted].sort(cmp),
+      lineageOffenders: [...this.offenders].sort(cmp)
     }
   }
 

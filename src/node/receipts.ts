@@ -186,7 +186,8 @@ export class NodeReceipts {
   /** The audit service's counters and the fraud proofs this node holds. */
   async audit(): Promise<AuditStats & { fraction: number; proofs: Array<Omit<FraudProofRecord, 'proof'>> }> {
     const a = this.c.audit
-    if (a === undefined) return { ...emptyAuditStats(), fraction: 0, queued: 0, convicted: [], proofs: [] }
+    if (a === undefined)
+      return { ...emptyAuditStats(), fraction: 0, queued: 0, convicted: [], lineageOffenders: [], proofs: [] }
     const proofs = (await a.proofs()).map(({ proof: _proof, ...rest }) => rest)
     return { ...a.stats(), fraction: a.fraction, proofs }
   }
@@ -245,6 +246,7 @@ export class NodeReceipts {
       })
       this.counters.accepted++
       log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
+      void this.c.audit?.checkLineage(jwt, hash)
       void this.c.audit?.consider(jwt, hash)
       return 'accepted'
     } catch (err) {

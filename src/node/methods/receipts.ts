@@ -105,6 +105,9 @@ export function receiptMethods(receipts: NodeReceipts): RpcMethod[] {
         proofsAccepted: z.number(),
         proofsRejected: z.record(z.string(), z.number()),
         convicted: z.array(z.string()),
+        lineageOffenders: z
+          .array(z.string())
+          .describe('DIDs whose receipts name grants that had ended: their models are excluded too'),
         proofs: z.array(
           z.object({
             hash: z.string(),

@@ -15,7 +15,8 @@ import {
   honestChain,
   honestInput,
   identity,
-  sha256Hex
+  sha256Hex,
+  T0
 } from '../training/receipts/helpers.js'
 
 const asReceipts = (jwts: readonly string[]): ReceiptMessage[] =>
@@ -26,9 +27,11 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
   const owner = identity(80)
   const alice = identity(81)
   const mallory = identity(82) // announces other weights than her training gives (round 1)
+  const trudy = identity(84) // keeps training after her grant was revoked
   const grants = new MemoryGrants()
     .add(grantFor('g-alice', alice, [0], { owner: owner.did }))
     .add(grantFor('g-mallory', mallory, [1], { owner: owner.did }))
+    .add(grantFor('g-trudy', trudy, [2], { owner: owner.did, revokedAt: T0 + 100 }))
   let dir: string
   const made: NodeDb[] = []
   let honest: string[]
@@ -170,6 +173,33 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
     assert.equal(r.reason, 'expected-hash-wrong')
     assert.ok(!v.audit.excluded(alice.did))
     assert.deepEqual((await v.receipts.ledger()).excluded, [])
+  })
+
+  it('excludes a peer whose receipts show training on a revoked grant (after a grace period)', async () => {
+    const v = await makeNode(96, { canRead: false, fraction: 0 })
+    const chain: string[] = []
+    for (const [round, iat] of [
+      [0, T0], // before the revocation
+      [1, T0 + 150], // in flight when it was revoked: within the grace period
+      [2, T0 + 400] // long after: she keeps using the data
+    ] as const) {
+      chain.push(
+        await issueReceipt(
+          trudy,
+          { ...honestInput({ round, grant: 'g-trudy', shards: [2] }), iat },
+          chain.at(-1) ?? null
+        )
+      )
+    }
+    await v.swarm.deliver(chain.slice(0, 2))
+    assert.ok(!v.audit.excluded(trudy.did))
+    await v.swarm.deliver(chain.slice(2))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(v.audit.excluded(trudy.did))
+    assert.deepEqual(v.audit.stats().lineageOffenders, [trudy.did])
+    assert.ok(!v.audit.excluded(alice.did))
+    // The ledger forfeits her credits (a lineage failure), as on every node.
+    assert.ok((await v.receipts.ledger()).excluded.includes(trudy.did))
   })
 
   it('skips what it should not re-run: sampled out, or not reproducible on CPU', async () => {
