@@ -1,5 +1,6 @@
 /** `shoal receipts list|verify|audit` and `shoal ledger [history]`: clients of the receipts_* and ledger_* RPC methods. */
 import type { Command } from 'commander'
+import type { AuditStats } from '../audit.js'
 import type { RpcClient } from '../rpc/index.js'
 
 /** Exit code of `shoal receipts verify` when a level fails (EXIT.REFUSED in main.ts). */
@@ -20,19 +21,9 @@ interface VerifyView {
   issuer: { did: string; excluded: boolean; exclusions: Array<{ reason: string; receipt: string }> } | null
 }
 
-interface AuditView {
+/** What `receipts_audit` returns (a type-only import: nothing of the audit service loads here). */
+type AuditView = AuditStats & {
   fraction: number
-  considered: number
-  skipped: Record<string, number>
-  reexecuted: number
-  matched: number
-  mismatched: number
-  errors: number
-  queued: number
-  proofsIssued: number
-  proofsAccepted: number
-  proofsRejected: Record<string, number>
-  convicted: string[]
   proofs: Array<{ offender: string; verifier: string; job: string; round: number; checked: string }>
 }
 
