@@ -6,6 +6,7 @@
 import { logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
+import { grantStatus } from '../storage/grants/index.js'
 import { PeerAccessList, libp2pOptions, type P2PServices } from '../p2p/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
@@ -187,9 +188,7 @@ export class ShoalNode {
           readDataset: async (dataset, signal) => datasets.readOwned(dataset, signal),
           grantStatus: async (grant) => {
             const g = await datasets.grants.find(grant)
-            if (g === undefined) return 'unknown'
-            if (g.revokedAt !== undefined) return 'revoked'
-            return g.exp !== undefined && g.exp <= Math.floor(Date.now() / 1000) ? 'expired' : 'valid'
+            return g === undefined ? 'unknown' : grantStatus(g)
           }
         }),
         ...datasetMethods(this._datasets, this._privacy),

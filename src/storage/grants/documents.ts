@@ -182,6 +182,18 @@ export interface GrantInfo {
   privacy?: PrivacyBudget
 }
 
+/**
+ * Whether a grant is in force at `now` (Unix seconds): `revoked` (a revocation was applied)
+ * before `expired` (`now ≥ exp`), else `valid`.
+ */
+export function grantStatus(
+  grant: Pick<GrantInfo, 'revokedAt' | 'exp'>,
+  now = Math.floor(Date.now() / 1000)
+): 'valid' | 'revoked' | 'expired' {
+  if (grant.revokedAt !== undefined) return 'revoked'
+  return grant.exp !== undefined && now >= grant.exp ? 'expired' : 'valid'
+}
+
 /** What {@link createGrant} needs. */
 export interface CreateGrantInput {
   /** The dataset's verified manifest body; its owner must be the signer. */

@@ -36,6 +36,7 @@ export {
   documentId,
   grantId,
   canonicalCid,
+  grantStatus,
   GrantClaimsSchema,
   RevocationClaimsSchema,
   PrivacyBudgetSchema,
