@@ -11,6 +11,7 @@ import {
   decodeShard,
   fromLabeledImages,
   importDataset,
+  joinDatasets,
   loadManifest,
   loadMnist,
   readCsv,
@@ -25,6 +26,7 @@ import {
   GrantStore,
   createGrant,
   createRevocation,
+  grantStatus,
   readGrantedShard,
   type GrantInfo,
   type PrivacyBudget
@@ -126,7 +128,7 @@ export class NodeDatasets {
     )
     if (expired.length === 0) return
     await this.grants.sweep({ now })
-    for (const g of expired) this.notifyEnded(g, g.revokedAt !== undefined ? 'revoked' : 'expired')
+    for (const g of expired) this.notifyEnded(g, grantStatus(g, now) === 'revoked' ? 'revoked' : 'expired')
   }
 
   /** Announces the end of a grant that has a revocation (after a revocation or a late grant arrived). */
@@ -329,19 +331,7 @@ export class NodeDatasets {
     const { record } = await this.owned(manifestCid)
     const parts: Dataset[] = []
     for (const s of record.shards) parts.push(await this.readAny(s.cid, 'any', signal))
-    const first = parts[0]!
-    const count = parts.reduce((n, d) => n + d.count, 0)
-    const per = first.features.length / Math.max(1, first.count)
-    const features =
-      first.features instanceof Uint8Array ? new Uint8Array(count * per) : new Float32Array(count * per)
-    const labels = new Uint8Array(count)
-    let at = 0
-    for (const d of parts) {
-      features.set(d.features.subarray(0, d.count * per), at * per)
-      labels.set(d.labels.subarray(0, d.count), at)
-      at += d.count
-    }
-    return toLabeledImages({ ...first, features, labels, count })
+    return toLabeledImages(joinDatasets(parts))
   }
 
   /** The dataset this node owns that holds `shardCid`, if any. */
@@ -358,10 +348,7 @@ export class NodeDatasets {
     if ((await this.ownerOf(shardCid)) !== undefined) return true
     const grants = await this.grants.list({ shard: shardCid, grantee: this.c.identity.did })
     return grants.some(
-      (g) =>
-        (g.purpose === 'any' || g.purpose === purpose) &&
-        g.revokedAt === undefined &&
-        (g.exp === undefined || now < g.exp)
+      (g) => (g.purpose === 'any' || g.purpose === purpose) && grantStatus(g, now) === 'valid'
     )
   }
 

@@ -113,6 +113,43 @@ export function datasetSubset(ds: Dataset, indices: ArrayLike<number>): Dataset 
   return { features, labels, count: indices.length, shape: [...ds.shape], classes: ds.classes }
 }
 
+/**
+ * Several datasets of one shape and dtype as one (copied, in the given order), e.g. the shards
+ * of an imported dataset joined back together.
+ *
+ * Thrown `DatasetArgumentError` when there is none, or their shapes or dtypes differ.
+ */
+export function joinDatasets(parts: readonly Dataset[]): Dataset {
+  const first = parts[0]
+  if (first === undefined) throw new DatasetArgumentError('DATASET_ARGUMENT', 'nothing to join')
+  const size = sampleSize(first.shape)
+  for (const d of parts) {
+    if (sampleSize(d.shape) !== size || dtypeOf(d) !== dtypeOf(first)) {
+      throw new DatasetArgumentError(
+        'DATASET_ARGUMENT',
+        `cannot join a ${dtypeOf(d)} [${d.shape.join(', ')}] dataset to a ${dtypeOf(first)} [${first.shape.join(', ')}] one`
+      )
+    }
+  }
+  const count = parts.reduce((n, d) => n + d.count, 0)
+  const features =
+    first.features instanceof Float32Array ? new Float32Array(count * size) : new Uint8Array(count * size)
+  const labels = new Uint8Array(count)
+  let at = 0
+  for (const d of parts) {
+    features.set(d.features.subarray(0, d.count * size), at * size)
+    labels.set(d.labels.subarray(0, d.count), at)
+    at += d.count
+  }
+  return {
+    features,
+    labels,
+    count,
+    shape: [...first.shape],
+    classes: Math.max(...parts.map((d) => d.classes))
+  }
+}
+
 /** Samples per label: `counts[label]`, length `classes`. */
 export function labelCounts(ds: LabeledSet, indices?: ArrayLike<number>): number[] {
   const counts = new Array<number>(classCount(ds)).fill(0)

@@ -39,6 +39,7 @@ export {
   assertDataset,
   classCount,
   datasetSubset,
+  joinDatasets,
   dtypeOf,
   fromLabeledImages,
   labelCounts,

@@ -4,7 +4,8 @@ import {
   decodeShardHeader,
   encodeShard,
   ShardError,
-  datasetSubset
+  datasetSubset,
+  joinDatasets
 } from '../../../../src/storage/datasets/index.js'
 import { synthetic } from './helpers.js'
 
@@ -62,5 +63,16 @@ describe('datasets: shard codec', () => {
     const badLen = Uint8Array.from(bytes)
     new DataView(badLen.buffer).setUint32(8, headerLen + 4)
     shardFailure(() => decodeShard(badLen), 'header')
+  })
+
+  it('joins shards back into the dataset they were cut from, and refuses mismatched ones', () => {
+    const parts = [datasetSubset(ds, [0, 1, 2]), datasetSubset(ds, [3, 4]), datasetSubset(ds, [5])]
+    assert.deepEqual(joinDatasets(parts), datasetSubset(ds, [0, 1, 2, 3, 4, 5]))
+    const f = synthetic(3, { shape: [6], float: true, classes: 5 })
+    assert.throws(
+      () => joinDatasets([parts[0]!, f]),
+      /cannot join a float32 \[6\] dataset to a uint8 \[2, 3\] one/
+    )
+    assert.throws(() => joinDatasets([]), /nothing to join/)
   })
 })
