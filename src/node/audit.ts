@@ -27,6 +27,7 @@ import {
   type ReceiptClaims,
   type Reexecutor
 } from '../training/receipts/index.js'
+import { REPRODUCIBLE_EP } from '../training/swarm/index.js'
 import type { NodeDb } from './db.js'
 
 const log = logger('shoal:node:audit')
@@ -45,8 +46,6 @@ export const LINEAGE_GRACE_S = 120
 
 /** The db kind of this node's re-execution outcomes (key = receipt hash). */
 export const AUDITS_KIND = 'audits'
-/** The execution provider whose rounds are bit-reproducible (deterministic CPU mode). */
-export const REPRODUCIBLE_EP = 'cpu'
 
 /** An accepted fraud proof. */
 export interface FraudProofRecord {
@@ -287,15 +286,32 @@ export class NodeAudit {
     if (this.init.fraction <= 0 || !shouldReexecute(hash, this.c.identity, this.init.fraction)) {
       return skip('not-sampled')
     }
-    if (claims.ep !== REPRODUCIBLE_EP) return skip('not-reproducible')
-    try {
-      for (const s of claims.shards) if (!(await this.c.canRead(s.cid, claims.job))) return skip('no-data')
-    } catch {
-      return skip('no-data')
-    }
+    const cannot = await this.cannotRerun(claims)
+    if (cannot !== undefined) return skip(cannot.reason)
     if (this.queue.length >= this.init.queue) return skip('queue-full')
     this.queue.push({ jwt, claims, hash })
     this.drain()
+  }
+
+  /**
+   * Why this node cannot re-run a receipt's round: `not-reproducible` (it did not run in
+   * deterministic CPU mode) or `no-data` (a shard this node cannot read); undefined when it can.
+   */
+  private async cannotRerun(
+    claims: ReceiptClaims
+  ): Promise<{ reason: 'not-reproducible' | 'no-data'; detail: string } | undefined> {
+    if (claims.ep !== REPRODUCIBLE_EP) {
+      return {
+        reason: 'not-reproducible',
+        detail: `the round ran on '${claims.ep}', which is not bit-reproducible on CPU`
+      }
+    }
+    for (const s of claims.shards) {
+      if (!(await this.c.canRead(s.cid, claims.job).catch(() => false))) {
+        return { reason: 'no-data', detail: `this node cannot read shard ${s.cid}` }
+      }
+    }
+    return undefined
   }
 
   private drain(): void {
@@ -330,19 +346,8 @@ export class NodeAudit {
     } catch (err) {
       return { ok: false, reason: 'malformed', detail: (err as Error).message }
     }
-    if (claims.ep !== REPRODUCIBLE_EP) {
-      return {
-        ok: false,
-        skipped: true,
-        reason: 'not-reproducible',
-        detail: `the round ran on '${claims.ep}', which is not bit-reproducible on CPU`
-      }
-    }
-    for (const s of claims.shards) {
-      if (!(await this.c.canRead(s.cid, claims.job).catch(() => false))) {
-        return { ok: false, skipped: true, reason: 'no-data', detail: `this node cannot read shard ${s.cid}` }
-      }
-    }
+    const cannot = await this.cannotRerun(claims)
+    if (cannot !== undefined) return { ok: false, skipped: true, ...cannot }
     const outcome = await this.reexecute(jwt, claims, hash)
     if (outcome === undefined)
       return { ok: false, skipped: true, reason: 'aborted', detail: 'the node is stopping' }
@@ -457,14 +462,8 @@ export class NodeAudit {
     } catch {
       claims = undefined
     }
-    let readable = claims !== undefined
-    if (claims !== undefined) {
-      for (const s of claims.shards) {
-        if (!(await this.c.canRead(s.cid, claims.job).catch(() => false))) readable = false
-      }
-    }
     const check =
-      readable && claims?.ep === REPRODUCIBLE_EP
+      claims !== undefined && (await this.cannotRerun(claims)) === undefined
         ? await checkFraudProof(proof, this.c.reexec, { signal: this.controller.signal })
         : await checkAttestedFraudProof(proof, async (verifier, rc) => this.ownsAll(verifier, rc))
     if (!check.ok) {

@@ -35,7 +35,7 @@ import {
 } from '../training/swarm/index.js'
 import { decodeWeights, encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
 import { decodeReceipt, issueReceipt, receiptHash } from '../training/receipts/index.js'
-import type { GrantInfo } from '../storage/grants/index.js'
+import { grantStatus, type GrantInfo } from '../storage/grants/index.js'
 import type { ShoalConfig } from './config/index.js'
 import type { CheckpointRecord, NodeDb } from './db.js'
 import type { NodeDatasets } from './datasets.js'
@@ -194,10 +194,13 @@ export class NodeJobs {
    */
   readonly reexecutor: RoundReexecutor
   private readonly reexecData = new Map<string, TensorDataset>()
+  /** Models (SHOALWT1 weights) in the node's store: announced, checkpoints, bases. */
+  private readonly models: ContentWeightStore
 
   constructor(c: JobsComponents) {
     this.c = c
-    const weights = new ContentWeightStore({ content: c.store })
+    this.models = new ContentWeightStore({ content: c.store })
+    const weights = this.models
     const within = (signal?: AbortSignal): AbortSignal =>
       AbortSignal.any([
         AbortSignal.timeout(REEXEC_FETCH_TIMEOUT_MS),
@@ -347,12 +350,8 @@ export class NodeJobs {
       }
       // A checkpoint may be encrypted for this node alone: the swarm gets it as a plain model,
       // published by CID (the creator's choice to share it).
-      const chunks: Uint8Array[] = []
-      for await (const c of this.c.store.get(CID.parse(spec.init))) chunks.push(c)
-      const weights = decodeWeights(Buffer.concat(chunks))
-      const plain = await new ContentWeightStore({ content: this.c.store }).put(
-        encodeWeights(weights, paramsOf(spec.model as JobSpec['model']))
-      )
+      const weights = decodeWeights(await this.models.get(spec.init))
+      const plain = await this.models.put(encodeWeights(weights, paramsOf(spec.model as JobSpec['model'])))
       spec = { ...spec, init: plain }
     }
     const signed = await createJob(this.c.identity, spec)
@@ -379,7 +378,7 @@ export class NodeJobs {
     const out = new Map<string, string>()
     const now = Math.floor(Date.now() / 1000)
     for (const g of grants) {
-      if (g.revokedAt !== undefined || (g.exp !== undefined && g.exp <= now)) continue
+      if (grantStatus(g, now) !== 'valid') continue
       for (const s of g.shards) if (!out.has(s)) out.set(s, g.id)
     }
     return [...out].map(([cid, grant]) => ({ cid, grant }))
@@ -453,7 +452,7 @@ export class NodeJobs {
     run.trainer = new SwarmTrainer(
       {
         bus,
-        store: new ContentWeightStore({ content: this.c.store }),
+        store: this.models,
         checkpoints: new FileCheckpointStore({ dir: join(this.c.jobsDir, 'checkpoints') }),
         train,
         ...(test !== undefined ? { test } : {}),
@@ -769,9 +768,7 @@ export class NodeJobs {
           .digest('hex'),
         lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
         lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
-        // 'cpu' promises a bit-reproducible round (what re-executors re-run); multi-threaded
-        // CPU rounds say so, since a re-run may differ in the last bits.
-        ep: r.ep === 'cpu' && !run.deterministic ? 'cpu-parallel' : r.ep,
+        ep: r.ep,
         ...(run.excluded.length > 0 ? { excluded: run.excluded } : {})
       },
       prev?.jwt ?? null
@@ -893,14 +890,7 @@ export class NodeJobs {
         dataset: info?.dataset ?? null,
         owner: info?.owner ?? null,
         grantee: info?.grantee ?? null,
-        status:
-          info === undefined
-            ? 'unknown'
-            : info.revokedAt !== undefined
-              ? 'revoked'
-              : info.exp !== undefined && info.exp <= now
-                ? 'expired'
-                : 'valid',
+        status: info === undefined ? 'unknown' : grantStatus(info, now),
         unlearned: excl?.grants.includes(id) === true,
         firstRound: rounds[0]!,
         lastRound: rounds.at(-1)!,

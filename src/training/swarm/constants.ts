@@ -45,3 +45,12 @@ export const JOB_VERSION = 1
 
 /** A node adopts its peers' round (catch-up) only when their lower median is this many rounds ahead. */
 export const CATCH_UP_LAG = 2
+
+/**
+ * The `ep` a round's record (and receipt) names when it ran in deterministic CPU mode: the
+ * only rounds a re-executor can reproduce bit for bit. A multi-threaded CPU round names
+ * {@link PARALLEL_CPU_EP}; GPU rounds their provider.
+ */
+export const REPRODUCIBLE_EP = 'cpu'
+/** The `ep` of a CPU round run with several threads (not bit-reproducible). */
+export const PARALLEL_CPU_EP = 'cpu-parallel'

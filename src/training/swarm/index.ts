@@ -116,3 +116,4 @@ export {
   type ReexecInput
 } from './reexec.js'
 export * as swarmConstants from './constants.js'
+export { REPRODUCIBLE_EP, PARALLEL_CPU_EP } from './constants.js'

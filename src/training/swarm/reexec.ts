@@ -25,6 +25,7 @@ import {
   SwarmOptionsError,
   type ReexecInput
 } from './errors.js'
+import { REPRODUCIBLE_EP } from './constants.js'
 import type { JobSpec } from './job.js'
 import { trainRound } from './round.js'
 
@@ -194,7 +195,7 @@ export class RoundReexecutor implements Reexecutor {
 
   private async execute(claims: ReceiptClaims, signal: AbortSignal): Promise<ReexecutionResult> {
     const t0 = performance.now()
-    if (claims.ep !== 'cpu') {
+    if (claims.ep !== REPRODUCIBLE_EP) {
       throw new ReexecUnsupportedError(
         `the round ran on '${claims.ep}'; only rounds run on the CPU can be reproduced bit for bit`,
         { ep: claims.ep, job: claims.job, round: claims.round }

@@ -38,7 +38,9 @@ import {
   DEFAULT_ROUNDS,
   MAX_TRACKED_PEERS,
   MODEL_HEADER_SLACK_BYTES,
-  CATCH_UP_LAG
+  CATCH_UP_LAG,
+  PARALLEL_CPU_EP,
+  REPRODUCIBLE_EP
 } from './constants.js'
 import { claimedResultHash, verifySignature } from '../receipts/index.js'
 import { ModelTooLargeError, ReceiptBindingError, SwarmOptionsError, SwarmStateError } from './errors.js'
@@ -584,7 +586,10 @@ export class SwarmTrainer {
         steps: local.steps,
         lossBefore: local.lossBefore,
         lossAfter: local.lossAfter,
-        ep: trainer.executionProvider
+        ep:
+          trainer.executionProvider === REPRODUCIBLE_EP && !o.deterministic
+            ? PARALLEL_CPU_EP
+            : trainer.executionProvider
       },
       signal
     )

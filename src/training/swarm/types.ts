@@ -3,6 +3,7 @@
  * in-memory hub in tests and over gossipsub + Helia in a node), its options and what it
  * reports.
  */
+import type { PARALLEL_CPU_EP } from './constants.js'
 import type { TensorDataset } from '../data/index.js'
 import type { AggregationRule, CompressionKind } from '../aggregate/index.js'
 import type { Device, ExecutionProviderName } from '../runtime/index.js'
@@ -68,7 +69,8 @@ export interface RoundRecord {
   /** Loss of the first and last local step. */
   lossBefore: number
   lossAfter: number
-  ep: ExecutionProviderName
+  /** The provider, with `cpu` only for a deterministic round (`REPRODUCIBLE_EP`), else `cpu-parallel`. */
+  ep: ExecutionProviderName | typeof PARALLEL_CPU_EP
 }
 
 /** Signs a receipt for a round; its JWT goes into the announcement (`receipt`). */

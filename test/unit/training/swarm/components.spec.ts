@@ -21,10 +21,9 @@ import {
   roundSeed,
   trainRound,
   type RoundRecord,
-  type RoundStats,
-  type SwarmTrainer
+  type RoundStats
 } from '../../../../src/training/swarm/index.js'
-import { identityOf, makeNode, smallTask, testJob, type SmallTask } from './helpers.js'
+import { identityOf, makeNode, testJob, swarmSuite } from './helpers.js'
 
 function bits(w: ReadonlyMap<string, Float32Array>): string[] {
   return [...w].map(
@@ -34,16 +33,8 @@ function bits(w: ReadonlyMap<string, Float32Array>): string[] {
 
 describe('swarm: components', function () {
   this.timeout(60_000)
-  let task: SmallTask
-  const nodes: SwarmTrainer[] = []
-
-  before(async () => {
-    task = await smallTask(2, { trainCount: 300, testCount: 100 })
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
-  })
+  const suite = swarmSuite(2, { trainCount: 300, testCount: 100 })
+  const nodes = suite.nodes
 
   it('a local round is a pure function of base, shards, seed and round (bit for bit)', async () => {
     const job = testJob()
@@ -53,9 +44,13 @@ describe('swarm: components', function () {
       const trainer = await Trainer.create(compiled, { weights: base, deterministic: true })
       try {
         // Some momentum left from an earlier round must not matter: the round zeroes it.
-        await trainer.step(task.shards[1]!.x.subarray(0, 784 * 4), task.shards[1]!.y.subarray(0, 4), 0.1)
+        await trainer.step(
+          suite.task.shards[1]!.x.subarray(0, 784 * 4),
+          suite.task.shards[1]!.y.subarray(0, 4),
+          0.1
+        )
         trainer.setWeights(base)
-        const r = await trainRound(trainer, task.shards[0]!, {
+        const r = await trainRound(trainer, suite.task.shards[0]!, {
           H: 7,
           batchSize: 16,
           lr: 0.05,
@@ -136,17 +131,22 @@ describe('swarm: components', function () {
     const bad: Array<[string, () => unknown]> = [
       [
         'H',
-        () => makeNode({ bus: hub.bus(did), store, train: task.shards[0]! }, { job: testJob(), did, H: 0 })
+        () =>
+          makeNode({ bus: hub.bus(did), store, train: suite.task.shards[0]! }, { job: testJob(), did, H: 0 })
       ],
       [
         'k',
-        () => makeNode({ bus: hub.bus(did), store, train: task.shards[0]! }, { job: testJob(), did, k: 1.5 })
+        () =>
+          makeNode(
+            { bus: hub.bus(did), store, train: suite.task.shards[0]! },
+            { job: testJob(), did, k: 1.5 }
+          )
       ],
       [
         'fetchTimeoutMs',
         () =>
           makeNode(
-            { bus: hub.bus(did), store, train: task.shards[0]! },
+            { bus: hub.bus(did), store, train: suite.task.shards[0]! },
             { job: testJob(), did, fetchTimeoutMs: -1 }
           )
       ],
@@ -188,7 +188,12 @@ describe('swarm: components', function () {
     const dids = [1, 2].map((i) => identityOf(i).did)
     const pair = [0, 1].map((i) =>
       makeNode(
-        { bus: hub.bus(dids[i]!), store, train: task.shards[i]!, ...(i === 0 ? { receipts: signer } : {}) },
+        {
+          bus: hub.bus(dids[i]!),
+          store,
+          train: suite.task.shards[i]!,
+          ...(i === 0 ? { receipts: signer } : {})
+        },
         { job, did: dids[i]! }
       )
     )
@@ -236,7 +241,7 @@ describe('swarm: components', function () {
       {
         bus: new MemoryHub().bus(did),
         store,
-        train: task.shards[0]!,
+        train: suite.task.shards[0]!,
         receipts: { sign: async (r) => void records.push(r) }
       },
       { job, did }
@@ -249,6 +254,26 @@ describe('swarm: components', function () {
     assert.notDeepEqual(bits(checkpoint), bits(records[0]!.weights))
   })
 
+  it('a round trained with several CPU threads says so (cpu-parallel): only deterministic rounds claim cpu', async () => {
+    const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 2, k: 0, rounds: 1 } })
+    const did = identityOf(1).did
+    const eps: string[] = []
+    for (const deterministic of [false, true]) {
+      const node = makeNode(
+        {
+          bus: new MemoryHub().bus(did),
+          store: new MemoryWeightStore(),
+          train: suite.task.shards[0]!,
+          receipts: { sign: async (r) => void eps.push(r.ep) }
+        },
+        { job, did, deterministic, threads: 2 }
+      )
+      nodes.push(node)
+      await node.run()
+    }
+    assert.deepEqual(eps, ['cpu-parallel', 'cpu'])
+  })
+
   it('trains alone with k = 0 (no waiting) and stops at the target accuracy', async () => {
     const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 0, rounds: 100, targetAccuracy: 0.5 } })
     const did = identityOf(1).did
@@ -256,8 +281,8 @@ describe('swarm: components', function () {
       {
         bus: new MemoryHub().bus(did),
         store: new MemoryWeightStore(),
-        train: task.shards[0]!,
-        test: task.test
+        train: suite.task.shards[0]!,
+        test: suite.task.test
       },
       { job, did, peerWaitMs: 60_000 }
     )
@@ -276,7 +301,7 @@ describe('swarm: components', function () {
     const hub = new MemoryHub()
     const did = identityOf(1).did
     const node = makeNode(
-      { bus: hub.bus(did), store: new MemoryWeightStore(), train: task.shards[0]! },
+      { bus: hub.bus(did), store: new MemoryWeightStore(), train: suite.task.shards[0]! },
       { job, did, peerWaitMs: 20 }
     )
     nodes.push(node)
