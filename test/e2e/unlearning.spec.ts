@@ -18,6 +18,7 @@ import {
   fromLabeledImages,
   loadMnist,
   shardIid,
+  subset,
   trainTestSplit,
   type LabeledImages
 } from '../../src/storage/datasets/index.js'
@@ -77,16 +78,6 @@ const mean = (a: Float64Array): number => a.reduce((s, v) => s + v, 0) / a.lengt
 const variance = (a: Float64Array): number => {
   const m = mean(a)
   return a.reduce((s, v) => s + (v - m) ** 2, 0) / (a.length - 1)
-}
-
-function subset(set: LabeledImages, idx: number[]): LabeledImages {
-  const images = new Uint8Array(idx.length * 784)
-  const labels = new Uint8Array(idx.length)
-  idx.forEach((j, i) => {
-    images.set(set.images.subarray(j * 784, (j + 1) * 784), i * 784)
-    labels[i] = set.labels[j]!
-  })
-  return { ...set, images, labels, count: idx.length }
 }
 
 describe('revocation that unlearns (processes)', function () {

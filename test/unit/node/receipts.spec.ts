@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
-import { Rng } from '../../../src/common/rng.js'
 import { issueReceipt, receiptHash } from '../../../src/training/receipts/index.js'
 import { NodeDb } from '../../../src/node/db.js'
 import { NodeReceipts } from '../../../src/node/receipts.js'
@@ -18,18 +17,9 @@ import {
   honestInput,
   identity,
   payloadText,
-  withPayload
+  withPayload,
+  shuffled
 } from '../training/receipts/helpers.js'
-
-function shuffled<T>(xs: readonly T[], seed: number): T[] {
-  const out = [...xs]
-  const rng = new Rng(seed)
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1)
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
 
 describe('node/receipts: gossip, storage, verification and the ledger', function () {
   this.timeout(60_000)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
+import { Rng } from '../../../../src/common/rng.js'
 import * as Digest from 'multiformats/hashes/digest'
 import { Identity, keypairFromSeed } from '../../../../src/identity/index.js'
 import { issueReceipt } from '../../../../src/training/receipts/index.js'
@@ -160,4 +161,9 @@ export const payloadText = (jwt: string): string =>
 export function withPayload(jwt: string, text: string): string {
   const [h, , s] = jwt.split('.')
   return `${h}.${Buffer.from(text, 'utf8').toString('base64url')}.${s}`
+}
+
+/** A seeded permutation of `xs` (a copy): an arrival order of gossiped receipts. */
+export function shuffled<T>(xs: readonly T[], seed: number): T[] {
+  return new Rng(seed).shuffle([...xs]) as T[]
 }

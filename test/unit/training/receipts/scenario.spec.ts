@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { Rng } from '../../../../src/common/rng.js'
 import {
   LedgerInputError,
   checkFraudProof,
@@ -20,18 +19,9 @@ import {
   honestChain,
   honestInput,
   identity,
-  sha256Hex
+  sha256Hex,
+  shuffled
 } from './helpers.js'
-
-function shuffled<T>(xs: readonly T[], seed: number): T[] {
-  const out = [...xs]
-  const rng = new Rng(seed)
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1)
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
 
 const ROUNDS = 4
 

@@ -15,10 +15,9 @@ import {
   MemoryWeightStore,
   type RoundReceiptSigner,
   type RoundStats,
-  type SwarmTrainer,
   type UpdateBus
 } from '../../../../src/training/swarm/index.js'
-import { DATASET_CID, identityOf, makeNode, smallTask, testJob, type SmallTask } from './helpers.js'
+import { DATASET_CID, identityOf, makeNode, testJob, swarmSuite } from './helpers.js'
 
 /** Signs receipts as a node does: resultHash = sha-256 of the SHOALWT1 weights after the local steps. */
 function signer(id: Identity, params: ReturnType<typeof compileModel>['params']): RoundReceiptSigner {
@@ -51,16 +50,8 @@ function signer(id: Identity, params: ReturnType<typeof compileModel>['params'])
 
 describe('swarm: receipts bind announced models; convicted DIDs are excluded', function () {
   this.timeout(120_000)
-  let task: SmallTask
-  const nodes: SwarmTrainer[] = []
-
-  before(async () => {
-    task = await smallTask(3, { trainCount: 600, testCount: 300 })
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
-  })
+  const suite = swarmSuite(3, { trainCount: 600, testCount: 300 })
+  const nodes = suite.nodes
 
   it('rejects a model that is not the one its receipt commits to, and a receipt that is not the announcer’s', async () => {
     const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 3, rounds: 4 } })
@@ -89,8 +80,8 @@ describe('swarm: receipts bind announced models; convicted DIDs are excluded', f
         {
           bus: i === 2 ? lying(id.did) : hub.bus(id.did),
           store,
-          train: task.shards[i]!,
-          test: task.test,
+          train: suite.task.shards[i]!,
+          test: suite.task.test,
           receipts: signer(id, compiled.params)
         },
         { job, did: id.did, requireReceipts: true }
@@ -122,10 +113,10 @@ describe('swarm: receipts bind announced models; convicted DIDs are excluded', f
     const [a, b] = [identityOf(11), identityOf(12)]
     const stats: RoundStats[] = []
     const strict = makeNode(
-      { bus: hub.bus(a.did), store, train: task.shards[0]!, receipts: signer(a, compiled.params) },
+      { bus: hub.bus(a.did), store, train: suite.task.shards[0]!, receipts: signer(a, compiled.params) },
       { job, did: a.did, requireReceipts: true }
     )
-    const silent = makeNode({ bus: hub.bus(b.did), store, train: task.shards[1]! }, { job, did: b.did })
+    const silent = makeNode({ bus: hub.bus(b.did), store, train: suite.task.shards[1]! }, { job, did: b.did })
     nodes.push(strict, silent)
     await Promise.all([strict.run({ onRound: (s) => void stats.push(s) }), silent.run()])
     assert.ok(stats.every((s) => s.peersUsed === 0))
@@ -141,7 +132,10 @@ describe('swarm: receipts bind announced models; convicted DIDs are excluded', f
     const exclusions = { excluded: (did: string): boolean => convicted.has(did) }
     const stats: RoundStats[][] = [[], [], []]
     const trainers = ids.map((id, i) =>
-      makeNode({ bus: hub.bus(id.did), store, train: task.shards[i]!, exclusions }, { job, did: id.did })
+      makeNode(
+        { bus: hub.bus(id.did), store, train: suite.task.shards[i]!, exclusions },
+        { job, did: id.did }
+      )
     )
     nodes.push(...trainers)
     await Promise.all(trainers.map(async (n, i) => n.run({ onRound: (s) => void stats[i]!.push(s) })))

@@ -15,7 +15,7 @@ import {
   type SwarmTrainer,
   type WeightStore
 } from '../../../../src/training/swarm/index.js'
-import { identityOf, makeNode, smallTask, testJob, type SmallTask } from './helpers.js'
+import { identityOf, makeNode, testJob, swarmSuite } from './helpers.js'
 
 const JOB = 'job-test'
 
@@ -54,16 +54,8 @@ class HangingStore implements WeightStore {
 
 describe('swarm: faulty peers', function () {
   this.timeout(120_000)
-  let task: SmallTask
-  const nodes: SwarmTrainer[] = []
-
-  before(async () => {
-    task = await smallTask(3, { trainCount: 600, testCount: 300 })
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
-  })
+  const suite = swarmSuite(3, { trainCount: 600, testCount: 300 })
+  const nodes = suite.nodes
 
   it('rejects wrong shapes, NaN, huge norms and garbage with their reason; the others go on', async () => {
     const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 3, rounds: 5 } })
@@ -93,9 +85,9 @@ describe('swarm: faulty peers', function () {
     shadowPeer(hub, adversary, (round) => cids[round % cids.length]!)
 
     const stats: RoundStats[][] = [[], [], []]
-    const honest = task.shards.map((shard, i) => {
+    const honest = suite.task.shards.map((shard, i) => {
       const did = identityOf(i + 1).did
-      return makeNode({ bus: hub.bus(did), store, train: shard, test: task.test }, { job, did })
+      return makeNode({ bus: hub.bus(did), store, train: shard, test: suite.task.test }, { job, did })
     })
     nodes.push(...honest)
     const results = await Promise.all(
@@ -141,7 +133,7 @@ describe('swarm: faulty peers', function () {
     const store = new HangingStore(inner, hang)
     const fetchTimeoutMs = 400
     const stats: RoundStats[][] = [[], []]
-    const honest = task.shards.slice(0, 2).map((shard, i) => {
+    const honest = suite.task.shards.slice(0, 2).map((shard, i) => {
       const did = identityOf(i + 1).did
       return makeNode(
         { bus: hub.bus(did), store, train: shard },
@@ -179,10 +171,10 @@ describe('swarm: faulty peers', function () {
     const hub = new MemoryHub()
     const store = new MemoryWeightStore()
     const stats: RoundStats[][] = [[], [], []]
-    const trio = task.shards.map((shard, i) => {
+    const trio = suite.task.shards.map((shard, i) => {
       const did = identityOf(i + 1).did
       return makeNode(
-        { bus: hub.bus(did), store, train: shard, test: task.test },
+        { bus: hub.bus(did), store, train: shard, test: suite.task.test },
         { job, did, peerWaitMs: 300 }
       )
     })

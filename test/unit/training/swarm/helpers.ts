@@ -124,6 +124,31 @@ export function distance(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<st
   return Math.sqrt(s)
 }
 
+/**
+ * The setup every swarm suite shares: a small task loaded once (`before`) and the nodes a test
+ * pushes on `nodes`, stopped after each test. Call it in a `describe` body.
+ */
+export function swarmSuite(
+  nodes: number,
+  opts: Parameters<typeof smallTask>[1] = {}
+): { readonly task: SmallTask; nodes: SwarmTrainer[] } {
+  let task: SmallTask | undefined
+  const running: SwarmTrainer[] = []
+  before(async () => {
+    task = await smallTask(nodes, opts)
+  })
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(async (n) => n.stop()))
+  })
+  return {
+    get task(): SmallTask {
+      if (task === undefined) throw new Error('swarmSuite: the task is loaded in before()')
+      return task
+    },
+    nodes: running
+  }
+}
+
 /** A SwarmTrainer with fast test defaults (deterministic, short waits). */
 export function makeNode(
   parts: {

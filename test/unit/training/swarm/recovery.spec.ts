@@ -8,20 +8,12 @@ import {
   type RoundStats,
   type SwarmTrainer
 } from '../../../../src/training/swarm/index.js'
-import { distance, identityOf, makeNode, smallTask, testJob, type SmallTask } from './helpers.js'
+import { distance, identityOf, makeNode, testJob, swarmSuite } from './helpers.js'
 
 describe('swarm: restarts and late joiners', function () {
   this.timeout(120_000)
-  let task: SmallTask
-  const nodes: SwarmTrainer[] = []
-
-  before(async () => {
-    task = await smallTask(3, { trainCount: 600, testCount: 300 })
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
-  })
+  const suite = swarmSuite(3, { trainCount: 600, testCount: 300 })
+  const nodes = suite.nodes
 
   it('a restarted node resumes from its checkpoint round, not round 0, and catches up', async () => {
     const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 2, rounds: 8 } })
@@ -35,8 +27,8 @@ describe('swarm: restarts and late joiners', function () {
           bus: hub.bus(dids[i]!),
           store,
           checkpoints: checkpoints[i]!,
-          train: task.shards[i]!,
-          test: task.test
+          train: suite.task.shards[i]!,
+          test: suite.task.test
         },
         { job, did: dids[i]!, peerWaitMs: 500 }
       )
@@ -92,7 +84,7 @@ describe('swarm: restarts and late joiners', function () {
     const dids = [1, 2, 3].map((i) => identityOf(i).did)
     const make = (i: number, joinWaitMs = 0): SwarmTrainer => {
       const node = makeNode(
-        { bus: hub.bus(dids[i]!), store, train: task.shards[i]!, test: task.test },
+        { bus: hub.bus(dids[i]!), store, train: suite.task.shards[i]!, test: suite.task.test },
         { job, did: dids[i]!, peerWaitMs: 300, joinWaitMs }
       )
       nodes.push(node)
@@ -143,13 +135,19 @@ describe('swarm: restarts and late joiners', function () {
       round: 4,
       weightsCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
     })
-    const first = makeNode({ bus: hub.bus(did), store, checkpoints, train: task.shards[0]! }, { job, did })
+    const first = makeNode(
+      { bus: hub.bus(did), store, checkpoints, train: suite.task.shards[0]! },
+      { job, did }
+    )
     nodes.push(first)
     await first.start()
     assert.deepEqual(first.startedFrom, { source: 'initial', round: 0 })
     const junk = await store.put(new TextEncoder().encode('not weights'))
     await checkpoints.save({ job: 'job-test', round: 4, weightsCid: junk })
-    const second = makeNode({ bus: hub.bus(did), store, checkpoints, train: task.shards[0]! }, { job, did })
+    const second = makeNode(
+      { bus: hub.bus(did), store, checkpoints, train: suite.task.shards[0]! },
+      { job, did }
+    )
     nodes.push(second)
     await second.start()
     assert.deepEqual(second.startedFrom, { source: 'initial', round: 0 })
