@@ -25,7 +25,7 @@ import {
   MAX_COMPRESSED_RANK,
   MAX_COMPRESSED_TENSORS
 } from './constants.js'
-import { readFloat32LE, writeFloat32LE } from '../export/weights.js'
+import { isTensorShape, readFloat32LE, readJsonTensorHeader, writeFloat32LE } from '../export/weights.js'
 import { AggregationError, UpdateDecodeError, UpdateRejectedError } from './errors.js'
 import type { Weights } from './rules.js'
 
@@ -260,19 +260,13 @@ export function readCompressedHeader(bytes: Uint8Array): {
   const kind = KINDS[bytes[5]!]
   if (kind === undefined) fail(`unknown compression kind ${bytes[5]}`, { kind: bytes[5] })
   if (bytes[6] !== 0 || bytes[7] !== 0) fail('reserved bytes are not zero')
-  const h = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true)
-  if (h > MAX_COMPRESSED_HEADER_BYTES || PREFIX + h > bytes.length || (PREFIX + h) % 4 !== 0) {
-    fail(`bad header length ${h}`, { headerLength: h, length: bytes.length })
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX, PREFIX + h)))
-  } catch (err) {
-    fail(`header is not JSON: ${(err as Error).message}`)
-  }
-  const list = (parsed as { tensors?: unknown } | null)?.tensors
-  if (!Array.isArray(list) || list.length > MAX_COMPRESSED_TENSORS)
-    fail('header lacks a valid "tensors" list')
+  const { list, dataOffset } = readJsonTensorHeader(bytes, {
+    prefix: PREFIX,
+    maxBytes: MAX_COMPRESSED_HEADER_BYTES,
+    maxTensors: MAX_COMPRESSED_TENSORS,
+    what: 'compressed update',
+    fail
+  })
   let previous: string | undefined
   let total = 0
   const tensors = list.map((t: unknown, i): CompressedTensorInfo => {
@@ -281,32 +275,28 @@ export function readCompressedHeader(bytes: Uint8Array): {
       fail(`tensor ${i}: missing name, or names not strictly ascending`, { index: i })
     }
     previous = name
-    if (
-      !Array.isArray(shape) ||
-      shape.length > MAX_COMPRESSED_RANK ||
-      !shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31)
-    ) {
+    if (!isTensorShape(shape, MAX_COMPRESSED_RANK)) {
       fail(`tensor '${name}': bad shape ${JSON.stringify(shape)}`, { param: name })
     }
-    total += sizeOf(shape as number[])
+    total += sizeOf(shape)
     if (!(total <= Number.MAX_SAFE_INTEGER)) fail('header describes too many values')
     if (kind === 'int8') {
       if (typeof scale !== 'number' || !(scale >= 0 && scale <= 3.4e38) || Math.fround(scale) !== scale) {
         fail(`tensor '${name}': bad scale ${JSON.stringify(scale)}`, { param: name })
       }
-      return { name, shape: shape as number[], scale }
+      return { name, shape, scale }
     }
     if (scale !== undefined) fail(`tensor '${name}': unexpected scale for float32 values`, { param: name })
-    return { name, shape: shape as number[] }
+    return { name, shape }
   })
-  const expected = PREFIX + h + total * (kind === 'int8' ? 1 : 4)
+  const expected = dataOffset + total * (kind === 'int8' ? 1 : 4)
   if (bytes.length !== expected) {
     fail(`compressed update is ${bytes.length} bytes; its header describes ${expected}`, {
       length: bytes.length,
       expected
     })
   }
-  return { kind, tensors, dataOffset: PREFIX + h }
+  return { kind, tensors, dataOffset }
 }
 
 /**

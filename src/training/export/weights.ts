@@ -39,6 +39,50 @@ export function writeFloat32LE(out: Uint8Array, offset: number, x: Float32Array)
   return offset + x.byteLength
 }
 
+/**
+ * The JSON header both of Shoal's binary tensor formats (SHOALWT1 weights and compressed
+ * updates) carry after a `prefix`-byte preamble whose last 4 bytes (at `prefix − 4`) are its
+ * length: bounds-checked (at most `maxBytes`, within `bytes`, values 4-byte aligned after it),
+ * parsed, and its `tensors` list (at most `maxTensors`) returned with where the values begin.
+ * `fail` throws the caller's format error; `what` names the format in messages.
+ */
+export function readJsonTensorHeader(
+  bytes: Uint8Array,
+  opts: {
+    prefix: number
+    maxBytes: number
+    maxTensors: number
+    what: string
+    fail: (message: string, fields?: Record<string, unknown>) => never
+  }
+): { list: unknown[]; dataOffset: number } {
+  const { prefix, fail } = opts
+  const h = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(prefix - 4, true)
+  if (h > opts.maxBytes || prefix + h > bytes.length || (prefix + h) % 4 !== 0) {
+    fail(`bad header length ${h}`, { headerLength: h, length: bytes.length })
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(prefix, prefix + h)))
+  } catch (err) {
+    fail(`${opts.what} header is not JSON: ${(err as Error).message}`)
+  }
+  const list = (parsed as { tensors?: unknown } | null)?.tensors
+  if (!Array.isArray(list) || list.length > opts.maxTensors) {
+    return fail(`${opts.what} header lacks a valid "tensors" list`)
+  }
+  return { list, dataOffset: prefix + h }
+}
+
+/** A tensor shape as a header may state it: at most `maxRank` whole dimensions in [0, 2³¹). */
+export function isTensorShape(shape: unknown, maxRank: number): shape is number[] {
+  return (
+    Array.isArray(shape) &&
+    shape.length <= maxRank &&
+    shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31)
+  )
+}
+
 /** Read `n` float32 little-endian values at absolute `offset` of `buffer` into a new array. */
 export function readFloat32LE(buffer: ArrayBufferLike, offset: number, n: number): Float32Array {
   const x = new Float32Array(n)
@@ -121,35 +165,23 @@ export function readWeightsHeader(bytes: Uint8Array): {
   if (bytes.length < PREFIX) fail(`weights blob too short (${bytes.length} bytes)`, { length: bytes.length })
   const magic = new TextDecoder().decode(bytes.subarray(0, 8))
   if (magic !== WEIGHTS_MAGIC) fail(`not a Shoal weights blob (magic ${JSON.stringify(magic)})`)
-  const h = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true)
-  if (h > MAX_WEIGHTS_HEADER_BYTES || PREFIX + h > bytes.length || (PREFIX + h) % 4 !== 0) {
-    fail(`bad header length ${h}`, { headerLength: h, length: bytes.length })
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX, PREFIX + h)))
-  } catch (err) {
-    fail(`weights header is not JSON: ${(err as Error).message}`)
-  }
-  const list = (parsed as { tensors?: unknown } | null)?.tensors
-  if (!Array.isArray(list) || list.length > MAX_WEIGHTS_TENSORS)
-    fail('weights header lacks a valid "tensors" list')
+  const { list, dataOffset } = readJsonTensorHeader(bytes, {
+    prefix: PREFIX,
+    maxBytes: MAX_WEIGHTS_HEADER_BYTES,
+    maxTensors: MAX_WEIGHTS_TENSORS,
+    what: 'weights',
+    fail
+  })
   const seen = new Set<string>()
   const tensors = list.map((t: unknown, i) => {
     const { name, shape } = (t ?? {}) as { name?: unknown; shape?: unknown }
     if (typeof name !== 'string' || name.length === 0 || seen.has(name))
       fail(`tensor ${i}: missing or duplicate name`, { index: i })
-    if (
-      !Array.isArray(shape) ||
-      shape.length > 8 ||
-      !shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31)
-    ) {
-      fail(`tensor '${name}': bad shape ${JSON.stringify(shape)}`, { name })
-    }
+    if (!isTensorShape(shape, 8)) fail(`tensor '${name}': bad shape ${JSON.stringify(shape)}`, { name })
     seen.add(name)
-    return { name, shape: shape as number[] }
+    return { name, shape }
   })
-  return { tensors, dataOffset: PREFIX + h }
+  return { tensors, dataOffset }
 }
 
 /**
