@@ -156,6 +156,21 @@ export interface GcResult {
 
 type PinKind = 'encrypted' | 'plain' | 'document'
 
+/** Where a {@link ContentStore} encrypts and decrypts its large streams. */
+export interface CryptoStatus {
+  /**
+   * `running`: the worker thread started; `not-started`: no large stream yet (it starts on the
+   * first); `failed`: it could not start (`error` says why) and streams run on the main thread;
+   * `disabled`: the store was made with `worker: false`.
+   */
+  worker: 'running' | 'not-started' | 'failed' | 'disabled'
+  /** Streams of at least `workerMinBytes` run in the worker. */
+  workerStreams: number
+  /** Streams of at least `workerMinBytes` that ran on the main thread (worker disabled or failed). */
+  mainThreadStreams: number
+  error?: string
+}
+
 /**
  * A content store on a Helia node: encrypted objects by default, plain UnixFS on request.
  *
@@ -176,6 +191,7 @@ export class ContentStore {
   private readonly readAhead: number
   private readonly workerMinBytes: number
   private cryptoWorker: CryptoWorker | undefined
+  private readonly crypto: CryptoStatus
 
   constructor(components: ContentStoreComponents, init: ContentStoreInit = {}) {
     this.helia = components.helia
@@ -193,11 +209,21 @@ export class ContentStore {
     if (init.worker !== false) {
       this.cryptoWorker = new CryptoWorker({ windowBytes: 4 * (this.params.chunkSize + 16) })
     }
+    this.crypto = {
+      worker: init.worker === false ? 'disabled' : 'not-started',
+      workerStreams: 0,
+      mainThreadStreams: 0
+    }
+  }
+
+  /** Where large streams are encrypted and decrypted so far (see {@link CryptoStatus}). */
+  cryptoStatus(): CryptoStatus {
+    return { ...this.crypto }
   }
 
   /** Start the crypto worker now rather than on first use (optional). Idempotent. */
   async start(): Promise<void> {
-    await this.worker(Infinity)
+    await this.worker(Infinity, false)
   }
 
   /** End the crypto worker (it never keeps the process alive, but this frees it). Idempotent. */
@@ -205,16 +231,28 @@ export class ContentStore {
     await this.cryptoWorker?.terminate()
   }
 
-  /** The worker to use for an object of `size` bytes, if any; falls back if it cannot start. */
-  private async worker(size: number): Promise<CryptoWorker | undefined> {
+  /**
+   * The worker to use for an object of `size` bytes, if any; falls back if it cannot start.
+   * `isStream` false: only starting it (counted in no stream statistics).
+   */
+  private async worker(size: number, isStream = true): Promise<CryptoWorker | undefined> {
+    if (size < this.workerMinBytes) return undefined
     const w = this.cryptoWorker
-    if (w === undefined || size < this.workerMinBytes) return undefined
+    if (w === undefined) {
+      if (isStream) this.crypto.mainThreadStreams++
+      return undefined
+    }
     try {
       await w.start()
+      this.crypto.worker = 'running'
+      if (isStream) this.crypto.workerStreams++
       return w
     } catch (err) {
       log.warn({ err }, 'crypto worker failed to start; encrypting on the main thread')
       this.cryptoWorker = undefined
+      this.crypto.worker = 'failed'
+      this.crypto.error = (err as Error).message
+      if (isStream) this.crypto.mainThreadStreams++
       return undefined
     }
   }

@@ -17,6 +17,8 @@
  * bounded whatever the relative speeds. Replies keep stream order. The worker is unref'd
  * while no stream is open, so it never keeps a process alive; `terminate()` ends it.
  */
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { ShoalError, logger } from '../common/index.js'
 import type { PlaintextDigest, StreamParams } from './crypto.js'
@@ -108,6 +110,28 @@ function fromWorkerError(e: WorkerError): Error {
   }
 }
 
+/**
+ * How to start the worker. Run from TypeScript source, its `.js` URL exists only as `.ts`,
+ * which a worker can load only with tsx's loader. Workers inherit `--import tsx` when the
+ * process was started with it (`node --import tsx`, mocha, the benchmarks), but not a loader
+ * registered at run time (`bin/shoal.js` calls tsx's `register()`): then the worker is given
+ * tsx's loader by its resolved URL, so it works whatever the current directory.
+ */
+export function workerOptions(
+  moduleUrl: string = import.meta.url,
+  execArgv: readonly string[] = process.execArgv
+): { execArgv: string[] } | undefined {
+  if (!moduleUrl.endsWith('.ts')) return undefined
+  const inherited = execArgv.some(
+    (a, i) =>
+      /^--(import|loader|experimental-loader)=.*tsx/.test(a) ||
+      (/^--(import|loader|experimental-loader)$/.test(a) && /tsx/.test(execArgv[i + 1] ?? ''))
+  )
+  if (inherited) return undefined
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+  return { execArgv: [...execArgv, '--import', tsx] }
+}
+
 /** Options of {@link CryptoWorker}. */
 export interface CryptoWorkerInit {
   /** Input bytes in flight per stream before the sender waits (default 4 MiB). */
@@ -134,8 +158,7 @@ export class CryptoWorker {
   private async ensure(): Promise<Worker> {
     if (this.worker !== undefined) return this.worker
     this.starting ??= new Promise<Worker>((resolve, reject) => {
-      // `.js` also under tsx, which maps it to the .ts source (workers inherit its --import).
-      const w = new Worker(new URL('./crypto-worker.js', import.meta.url))
+      const w = new Worker(new URL('./crypto-worker.js', import.meta.url), workerOptions())
       w.unref()
       const onStartError = (err: unknown): void => {
         this.starting = undefined

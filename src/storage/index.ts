@@ -26,7 +26,8 @@ export {
   type ReadOptions,
   type StatResult,
   type PinInfo,
-  type GcResult
+  type GcResult,
+  type CryptoStatus
 } from './content-store.js'
 export {
   ChunkCipher,

@@ -64,7 +64,7 @@ describe('shoal daemon and CLI (processes)', function () {
     assert.ok(info.executionProviders.includes('cpu'))
 
     const file = join(work, 'data.bin')
-    const data = randomBytes(3 * 1024 * 1024 + 17)
+    const data = randomBytes(5 * 1024 * 1024 + 17) // above WORKER_MIN_BYTES
     await writeFile(file, data)
     const add = await shoal(home, ['add', file, '--json'])
     assert.equal(add.code, 0, add.stderr)
@@ -76,6 +76,15 @@ describe('shoal daemon and CLI (processes)', function () {
     assert.ok(data.equals(await readFile(outFile)))
     const st = await shoal(home, ['stat', cid, '--json'])
     assert.equal((JSON.parse(st.stdout) as { size: number }).size, data.length)
+
+    // The 5 MiB add and get ran in the crypto worker thread, not on the main thread.
+    const after = JSON.parse((await shoal(home, ['id', '--json'])).stdout) as {
+      crypto: { worker: string; workerStreams: number; mainThreadStreams: number; error?: string }
+    }
+    assert.equal(after.crypto.worker, 'running', after.crypto.error)
+    assert.equal(after.crypto.workerStreams, 2)
+    assert.equal(after.crypto.mainThreadStreams, 0)
+    assert.doesNotMatch(daemon.output(), /crypto worker failed/)
   })
 
   it('a second daemon on the same data dir is refused', async () => {

@@ -71,6 +71,17 @@ interface Globals {
   api?: string
 }
 
+/** One value of a `key value` listing: lists one per line, objects as `key=value` pairs. */
+function renderValue(v: unknown): string {
+  if (Array.isArray(v)) return v.map(String).join('\n' + ' '.repeat(21))
+  if (typeof v === 'object' && v !== null) {
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${String(x)}`)
+      .join(' ')
+  }
+  return String(v)
+}
+
 function out(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n')
 }
@@ -174,7 +185,7 @@ export function buildProgram(): Command {
       const info = await (await client()).call<Record<string, unknown>>('node_info')
       out(g().json === true, info, () =>
         Object.entries(info)
-          .map(([k, v]) => `${k.padEnd(20)} ${Array.isArray(v) ? v.join('\n' + ' '.repeat(21)) : String(v)}`)
+          .map(([k, v]) => `${k.padEnd(20)} ${renderValue(v)}`)
           .join('\n')
       )
     })

@@ -12,7 +12,14 @@ export const NodeInfo = z.object({
   uptimeSeconds: z.number(),
   executionProviders: z.array(z.string()),
   home: z.string(),
-  rssBytes: z.number()
+  rssBytes: z.number(),
+  /** Where large objects are encrypted and decrypted (the crypto worker thread, or the main thread). */
+  crypto: z.object({
+    worker: z.enum(['running', 'not-started', 'failed', 'disabled']),
+    workerStreams: z.number(),
+    mainThreadStreams: z.number(),
+    error: z.string().optional()
+  })
 })
 
 export function nodeMethods(node: ShoalNode): RpcMethod[] {
@@ -30,7 +37,8 @@ export function nodeMethods(node: ShoalNode): RpcMethod[] {
         uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
         executionProviders: ort.listSupportedBackends().map((b) => b.name),
         home: node.repo.home,
-        rssBytes: process.memoryUsage().rss
+        rssBytes: process.memoryUsage().rss,
+        crypto: node.store.cryptoStatus()
       })
     })
   ]
