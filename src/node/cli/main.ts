@@ -644,7 +644,11 @@ export function buildProgram(): Command {
       ).call<Record<string, unknown> & { history?: unknown }>('job_status', { job })
       out(g().json === true, r, () => {
         const { history: _h, job: _j, ...rest } = r
-        return JSON.stringify(rest, null, 2)
+        const warning =
+          r.isolated === true
+            ? "warning: this node never aggregated a peer's model (isolated: it trained alone; see `shoal peers`)\n"
+            : ''
+        return warning + JSON.stringify(rest, null, 2)
       })
     })
 
