@@ -148,6 +148,15 @@ export class NodeSwarm implements GossipAccess {
     return this.membership.checkMessage(source, author, credential)
   }
 
+  /** The id of the swarm saved in `repo` (before a node starts), if any. */
+  static async savedId(repo: Repo): Promise<string | undefined> {
+    try {
+      return (JSON.parse(await readFile(join(repo.home, 'swarm.json'), 'utf8')) as SwarmFile).swarm.id
+    } catch {
+      return undefined
+    }
+  }
+
   async start(): Promise<void> {
     this.gossip.start()
     let text: string | undefined

@@ -160,3 +160,6 @@ export const REACH_TIMEOUT_MS = 10_000
 
 /** Most CID → announcer hints remembered for fetches. */
 export const MAX_PROVIDER_HINTS = 4_096
+
+/** Reservations a member relay holds at once (libp2p's default is 15). */
+export const RELAY_MAX_RESERVATIONS = 128

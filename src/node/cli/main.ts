@@ -174,7 +174,10 @@ export function buildProgram(): Command {
       const info = await (await client()).call<Record<string, unknown>>('node_info')
       out(g().json === true, info, () =>
         Object.entries(info)
-          .map(([k, v]) => `${k.padEnd(20)} ${Array.isArray(v) ? v.join('\n' + ' '.repeat(21)) : String(v)}`)
+          .map(
+            ([k, v]) =>
+              `${k.padEnd(20)} ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join('\n' + ' '.repeat(21)) : String(v)}`
+          )
           .join('\n')
       )
     })
@@ -293,14 +296,31 @@ export function buildProgram(): Command {
     .action(async () => {
       const r = await (
         await client()
-      ).call<Array<{ peerId: string; did: string | null; addr: string; member: boolean | null }>>(
-        'peers_list'
-      )
+      ).call<
+        Array<{
+          peerId: string
+          did: string | null
+          addr: string
+          member: boolean | null
+          relayed?: boolean
+          limited?: boolean
+          upgraded?: boolean
+        }>
+      >('peers_list')
+      const path = (p: (typeof r)[number]): string =>
+        p.relayed === true
+          ? `relayed${p.limited === true ? ', limited' : ''}`
+          : p.upgraded === true
+            ? 'direct (upgraded from relay)'
+            : 'direct'
       out(g().json === true, r, () =>
         r.length === 0
           ? 'no peers'
           : r
-              .map((p) => `${p.addr}  ${p.did ?? p.peerId}${p.member === false ? '  (not verified)' : ''}`)
+              .map(
+                (p) =>
+                  `${p.addr}  ${p.did ?? p.peerId}  [${path(p)}]${p.member === false ? '  (not verified)' : ''}`
+              )
               .join('\n')
       )
     })
