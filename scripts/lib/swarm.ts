@@ -59,9 +59,17 @@ export class LocalSwarm {
   readonly owner: SwarmNode
   readonly trainers: SwarmNode[]
   private readonly env: NodeJS.ProcessEnv
+  private readonly launch: ((n: SwarmNode) => Promise<Daemon>) | undefined
 
-  constructor(init: { root: string; trainers: number; env?: NodeJS.ProcessEnv }) {
+  /** `launch` starts a node's daemon elsewhere (e.g. in a network-lab namespace); default: on 127.0.0.1. */
+  constructor(init: {
+    root: string
+    trainers: number
+    env?: NodeJS.ProcessEnv
+    launch?: (n: SwarmNode) => Promise<Daemon>
+  }) {
     this.root = init.root
+    this.launch = init.launch
     this.owner = { name: 'owner', home: join(init.root, 'owner') }
     this.trainers = Array.from({ length: init.trainers }, (_, i) => ({
       name: `node-${i + 1}`,
@@ -83,7 +91,7 @@ export class LocalSwarm {
   async startNode(n: SwarmNode): Promise<void> {
     const r = await shoal(n.home, ['init'])
     if (r.code !== 0 && !/already initialised/.test(r.stderr)) throw new Error(`${n.name}: ${r.stderr}`)
-    n.daemon = await startDaemon(n.home, [], this.env)
+    n.daemon = this.launch !== undefined ? await this.launch(n) : await startDaemon(n.home, [], this.env)
     n.rpc = new RpcClient(n.daemon.api, (await readFile(join(n.home, 'rpc.cookie'), 'utf8')).trim())
     n.did = (await this.call<{ did: string }>(n, 'node_info')).did
   }

@@ -163,6 +163,7 @@ export class PeerExchange extends EventTarget {
     this.allowPrivate = init.allowPrivate ?? true
     this.onVerified = this.onVerified.bind(this)
     this.onIdentify = this.onIdentify.bind(this)
+    this.onSelfUpdate = this.onSelfUpdate.bind(this)
     this.handleStream = this.handleStream.bind(this)
   }
 
@@ -178,6 +179,7 @@ export class PeerExchange extends EventTarget {
     })
     if (this.members !== undefined) this.members.addEventListener('verified', this.onVerified)
     else this.node.addEventListener('peer:identify', this.onIdentify)
+    this.node.addEventListener('self:peer:update', this.onSelfUpdate)
     if (this.intervalMs > 0) {
       this.timer = setInterval(() => this.refresh(), this.intervalMs)
       this.timer.unref?.()
@@ -196,6 +198,7 @@ export class PeerExchange extends EventTarget {
     this.timer = undefined
     this.members?.removeEventListener('verified', this.onVerified)
     this.node.removeEventListener('peer:identify', this.onIdentify)
+    this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
     await this.node.unhandle(PEER_EXCHANGE_PROTOCOL).catch(() => {})
   }
 
@@ -341,6 +344,15 @@ export class PeerExchange extends EventTarget {
 
   private onIdentify(evt: CustomEvent<{ peerId: PeerId; protocols: string[] }>): void {
     if (evt.detail.protocols.includes(PEER_EXCHANGE_PROTOCOL)) this.exchangeSoon(evt.detail.peerId)
+  }
+
+  /**
+   * This node's addresses changed (e.g. a relay reservation made it reachable): earlier dial
+   * failures may no longer hold, and members may now reach it, so ask again.
+   */
+  private onSelfUpdate(): void {
+    this.backoff.clear()
+    this.refresh()
   }
 
   private refresh(): void {
