@@ -59,9 +59,17 @@ export class LocalSwarm {
   readonly owner: SwarmNode
   readonly trainers: SwarmNode[]
   private readonly env: NodeJS.ProcessEnv
+  private readonly launch: ((n: SwarmNode) => Promise<Daemon>) | undefined
 
-  constructor(init: { root: string; trainers: number; env?: NodeJS.ProcessEnv }) {
+  /** `launch` starts a node's daemon elsewhere (e.g. in a network-lab namespace); default: on 127.0.0.1. */
+  constructor(init: {
+    root: string
+    trainers: number
+    env?: NodeJS.ProcessEnv
+    launch?: (n: SwarmNode) => Promise<Daemon>
+  }) {
     this.root = init.root
+    this.launch = init.launch
     this.owner = { name: 'owner', home: join(init.root, 'owner') }
     this.trainers = Array.from({ length: init.trainers }, (_, i) => ({
       name: `node-${i + 1}`,
@@ -83,7 +91,7 @@ export class LocalSwarm {
   async startNode(n: SwarmNode): Promise<void> {
     const r = await shoal(n.home, ['init'])
     if (r.code !== 0 && !/already initialised/.test(r.stderr)) throw new Error(`${n.name}: ${r.stderr}`)
-    n.daemon = await startDaemon(n.home, [], this.env)
+    n.daemon = this.launch !== undefined ? await this.launch(n) : await startDaemon(n.home, [], this.env)
     n.rpc = new RpcClient(n.daemon.api, (await readFile(join(n.home, 'rpc.cookie'), 'utf8')).trim())
     n.did = (await this.call<{ did: string }>(n, 'node_info')).did
   }
@@ -93,7 +101,10 @@ export class LocalSwarm {
     await Promise.all(this.all.map(async (n) => this.startNode(n)))
   }
 
-  /** The owner creates a private swarm and invites every trainer; trainers join and dial each other. */
+  /**
+   * The owner creates a private swarm and invites every trainer; trainers join with the invite
+   * (which names only the owner) and find each other by peer exchange.
+   */
   async form(): Promise<string> {
     const swarm = await this.call<{ id: string }>(this.owner, 'swarm_create', {
       name: 'local',
@@ -107,25 +118,31 @@ export class LocalSwarm {
     return swarm.id
   }
 
-  /** Trainers dial each other so gossip does not depend on the owner alone. */
-  async meshTrainers(): Promise<void> {
-    const live = this.trainers.filter((t) => t.rpc !== undefined)
-    const addrs = await Promise.all(
-      live.map(
-        async (t) => (await this.call<{ listenAddresses: string[] }>(t, 'node_info')).listenAddresses[0]!
-      )
+  /**
+   * Waits until every live trainer is connected to, and has verified, every other live node:
+   * nothing is dialed by hand, so this exercises discovery (the invite's bootstrap, then peer
+   * exchange among members).
+   */
+  async meshTrainers(ms = 60_000): Promise<void> {
+    const live = this.all.filter((t) => t.rpc !== undefined)
+    const dids = new Set(live.map((n) => n.did))
+    await until(
+      'trainers to discover and verify each other',
+      async () => {
+        for (const t of live.filter((n) => n !== this.owner)) {
+          const peers = await this.call<Array<{ did: string | null; member: boolean | null }>>(
+            t,
+            'peers_list'
+          )
+          const verified = new Set(
+            peers.filter((p) => p.member === true && dids.has(p.did!)).map((p) => p.did)
+          )
+          if (verified.size < live.length - 1) return undefined
+        }
+        return true
+      },
+      ms
     )
-    for (const [i, t] of live.entries()) {
-      for (const [j, a] of addrs.entries())
-        if (j !== i) await this.call(t, 'peers_connect', { addr: a }).catch(() => {})
-    }
-    await until('trainers to verify their peers', async () => {
-      for (const t of live) {
-        const peers = await this.call<Array<{ member: boolean | null }>>(t, 'peers_list')
-        if (peers.filter((p) => p.member === true).length < Math.min(live.length, 2)) return undefined
-      }
-      return true
-    })
   }
 
   async importAndGrant(opts: { alpha?: number; seed?: number } = {}): Promise<DatasetInfo> {

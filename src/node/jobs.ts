@@ -98,6 +98,8 @@ interface Running {
   /** Why the run stopped early, when it did (`budget`: a privacy budget is spent). */
   stopped?: string
   receipts: number
+  /** Peer models aggregated over all rounds; 0 at the end of a k > 0 job means it trained alone. */
+  aggregated: number
   error?: { code?: string; message: string }
   startedAt: number
   lastAnnouncement?: UpdateAnnouncement
@@ -199,7 +201,7 @@ export class NodeJobs {
 
   constructor(c: JobsComponents) {
     this.c = c
-    this.models = new ContentWeightStore({ content: c.store })
+    this.models = new ContentWeightStore({ content: c.store, reach: c.swarm.reach })
     const weights = this.models
     const within = (signal?: AbortSignal): AbortSignal =>
       AbortSignal.any([
@@ -439,6 +441,7 @@ export class NodeJobs {
       allowance: budget.rounds,
       excluded,
       receipts: 0,
+      aggregated: 0,
       startedAt: Date.now()
     }
     const bus: typeof gossipBus = {
@@ -446,7 +449,11 @@ export class NodeJobs {
         run.lastAnnouncement = msg
         await gossipBus.publish(msg)
       },
-      subscribe: (handler) => gossipBus.subscribe(handler)
+      subscribe: (handler) =>
+        gossipBus.subscribe((msg, from) => {
+          this.c.swarm.noteAnnouncer(msg.weightsCid, from.did) // its fetch dials the announcer
+          handler(msg, from)
+        })
     }
     run.announce = async (msg) => gossipBus.publish(msg)
     run.trainer = new SwarmTrainer(
@@ -696,6 +703,7 @@ export class NodeJobs {
             unavailable: s.unavailable.length
           })
           if (run.history.length > HISTORY) run.history.shift()
+          run.aggregated += s.peersUsed
           for (const r of s.rejected) run.rejected.push({ round: s.round, from: r.from, reason: r.reason })
           if (run.rejected.length > HISTORY) run.rejected.splice(0, run.rejected.length - HISTORY)
           const reached = s.nextRound - 1
@@ -726,6 +734,11 @@ export class NodeJobs {
         await this.c.db.del('joined', id)
         this.linger(run)
       }
+      if (run.state === 'done' && isolatedRun(run))
+        log.warn(
+          { job: id, rounds: result.roundsRun, k: run.job.spec.hyper.k },
+          'job finished without aggregating any peer model: this node trained alone (isolated)'
+        )
       log.info({ job: id, rounds: result.roundsRun, accuracy: result.accuracy }, 'job finished on this node')
     } catch (err) {
       if (this.stopped) return
@@ -836,6 +849,8 @@ export class NodeJobs {
       accuracy: [...(run?.history ?? [])].reverse().find((h) => h.accuracy !== undefined)?.accuracy ?? null,
       loss: last?.loss ?? null,
       peersUsed: last?.peersUsed ?? 0,
+      peersAggregated: run?.aggregated ?? 0,
+      isolated: run !== undefined && isolatedRun(run),
       shards: run?.shards ?? [],
       bytesSent: counters?.bytesSent ?? 0,
       bytesReceived: counters?.bytesReceived ?? 0,
@@ -943,4 +958,9 @@ export class NodeJobs {
       ])
     )
   }
+}
+
+/** A run that trained rounds of a job with k > 0 and never aggregated a peer's model. */
+function isolatedRun(run: Running): boolean {
+  return run.job.spec.hyper.k > 0 && run.history.length > 0 && run.aggregated === 0
 }

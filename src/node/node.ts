@@ -7,7 +7,7 @@ import { logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
 import { grantStatus } from '../storage/grants/index.js'
-import { PeerAccessList, libp2pOptions, type P2PServices } from '../p2p/index.js'
+import { PeerAccessList, addressGater, libp2pOptions, type P2PServices } from '../p2p/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
@@ -102,6 +102,8 @@ export class ShoalNode {
       this._identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
       const { p2p } = this.config
       const access = new PeerAccessList()
+      const own = { addrs: (): ReturnType<ShoalHelia<P2PServices>['libp2p']['getMultiaddrs']> => [] }
+      const dhtSwarm = p2p.dht ? await NodeSwarm.savedId(this.repo) : undefined
       this._helia = await createHeliaNode({
         blocksPath: this.repo.blocksDir,
         datastorePath: this.repo.datastoreDir,
@@ -111,15 +113,24 @@ export class ShoalNode {
           announce: p2p.announce,
           bootstrap: p2p.bootstrap,
           mdns: p2p.mdns,
-          connectionGater: access.gater
+          connectionGater: addressGater(access.gater, () => own.addrs(), {
+            allowPrivate: p2p.allowPrivateAddresses
+          }),
+          relay: { ...p2p.relay, unlimited: true },
+          natTraversal: p2p.natTraversal,
+          upnp: p2p.upnp,
+          ...(dhtSwarm !== undefined ? { dhtProtocol: `/shoal/1/${dhtSwarm}/kad/1.0.0` } : {})
         })
       })
+      const libp2p = this._helia.libp2p
+      own.addrs = () => libp2p.getMultiaddrs()
       this._swarm = new NodeSwarm({
         repo: this.repo,
         identity: this._identity,
         helia: this._helia,
         access,
-        passphrase: this.passphrase
+        passphrase: this.passphrase,
+        exchange: { allowPrivate: p2p.allowPrivateAddresses }
       })
       await this._swarm.start()
       this._store = new ContentStore(

@@ -11,10 +11,12 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { ShoalError, logger } from '../common/index.js'
-import { Keystore, didFromPeerId, type Identity } from '../identity/index.js'
+import { Keystore, didFromPeerId, peerIdFromDid, type Identity } from '../identity/index.js'
 import type { PeerAccessList } from '../p2p/index.js'
 import {
   GossipService,
+  PeerExchange,
+  PeerReach,
   SwarmMembership,
   createSwarm,
   issueCredential,
@@ -22,6 +24,7 @@ import {
   swarmTopics,
   verifyCredential,
   type AccessDecision,
+  type ExchangeInit,
   type GossipAccess,
   type P2PServices,
   type SwarmDescriptor,
@@ -86,12 +89,17 @@ export interface SwarmComponents {
   helia: ShoalHelia<P2PServices>
   access: PeerAccessList
   passphrase?: string
+  /** Peer-exchange options (`p2p.exchange` in the config). */
+  exchange?: ExchangeInit
 }
 
 /** Swarm membership and gossip for one node. */
 export class NodeSwarm implements GossipAccess {
   readonly gossip: GossipService
+  /** Reaches the announcer of a CID before a fetch (models announced by unconnected members). */
+  readonly reach: PeerReach
   private readonly c: SwarmComponents
+  private exchange: PeerExchange | undefined
   private state: SwarmFile | undefined
   private membership: SwarmMembership | undefined
   private readonly path: string
@@ -101,6 +109,7 @@ export class NodeSwarm implements GossipAccess {
     this.c = components
     this.path = join(components.repo.home, 'swarm.json')
     this.gossip = new GossipService({ pubsub: components.helia.libp2p.services.pubsub, access: this })
+    this.reach = new PeerReach({ node: components.helia.libp2p })
   }
 
   /** Called with the swarm's topics whenever this node enters a swarm (at start or on join). */
@@ -139,6 +148,15 @@ export class NodeSwarm implements GossipAccess {
     return this.membership.checkMessage(source, author, credential)
   }
 
+  /** The id of the swarm saved in `repo` (before a node starts), if any. */
+  static async savedId(repo: Repo): Promise<string | undefined> {
+    try {
+      return (JSON.parse(await readFile(join(repo.home, 'swarm.json'), 'utf8')) as SwarmFile).swarm.id
+    } catch {
+      return undefined
+    }
+  }
+
   async start(): Promise<void> {
     this.gossip.start()
     let text: string | undefined
@@ -152,6 +170,8 @@ export class NodeSwarm implements GossipAccess {
   }
 
   async stop(): Promise<void> {
+    await this.exchange?.stop()
+    this.exchange = undefined
     await this.membership?.stop()
     this.membership = undefined
     this.gossip.stop()
@@ -160,6 +180,7 @@ export class NodeSwarm implements GossipAccess {
   private async enter(state: SwarmFile): Promise<void> {
     // Checks the credential names this node and was issued by a founder.
     await verifyCredential(state.credential, state.swarm, { subject: this.c.identity.did })
+    await this.exchange?.stop()
     await this.membership?.stop()
     this.membership = undefined
     this.state = state
@@ -170,6 +191,12 @@ export class NodeSwarm implements GossipAccess {
       )
       await this.membership.start()
     }
+    // Members find each other beyond the invite's bootstrap (src/p2p/exchange.ts).
+    this.exchange = new PeerExchange(
+      { node: this.c.helia.libp2p, ...(this.membership ? { members: this.membership } : {}) },
+      this.c.exchange ?? {}
+    )
+    await this.exchange.start()
     for (const addr of state.bootstrap) {
       this.c.helia.libp2p.dial(multiaddr(addr)).catch((err: unknown) => {
         log.warn({ addr, err: (err as Error).message }, 'bootstrap dial failed')
@@ -246,8 +273,19 @@ export class NodeSwarm implements GossipAccess {
     return {
       swarm: this.state?.swarm ?? null,
       enforced: this.membership !== undefined,
+      exchange: this.exchange?.stats() ?? null,
+      reach: this.reach.stats(),
       members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
       refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))
+    }
+  }
+
+  /** Remembers that the member with `did` announced `cid`, so that fetching it dials that member. */
+  noteAnnouncer(cid: string, did: string): void {
+    try {
+      this.reach.noteProvider(cid, peerIdFromDid(did))
+    } catch {
+      // not a did:key: nobody to dial
     }
   }
 

@@ -127,3 +127,39 @@ export const SWARM_ID_BYTES = 16
  * scripts/bench-fetch.ts; none in 44 with 32 MiB).
  */
 export const STREAM_READ_BUFFER_BYTES = 32 * 1024 * 1024
+
+/** Peer exchange among swarm members (src/p2p/exchange.ts). */
+export const PEER_EXCHANGE_PROTOCOL = `/shoal/${PROTOCOL_VERSION}/peer-exchange/1.0.0`
+
+/** Most peers in one peer-exchange answer. */
+export const MAX_EXCHANGE_PEERS = 64
+
+/** Most addresses per peer in one peer-exchange answer. */
+export const MAX_EXCHANGE_ADDRS = 16
+
+/** Largest peer-exchange answer (bytes). */
+export const MAX_EXCHANGE_BYTES = 65_536
+
+/** Stop dialing discovered members at this many open connections. */
+export const EXCHANGE_MAX_PEERS = 32
+
+/** How often one random member is asked for its peers again (ms). */
+export const EXCHANGE_INTERVAL_MS = 60_000
+
+/** Time for one exchange or one dial of a discovered member (ms). */
+export const EXCHANGE_TIMEOUT_MS = 10_000
+
+/** A member that could not be dialed is not tried again for this long (ms). */
+export const EXCHANGE_DIAL_BACKOFF_MS = 30_000
+
+/** The circuit relay v2 HOP protocol (a peer that lists it is a relay). */
+export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+
+/** Time to reach the announcer of a model before its fetch (ms). */
+export const REACH_TIMEOUT_MS = 10_000
+
+/** Most CID → announcer hints remembered for fetches. */
+export const MAX_PROVIDER_HINTS = 4_096
+
+/** Reservations a member relay holds at once (libp2p's default is 15). */
+export const RELAY_MAX_RESERVATIONS = 128

@@ -104,7 +104,32 @@ export {
   receiptsTopic,
   consentTopic,
   MEMBERSHIP_PROTOCOL,
+  PEER_EXCHANGE_PROTOCOL,
   MAX_GOSSIP_MESSAGE_BYTES,
   TOPIC_MAX_BYTES
 } from './constants.js'
+export {
+  PeerExchange,
+  parseExchangeAnswer,
+  type ExchangeNode,
+  type ExchangeMembers,
+  type ExchangeComponents,
+  type ExchangeInit,
+  type ExchangedPeer,
+  type ExchangeStats
+} from './exchange.js'
+export { PeerReach, type ReachNode, type ReachInit, type ReachStats } from './reach.js'
+export {
+  addressScope,
+  ipScope,
+  hostOf,
+  isRelayed,
+  dialableFrom,
+  filterDialable,
+  advertisable,
+  addressGater,
+  parseAddrs,
+  type AddressScope,
+  type DialPolicy
+} from './addresses.js'
 export * as p2pConstants from './constants.js'

@@ -8,7 +8,12 @@
 import { createHash } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNATv2 } from '@libp2p/autonat-v2'
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { kadDHT, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub, GossipSubComponents, GossipsubOpts } from '@libp2p/gossipsub'
 import type {
@@ -20,7 +25,7 @@ import type {
   HistogramConfig,
   MetricsRegister
 } from '@libp2p/gossipsub/metrics'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
@@ -28,8 +33,10 @@ import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
+import { netInfo, type NetInfo } from './netinfo.js'
 import {
   DEFAULT_HEARTBEAT_MS,
+  RELAY_MAX_RESERVATIONS,
   DEFAULT_LISTEN,
   IP_COLOCATION_WHITELIST,
   STREAM_READ_BUFFER_BYTES
@@ -40,6 +47,7 @@ export interface P2PServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
+  netinfo: NetInfo
 }
 
 /** Options of {@link libp2pOptions}. */
@@ -58,6 +66,25 @@ export interface Libp2pOptionsInit {
   connectionGater?: ConnectionGater
   /** Gossipsub overrides (tests shorten `heartbeatInterval`). `globalSignaturePolicy` stays StrictSign unless set. */
   gossip?: Partial<GossipsubOpts>
+  /**
+   * Circuit relay v2. Every node has the relay *transport* (it can dial and be dialed through a
+   * relay) and, unless `reserve: false`, listens on `/p2p-circuit` (takes a reservation on relays
+   * it is connected to). `serve` runs the relay *server* (publicly reachable nodes that opt in).
+   * `unlimited` lifts the per-connection limits (2 min, 128 KiB by default) so that models can
+   * travel over the relay: only safe behind a gater that admits members only
+   * (`denyInboundRelayReservation`, `denyOutboundRelayedConnection`).
+   */
+  relay?: { serve?: boolean; reserve?: boolean; unlimited?: boolean; maxReservations?: number }
+  /** DCUtR hole punching and AutoNAT v2 (default on). */
+  natTraversal?: boolean
+  /** UPnP / NAT-PMP port mapping on the home router (default off). */
+  upnp?: boolean
+  /**
+   * kad-dht under this protocol (a private swarm: `/shoal/1/<swarm>/kad/1.0.0`); none when
+   * undefined. `dhtPublicOnly` drops private addresses from DHT peer records.
+   */
+  dhtProtocol?: string
+  dhtPublicOnly?: boolean
 }
 
 /** The reason gossipsub gives for rejecting a message before any topic validator runs. */
@@ -250,19 +277,46 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
   if (init.mdns === true) {
     peerDiscovery.push(mdns())
   }
+  const relay = init.relay ?? {}
+  const listen = [...(init.listen ?? DEFAULT_LISTEN)]
+  if (relay.reserve !== false && !listen.includes('/p2p-circuit')) listen.push('/p2p-circuit')
+  const extra: Record<string, unknown> = {}
+  if (relay.serve === true) {
+    extra.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
+        applyDefaultLimit: relay.unlimited !== true
+      }
+    })
+  }
+  if (init.natTraversal !== false) {
+    extra.dcutr = dcutr()
+    extra.autoNAT = autoNATv2()
+  }
+  if (init.upnp === true) extra.upnp = uPnPNAT()
+  if (init.dhtProtocol !== undefined) {
+    extra.dht = kadDHT({
+      protocol: init.dhtProtocol,
+      clientMode: false,
+      ...(init.dhtPublicOnly === true ? { peerInfoMapper: removePrivateAddressesMapper } : {})
+    })
+  }
   const opts: Libp2pOptions<P2PServices> = {
     privateKey: init.privateKey,
     addresses: {
-      listen: init.listen ?? DEFAULT_LISTEN,
+      listen,
       ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {})
     },
-    transports: [tcp()],
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
     peerDiscovery,
     services: {
       identify: identify(),
+      identifyPush: identifyPush(),
       ping: ping(),
+      netinfo: netInfo(),
+      ...extra,
       pubsub: (components: GossipSubComponents): GossipSub => {
         // one tap per gossipsub instance, so that options reused for several nodes stay apart
         const tap = new GossipRejectionTap(gossip.metricsRegister ?? undefined)

@@ -52,8 +52,14 @@ export class PeerAccessList {
   private readonly allowedPeers = new Map<string, AllowedPeer>()
   private readonly deniedPeers = new Map<string, DeniedPeer>()
   private readonly now: () => number
+  private verifier: ((peer: PeerId) => Promise<boolean>) | undefined
 
-  /** Pass to `libp2pOptions({ connectionGater })`: refuses dials to and connections from denied peers. */
+  /**
+   * Pass to `libp2pOptions({ connectionGater })`: refuses dials to and connections from denied
+   * peers, and — when this node is a circuit relay — reservations and relayed connections of
+   * anyone who is not a verified member of the private swarm ({@link setVerifier}); with no
+   * verifier (no private swarm) it relays for nobody, since a member relay has its limits lifted.
+   */
   readonly gater: ConnectionGater
 
   constructor(init: { now?: () => number } = {}) {
@@ -70,8 +76,24 @@ export class PeerAccessList {
     this.gater = {
       denyDialPeer: (peerId) => refuse(peerId, 'dial'),
       denyInboundEncryptedConnection: (peerId) => refuse(peerId, 'inbound'),
-      denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound')
+      denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
+      denyInboundRelayReservation: async (peerId) => this.relayDenied(peerId, 'reservation'),
+      denyOutboundRelayedConnection: async (source, destination) =>
+        (await this.relayDenied(source, 'relay source')) ||
+        (await this.relayDenied(destination, 'relay destination'))
     }
+  }
+
+  /** Who may use this node as a relay: `verify(peer)` resolves true for a verified member. */
+  setVerifier(verify: ((peer: PeerId) => Promise<boolean>) | undefined): void {
+    this.verifier = verify
+  }
+
+  private async relayDenied(peerId: PeerId, what: string): Promise<boolean> {
+    const ok =
+      this.denial(peerId) === undefined && this.verifier !== undefined && (await this.verifier(peerId))
+    if (!ok) log.info({ peer: peerId.toString(), what }, 'relay refused: not a verified swarm member')
+    return !ok
   }
 
   /** Adds a verified peer until `expiresAt` (ms); lifts any denial. */
@@ -318,8 +340,10 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     this.started = true
     await this.node.handle(MEMBERSHIP_PROTOCOL, this.handleStream, {
       maxInboundStreams: 4,
-      maxOutboundStreams: 4
+      maxOutboundStreams: 4,
+      runOnLimitedConnection: true
     })
+    this.access.setVerifier(async (peer) => this.waitVerified(peer))
     this.node.addEventListener('connection:open', this.onConnectionOpen)
     this.node.addEventListener('connection:close', this.onConnectionClose)
     this.sweepTimer = setInterval(() => this.sweep(), this.sweepIntervalMs)
@@ -332,6 +356,7 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
+    this.access.setVerifier(undefined)
     this.node.removeEventListener('connection:open', this.onConnectionOpen)
     this.node.removeEventListener('connection:close', this.onConnectionClose)
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
@@ -477,7 +502,7 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     const signal = AbortSignal.timeout(this.handshakeTimeoutMs)
     let stream: Stream
     try {
-      stream = await connection.newStream(MEMBERSHIP_PROTOCOL, { signal })
+      stream = await connection.newStream(MEMBERSHIP_PROTOCOL, { signal, runOnLimitedConnection: true })
     } catch (err) {
       throw new HandshakeError(
         'handshake_failed',

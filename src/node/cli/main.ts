@@ -185,7 +185,14 @@ export function buildProgram(): Command {
       const info = await (await client()).call<Record<string, unknown>>('node_info')
       out(g().json === true, info, () =>
         Object.entries(info)
+<<<<<<< HEAD
           .map(([k, v]) => `${k.padEnd(20)} ${renderValue(v)}`)
+=======
+          .map(
+            ([k, v]) =>
+              `${k.padEnd(20)} ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join('\n' + ' '.repeat(21)) : String(v)}`
+          )
+>>>>>>> net
           .join('\n')
       )
     })
@@ -304,14 +311,31 @@ export function buildProgram(): Command {
     .action(async () => {
       const r = await (
         await client()
-      ).call<Array<{ peerId: string; did: string | null; addr: string; member: boolean | null }>>(
-        'peers_list'
-      )
+      ).call<
+        Array<{
+          peerId: string
+          did: string | null
+          addr: string
+          member: boolean | null
+          relayed?: boolean
+          limited?: boolean
+          upgraded?: boolean
+        }>
+      >('peers_list')
+      const path = (p: (typeof r)[number]): string =>
+        p.relayed === true
+          ? `relayed${p.limited === true ? ', limited' : ''}`
+          : p.upgraded === true
+            ? 'direct (upgraded from relay)'
+            : 'direct'
       out(g().json === true, r, () =>
         r.length === 0
           ? 'no peers'
           : r
-              .map((p) => `${p.addr}  ${p.did ?? p.peerId}${p.member === false ? '  (not verified)' : ''}`)
+              .map(
+                (p) =>
+                  `${p.addr}  ${p.did ?? p.peerId}  [${path(p)}]${p.member === false ? '  (not verified)' : ''}`
+              )
               .join('\n')
       )
     })
@@ -655,7 +679,11 @@ export function buildProgram(): Command {
       ).call<Record<string, unknown> & { history?: unknown }>('job_status', { job })
       out(g().json === true, r, () => {
         const { history: _h, job: _j, ...rest } = r
-        return JSON.stringify(rest, null, 2)
+        const warning =
+          r.isolated === true
+            ? "warning: this node never aggregated a peer's model (isolated: it trained alone; see `shoal peers`)\n"
+            : ''
+        return warning + JSON.stringify(rest, null, 2)
       })
     })
 

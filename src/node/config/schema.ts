@@ -29,7 +29,24 @@ export const ConfigSchema = z
         bootstrap: z
           .array(z.string().startsWith('/'))
           .describe('Peers to dial at start (multiaddrs with /p2p/)'),
-        mdns: z.boolean().describe('Discover peers on the local network by mDNS')
+        mdns: z.boolean().describe('Discover peers on the local network by mDNS'),
+        relay: z
+          .object({
+            serve: z
+              .boolean()
+              .describe(
+                'Run a circuit relay v2 server for the members of this private swarm (publicly reachable nodes), limits lifted'
+              ),
+            reserve: z.boolean().describe('Listen on /p2p-circuit: take a reservation on member relays'),
+            maxReservations: z.number().int().min(1).max(10_000).describe('Reservations a relay server holds')
+          })
+          .strict(),
+        natTraversal: z.boolean().describe('DCUtR hole punching and AutoNAT v2'),
+        upnp: z.boolean().describe('Map the listen port on the home router by UPnP / NAT-PMP'),
+        dht: z
+          .boolean()
+          .describe("kad-dht under the swarm's own protocol prefix (from the next start after a join)"),
+        allowPrivateAddresses: z.boolean().describe("Dial members' private (LAN) addresses on a shared /16")
       })
       .strict(),
     storage: z

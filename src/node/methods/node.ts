@@ -9,6 +9,10 @@ export const NodeInfo = z.object({
   peerId: z.string(),
   version: z.string(),
   listenAddresses: z.array(z.string()),
+  reachability: z.enum(['public', 'private', 'unknown']),
+  observedAddresses: z.array(z.string()),
+  relayAddresses: z.array(z.string()),
+  addresses: z.array(z.object({ addr: z.string(), type: z.string(), verified: z.boolean() })),
   uptimeSeconds: z.number(),
   executionProviders: z.array(z.string()),
   home: z.string(),
@@ -29,17 +33,24 @@ export function nodeMethods(node: ShoalNode): RpcMethod[] {
       summary: "This node's identity, addresses, version, uptime and execution providers",
       params: z.object({}),
       result: NodeInfo,
-      handler: async () => ({
-        did: node.identity.did,
-        peerId: node.identity.peerId.toString(),
-        version: node.version,
-        listenAddresses: node.helia.libp2p.getMultiaddrs().map((a) => a.toString()),
-        uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
-        executionProviders: ort.listSupportedBackends().map((b) => b.name),
-        home: node.repo.home,
-        rssBytes: process.memoryUsage().rss,
-        crypto: node.store.cryptoStatus()
-      })
+      handler: async () => {
+        const net = node.helia.libp2p.services.netinfo.reachability()
+        return {
+          did: node.identity.did,
+          peerId: node.identity.peerId.toString(),
+          version: node.version,
+          listenAddresses: node.helia.libp2p.getMultiaddrs().map((a) => a.toString()),
+          reachability: net.reachability,
+          observedAddresses: net.observed,
+          relayAddresses: net.relay,
+          addresses: net.addresses,
+          uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
+          executionProviders: ort.listSupportedBackends().map((b) => b.name),
+          home: node.repo.home,
+          rssBytes: process.memoryUsage().rss,
+          crypto: node.store.cryptoStatus()
+        }
+      }
     })
   ]
 }

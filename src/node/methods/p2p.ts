@@ -32,7 +32,13 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
           peerId: z.string(),
           did: z.string().nullable(),
           addr: z.string(),
-          member: z.boolean().nullable()
+          member: z.boolean().nullable(),
+          direction: z.enum(['inbound', 'outbound']),
+          relayed: z.boolean().describe('through a circuit relay'),
+          limited: z.boolean().describe('relay limits apply (data/duration)'),
+          upgraded: z
+            .boolean()
+            .describe('direct, opened while a relayed one was open (hole punch or later dial)')
         })
       ),
       handler: async () =>
@@ -40,7 +46,9 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
           peerId: c.remotePeer.toString(),
           did: peerDid(c.remotePeer) ?? null,
           addr: c.remoteAddr.toString(),
-          member: swarm.isMember(c.remotePeer) ?? null
+          member: swarm.isMember(c.remotePeer) ?? null,
+          direction: c.direction,
+          ...libp2p.services.netinfo.connection(c)
         }))
     }),
     method({

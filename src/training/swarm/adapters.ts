@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
-import type { GossipService, TopicSpec } from '../../p2p/index.js'
+import type { GossipService, PeerReach, TopicSpec } from '../../p2p/index.js'
 import { CidSchema } from '../../p2p/index.js'
 import type { ContentStore } from '../../storage/index.js'
 import { ModelTooLargeError } from './errors.js'
@@ -42,13 +42,19 @@ export interface ContentWeightStoreInit {
  */
 export class ContentWeightStore implements WeightStore {
   private readonly content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
+  private readonly reach: Pick<PeerReach, 'prepareFetch'> | undefined
   private readonly maxBytes: number
 
+  /** `reach`: connects to a CID's announcer before it is fetched (peers beyond current connections). */
   constructor(
-    components: { content: Pick<ContentStore, 'add' | 'get' | 'unpin'> },
+    components: {
+      content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
+      reach?: Pick<PeerReach, 'prepareFetch'>
+    },
     init: ContentWeightStoreInit = {}
   ) {
     this.content = components.content
+    this.reach = components.reach
     this.maxBytes = init.maxBytes ?? 256 * 1024 * 1024
   }
 
@@ -65,6 +71,7 @@ export class ContentWeightStore implements WeightStore {
    * @throws the storage layer's errors (`NOT_FOUND`, …) or the signal's reason.
    */
   async get(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
+    await this.reach?.prepareFetch(cid, signal)
     const parts: Uint8Array[] = []
     let total = 0
     for await (const part of this.content.get(CID.parse(cid), signal !== undefined ? { signal } : {})) {

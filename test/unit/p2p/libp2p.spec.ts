@@ -23,10 +23,37 @@ describe('p2p: libp2p options', function () {
   it('defaults to loopback, StrictSign, no discovery; bootstrap and mDNS are switches', () => {
     const id = identityOf(60)
     const plain = libp2pOptions({ privateKey: id.libp2pPrivateKey })
-    assert.deepEqual(plain.addresses?.listen, ['/ip4/127.0.0.1/tcp/0'])
+    assert.deepEqual(plain.addresses?.listen, ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'])
     assert.equal(plain.peerDiscovery?.length, 0)
     assert.equal(plain.connectionProtector, undefined, 'no pnet')
-    assert.deepEqual(Object.keys(plain.services ?? {}).sort(), ['identify', 'ping', 'pubsub'])
+    assert.equal(plain.transports?.length, 2, 'tcp and the circuit relay transport')
+    assert.deepEqual(Object.keys(plain.services ?? {}).sort(), [
+      'autoNAT',
+      'dcutr',
+      'identify',
+      'identifyPush',
+      'netinfo',
+      'ping',
+      'pubsub'
+    ])
+    const internet = libp2pOptions({
+      privateKey: id.libp2pPrivateKey,
+      relay: { serve: true, reserve: false, unlimited: true },
+      natTraversal: false,
+      upnp: true,
+      dhtProtocol: '/shoal/1/abc/kad/1.0.0'
+    })
+    assert.deepEqual(internet.addresses?.listen, ['/ip4/127.0.0.1/tcp/0'])
+    assert.deepEqual(Object.keys(internet.services ?? {}).sort(), [
+      'dht',
+      'identify',
+      'identifyPush',
+      'netinfo',
+      'ping',
+      'pubsub',
+      'relay',
+      'upnp'
+    ])
     const g = gossipOptions({ heartbeatInterval: 50, scoreParams: { topicScoreCap: 5 } })
     assert.equal(g.globalSignaturePolicy, 'StrictSign')
     assert.equal(g.heartbeatInterval, 50)

@@ -1,0 +1,411 @@
+/**
+ * A network lab in Linux network namespaces (root only; needs `ip` from iproute2 and
+ * `iptables`): a "public internet" (a bridge in a namespace of its own), hosts with public
+ * addresses on it, and hosts behind NAT routers (iptables MASQUERADE: port-preserving by
+ * default, `--random-fully` for a symmetric NAT), with optional bandwidth limits (tc tbf).
+ *
+ * - Addresses only inside 198.18.0.0/15 (RFC 2544 benchmarking): the internet is
+ *   198.18.0.0/24, the LAN behind NAT router k is 198.19.k.0/24. Nothing is created in the root
+ *   namespace (veth pairs are made directly inside the lab's namespaces), so no lab address is
+ *   ever routed to a real interface.
+ * - Every run has a unique prefix `shl<pid base36>x<random>`; `cleanupLeftovers()` removes the
+ *   namespaces of earlier runs whose process is gone. A lab tears itself down on `destroy()`,
+ *   and on SIGINT/SIGTERM/exit of the process that made it.
+ * - tc netem does not exist in this kernel (/work/shared/facts.md): there is no delay or loss
+ *   emulation here yet; bandwidth only (tbf).
+ * - A daemon started in a host namespace listens for RPC on that namespace's 127.0.0.1; the
+ *   lab bridges it to this process's 127.0.0.1 through a Unix socket in the node's home (Unix
+ *   sockets belong to the file system, not to a network namespace).
+ *
+ * @example
+ * ```ts
+ * const lab = await NetworkLab.create()
+ * try {
+ *   const founder = await lab.addPublicHost('founder')
+ *   const volunteer = await lab.addNatHost('v1', { symmetric: true })
+ *   await lab.exec(volunteer, ['ping', '-c1', founder.ip])
+ * } finally {
+ *   await lab.destroy()
+ * }
+ * ```
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFile, rm } from 'node:fs/promises'
+import { createConnection, createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { SHOAL_BIN, type Daemon } from '../lib/processes.js'
+
+const run = promisify(execFile)
+
+/** Thrown when a lab command fails (`code`: LAB_COMMAND_FAILED) or the lab cannot run (LAB_UNAVAILABLE). */
+export class LabError extends Error {
+  static readonly codes = ['LAB_COMMAND_FAILED', 'LAB_UNAVAILABLE'] as const
+  constructor(
+    readonly code: (typeof LabError.codes)[number],
+    message: string,
+    readonly fields: Record<string, unknown> = {}
+  ) {
+    super(message)
+    this.name = 'LabError'
+  }
+}
+
+/** A host in the lab: its namespace and its address. */
+export interface LabHost {
+  name: string
+  ns: string
+  /** The host's own address (public, or on its NAT's LAN). */
+  ip: string
+  /** Behind a NAT: the router's namespace and public address. */
+  router?: { ns: string; ip: string; symmetric: boolean }
+}
+
+const PREFIX_RE = /^shl([0-9a-z]+)x[0-9a-f]{4}-/
+const INTERNET = '198.18.0'
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await run(cmd, args, { maxBuffer: 4 * 1024 * 1024 })).stdout
+  } catch (err) {
+    const e = err as Error & { stderr?: string }
+    throw new LabError('LAB_COMMAND_FAILED', `${cmd} ${args.join(' ')}: ${e.stderr ?? e.message}`, {
+      cmd,
+      args
+    })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** See the module doc. */
+export class NetworkLab {
+  readonly prefix: string
+  private readonly namespaces: string[] = []
+  private readonly children = new Set<ChildProcess>()
+  private readonly servers = new Set<Server>()
+  private nextPublic = 2
+  private nextLan = 1
+  private inetPort = 0
+  private destroyed = false
+  private readonly onSignal: (signal: NodeJS.Signals) => void
+  private readonly onExit: () => void
+
+  private constructor() {
+    this.prefix = `shl${process.pid.toString(36)}x${randomBytes(2).toString('hex')}`
+    this.onExit = () => this.destroySync()
+    this.onSignal = (signal) => {
+      this.destroySync()
+      process.kill(process.pid, signal)
+    }
+  }
+
+  /** Whether this machine can run the lab (root, ip, iptables). */
+  static async available(): Promise<{ ok: boolean; reason?: string }> {
+    if (process.getuid?.() !== 0) return { ok: false, reason: 'the lab needs root (network namespaces)' }
+    for (const [cmd, args] of [
+      ['ip', ['-V']],
+      ['iptables', ['--version']],
+      ['tc', ['-V']]
+    ] as const) {
+      try {
+        await run(cmd, [...args])
+      } catch {
+        return { ok: false, reason: `${cmd} is missing (apt-get install -y iproute2 iptables)` }
+      }
+    }
+    return { ok: true }
+  }
+
+  /** Removes namespaces of earlier lab runs whose process has exited. */
+  static async cleanupLeftovers(): Promise<string[]> {
+    const removed: string[] = []
+    for (const line of (await sh('ip', ['netns', 'list'])).split('\n')) {
+      const name = line.split(' ')[0] ?? ''
+      const m = PREFIX_RE.exec(name)
+      if (m === null) continue
+      if (alive(parseInt(m[1]!, 36))) continue
+      await sh('ip', ['netns', 'delete', name]).catch(() => undefined)
+      removed.push(name)
+    }
+    return removed
+  }
+
+  /** A new lab with its internet namespace (a bridge); earlier leftovers are removed first. */
+  static async create(): Promise<NetworkLab> {
+    const ok = await NetworkLab.available()
+    if (!ok.ok) throw new LabError('LAB_UNAVAILABLE', ok.reason!)
+    await NetworkLab.cleanupLeftovers()
+    const lab = new NetworkLab()
+    process.once('exit', lab.onExit)
+    process.once('SIGINT', lab.onSignal)
+    process.once('SIGTERM', lab.onSignal)
+    try {
+      const inet = await lab.namespace('inet')
+      await lab.nsRun(inet, ['ip', 'link', 'add', 'br0', 'type', 'bridge'])
+      await lab.nsRun(inet, ['ip', 'link', 'set', 'br0', 'up'])
+    } catch (err) {
+      await lab.destroy()
+      throw err
+    }
+    return lab
+  }
+
+  private get inet(): string {
+    return `${this.prefix}-inet`
+  }
+
+  private async namespace(name: string): Promise<string> {
+    const ns = `${this.prefix}-${name}`
+    await sh('ip', ['netns', 'add', ns])
+    this.namespaces.push(ns)
+    await this.nsRun(ns, ['ip', 'link', 'set', 'lo', 'up'])
+    return ns
+  }
+
+  private async nsRun(ns: string, cmd: string[]): Promise<string> {
+    return sh('ip', ['netns', 'exec', ns, ...cmd])
+  }
+
+  /** Plugs `ns` into the internet bridge as `ifname` with the next public address. */
+  private async plugInternet(ns: string, ifname: string): Promise<string> {
+    const port = `p${++this.inetPort}`
+    await sh('ip', [
+      'link',
+      'add',
+      ifname,
+      'netns',
+      ns,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      port,
+      'netns',
+      this.inet
+    ])
+    await this.nsRun(this.inet, ['ip', 'link', 'set', port, 'master', 'br0'])
+    await this.nsRun(this.inet, ['ip', 'link', 'set', port, 'up'])
+    const ip = `${INTERNET}.${this.nextPublic++}`
+    await this.nsRun(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', ifname])
+    await this.nsRun(ns, ['ip', 'link', 'set', ifname, 'up'])
+    return ip
+  }
+
+  /** A host with a public address on the internet bridge. */
+  async addPublicHost(name: string): Promise<LabHost> {
+    const ns = await this.namespace(name)
+    const ip = await this.plugInternet(ns, 'eth0')
+    return { name, ns, ip }
+  }
+
+  /**
+   * A host behind its own NAT router: the router has a public address (`wan`) and the LAN
+   * 198.19.k.0/24 (`lan`, .1); the host is 198.19.k.2. `symmetric` maps each connection to a
+   * random source port (`--random-fully`), so an address seen by one peer is useless to another.
+   */
+  async addNatHost(name: string, opts: { symmetric?: boolean } = {}): Promise<LabHost> {
+    const k = this.nextLan++
+    const router = await this.namespace(`${name}-r`)
+    const ns = await this.namespace(name)
+    const wanIp = await this.plugInternet(router, 'wan')
+    await sh('ip', [
+      'link',
+      'add',
+      'lan',
+      'netns',
+      router,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      ns
+    ])
+    const lan = `198.19.${k}`
+    await this.nsRun(router, ['ip', 'addr', 'add', `${lan}.1/24`, 'dev', 'lan'])
+    await this.nsRun(router, ['ip', 'link', 'set', 'lan', 'up'])
+    await this.nsRun(router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
+    await this.nsRun(router, [
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-o',
+      'wan',
+      '-j',
+      'MASQUERADE',
+      ...(opts.symmetric === true ? ['--random-fully'] : [])
+    ])
+    // Nothing from the internet reaches the LAN unless it belongs to a connection from inside.
+    await this.nsRun(router, [
+      'iptables',
+      '-A',
+      'FORWARD',
+      '-i',
+      'wan',
+      '-m',
+      'conntrack',
+      '!',
+      '--ctstate',
+      'ESTABLISHED,RELATED',
+      '-j',
+      'DROP'
+    ])
+    await this.nsRun(ns, ['ip', 'addr', 'add', `${lan}.2/24`, 'dev', 'eth0'])
+    await this.nsRun(ns, ['ip', 'link', 'set', 'eth0', 'up'])
+    await this.nsRun(ns, ['ip', 'route', 'add', 'default', 'via', `${lan}.1`])
+    return { name, ns, ip: `${lan}.2`, router: { ns: router, ip: wanIp, symmetric: opts.symmetric === true } }
+  }
+
+  /** Limits a host's uplink and downlink to `mbit` Mbit/s (tc tbf on its interface, and on its router's LAN side). */
+  async limit(host: LabHost, mbit: number): Promise<void> {
+    const tbf = ['root', 'tbf', 'rate', `${mbit}mbit`, 'burst', '64kb', 'latency', '200ms']
+    await this.nsRun(host.ns, ['tc', 'qdisc', 'replace', 'dev', 'eth0', ...tbf])
+    if (host.router !== undefined)
+      await this.nsRun(host.router.ns, ['tc', 'qdisc', 'replace', 'dev', 'lan', ...tbf])
+  }
+
+  /** Runs a command in a host's namespace to completion; resolves with its stdout. */
+  async exec(host: LabHost, cmd: string[]): Promise<string> {
+    return this.nsRun(host.ns, cmd)
+  }
+
+  /** Starts a long-running command in a host's namespace; the lab kills it on destroy. */
+  spawn(host: LabHost, cmd: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', host.ns, ...cmd], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    this.children.add(child)
+    child.once('exit', () => this.children.delete(child))
+    return child
+  }
+
+  /**
+   * Starts `shoal daemon` for `home` in the host's namespace, listening for libp2p on the
+   * host's address, and returns it with an RPC URL on this process's 127.0.0.1 (bridged).
+   */
+  async startDaemon(
+    host: LabHost,
+    home: string,
+    sets: string[] = [],
+    env: NodeJS.ProcessEnv = {}
+  ): Promise<Daemon> {
+    const child = this.spawn(
+      host,
+      [
+        process.execPath,
+        SHOAL_BIN,
+        '--home',
+        home,
+        'daemon',
+        '--set',
+        'rpc.port=0',
+        '--set',
+        `p2p.listen=["/ip4/${host.ip}/tcp/4001"]`,
+        ...sets
+      ],
+      { SHOAL_LOG: 'warn', ...env }
+    )
+    let output = ''
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (output.includes('ready')) {
+          cleanup()
+          resolve()
+        }
+      }
+      const onExit = (code: number | null): void => {
+        cleanup()
+        reject(new LabError('LAB_COMMAND_FAILED', `daemon in ${host.ns} exited with ${code}: ${output}`))
+      }
+      const cleanup = (): void => {
+        child.stdout!.off('data', check)
+        child.stderr!.off('data', check)
+        child.off('exit', onExit)
+      }
+      child.stdout!.on('data', check)
+      child.stderr!.on('data', check)
+      child.once('exit', onExit)
+    })
+    const inner = new URL((await readFile(join(home, 'api'), 'utf8')).trim())
+    const api = await this.bridge(host, join(home, 'rpc.sock'), Number(inner.port))
+    return { child, output: () => output, api }
+  }
+
+  /** Bridges 127.0.0.1:`port` inside the host's namespace to a new 127.0.0.1 port here. */
+  private async bridge(host: LabHost, socket: string, port: number): Promise<string> {
+    await rm(socket, { force: true })
+    const code = [
+      'const net = require("node:net")',
+      'const [sock, port] = process.argv.slice(1)',
+      'net.createServer((c) => { const u = net.connect(Number(port), "127.0.0.1");',
+      'c.pipe(u); u.pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()) })',
+      '.listen(sock, () => console.log("listening"))'
+    ].join('\n')
+    const fwd = this.spawn(host, [process.execPath, '-e', code, socket, String(port)])
+    await new Promise<void>((resolve, reject) => {
+      fwd.stdout!.once('data', () => resolve())
+      fwd.once('exit', (c) => reject(new LabError('LAB_COMMAND_FAILED', `RPC bridge exited with ${c}`)))
+    })
+    const server = createServer((c) => {
+      const u = createConnection(socket)
+      c.pipe(u)
+      u.pipe(c)
+      c.on('error', () => u.destroy())
+      u.on('error', () => c.destroy())
+    })
+    this.servers.add(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const addr = server.address()
+    if (addr === null || typeof addr === 'string') throw new LabError('LAB_COMMAND_FAILED', 'no bridge port')
+    return `http://127.0.0.1:${addr.port}/`
+  }
+
+  /** Kills what the lab started and deletes its namespaces. Idempotent. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return
+    this.destroyed = true
+    process.off('exit', this.onExit)
+    process.off('SIGINT', this.onSignal)
+    process.off('SIGTERM', this.onSignal)
+    for (const s of this.servers) s.close()
+    await Promise.all(
+      [...this.children].map(async (c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return
+        const gone = new Promise((r) => c.once('exit', r))
+        c.kill('SIGTERM')
+        await Promise.race([gone, sleep(10_000).then(() => c.kill('SIGKILL'))])
+      })
+    )
+    for (const ns of [...this.namespaces].reverse())
+      await sh('ip', ['netns', 'delete', ns]).catch(() => undefined)
+  }
+
+  private destroySync(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const c of this.children) c.kill('SIGKILL')
+    for (const ns of this.namespaces) {
+      try {
+        execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' })
+      } catch {
+        // already gone
+      }
+    }
+  }
+}

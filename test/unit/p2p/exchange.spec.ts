@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import {
+  PeerAccessList,
+  PeerExchange,
+  SwarmMembership,
+  createSwarm,
+  issueCredential
+} from '../../../src/p2p/index.js'
+import { connect, identityOf, startNode, stopAll, waitFor, type TestNode } from './helpers.js'
+
+describe('p2p: peer exchange among members', function () {
+  this.timeout(30_000)
+  const { swarm, founder } = createSwarm({ name: 'pex', private: true })
+  const started: Array<{ stop(): Promise<void> | void }> = []
+
+  async function member(seed: number): Promise<{
+    node: TestNode
+    access: PeerAccessList
+    membership: SwarmMembership
+    exchange: PeerExchange
+  }> {
+    const identity = identityOf(seed)
+    const access = new PeerAccessList()
+    const node = await startNode(identity, { connectionGater: access.gater })
+    const credential = await issueCredential(founder, swarm, identity.did, { expiresIn: 3600 })
+    const membership = new SwarmMembership({ node, access }, { swarm, credential, handshakeTimeoutMs: 2_000 })
+    await membership.start()
+    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0 })
+    await exchange.start()
+    started.push(exchange, membership, node)
+    return { node, access, membership, exchange }
+  }
+
+  after(async () => stopAll(started))
+
+  it('two members that only know a third find and connect to each other', async () => {
+    const hub = await member(90)
+    const a = await member(91)
+    const b = await member(92)
+    await connect(a.node, hub.node)
+    await waitFor(() => a.membership.isMember(hub.node.peerId), 5_000, 'a verified')
+    await connect(b.node, hub.node)
+    await waitFor(() => b.node.getConnections(a.node.peerId).length > 0, 10_000, 'b connected to a')
+    await waitFor(() => b.membership.isMember(a.node.peerId), 5_000, 'b verified a')
+    assert.ok(b.exchange.stats().learned >= 1)
+    assert.ok(hub.exchange.stats().served >= 2)
+    // The hub's answer names verified members with their addresses.
+    const known = await hub.exchange.knownPeers()
+    assert.deepEqual(
+      new Set(known.map((p) => p.id)),
+      new Set([a.node.peerId.toString(), b.node.peerId.toString()])
+    )
+    assert.ok(known.every((p) => p.addrs.length > 0))
+  })
+
+  it('a relay serves reservations and relayed connections for verified members only', async () => {
+    const relay = await member(93)
+    const m = await member(94)
+    await connect(m.node, relay.node)
+    await waitFor(() => relay.membership.isMember(m.node.peerId), 5_000, 'member verified')
+    const gater = relay.access.gater
+    assert.equal(await gater.denyInboundRelayReservation!(m.node.peerId), false)
+    const outsider = await startNode(identityOf(95))
+    started.push(outsider)
+    assert.equal(await gater.denyInboundRelayReservation!(outsider.peerId), true)
+    assert.equal(await gater.denyOutboundRelayedConnection!(outsider.peerId, m.node.peerId), true)
+    // With no private swarm enforced, a member relay (limits lifted) serves nobody.
+    const bare = new PeerAccessList()
+    assert.equal(await bare.gater.denyInboundRelayReservation!(m.node.peerId), true)
+  })
+})
