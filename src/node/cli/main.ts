@@ -73,7 +73,9 @@ interface Globals {
 
 /** One value of a `key value` listing: lists one per line, objects as `key=value` pairs. */
 function renderValue(v: unknown): string {
-  if (Array.isArray(v)) return v.map(String).join('\n' + ' '.repeat(21))
+  if (Array.isArray(v)) {
+    return v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join('\n' + ' '.repeat(21))
+  }
   if (typeof v === 'object' && v !== null) {
     return Object.entries(v)
       .map(([k, x]) => `${k}=${String(x)}`)
@@ -185,14 +187,7 @@ export function buildProgram(): Command {
       const info = await (await client()).call<Record<string, unknown>>('node_info')
       out(g().json === true, info, () =>
         Object.entries(info)
-<<<<<<< HEAD
           .map(([k, v]) => `${k.padEnd(20)} ${renderValue(v)}`)
-=======
-          .map(
-            ([k, v]) =>
-              `${k.padEnd(20)} ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join('\n' + ' '.repeat(21)) : String(v)}`
-          )
->>>>>>> net
           .join('\n')
       )
     })
