@@ -12,24 +12,38 @@
  *   6. at the end: each node's accuracy beside a centralized reference trained on the same data
  *      for the same number of epochs, bytes exchanged, receipts, and the exported ONNX model.
  *
- * Options (environment): SHOAL_NODES (4), SHOAL_ROUNDS (20), SHOAL_H (40), SHOAL_K (3),
- * SHOAL_DEMO_DIR (where the data dirs go; default a new temp dir).
+ * Options (environment): SHOAL_NODES (trainers, 4), SHOAL_ROUNDS (20), SHOAL_H (local steps per
+ * round, 40), SHOAL_K (peers averaged per round, min(3, N − 1)), SHOAL_DEMO_DIR (where the data
+ * dirs go; default a new temp dir). These are the launcher's, not node config: the node's
+ * config loader reads only SHOAL_<SECTION>_<KEY> of its own sections (see src/node/config).
  */
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { LocalSwarm, type JobStatus } from './lib/swarm.js'
 
-const N = Number(process.env.SHOAL_NODES ?? 4)
-const ROUNDS = Number(process.env.SHOAL_ROUNDS ?? 20)
-const H = Number(process.env.SHOAL_H ?? 40)
-const K = Number(process.env.SHOAL_K ?? Math.min(3, N - 1))
+/** A whole-number option from the environment, or a clear error naming the variable. */
+function intEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const v = Number(raw)
+  if (!Number.isInteger(v) || v < min || v > max) {
+    console.error(`npm start: ${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
+    process.exit(2)
+  }
+  return v
+}
+
+const N = intEnv('SHOAL_NODES', 4, 2, 32)
+const ROUNDS = intEnv('SHOAL_ROUNDS', 20, 1, 10_000)
+const H = intEnv('SHOAL_H', 40, 1, 100_000)
+const K = intEnv('SHOAL_K', Math.min(3, N - 1), 1, N - 1)
 const BATCH = 32
 const LR = 0.05
 const tty = process.stdout.isTTY === true
 
 const root =
-  process.env.SHOAL_DEMO_DIR !== undefined
+  process.env.SHOAL_DEMO_DIR !== undefined && process.env.SHOAL_DEMO_DIR !== ''
     ? resolve(process.env.SHOAL_DEMO_DIR)
     : await mkdtemp(join(tmpdir(), 'shoal-swarm-'))
 const swarm = new LocalSwarm({ root, trainers: N })

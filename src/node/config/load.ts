@@ -3,7 +3,7 @@
  * ← flags (`--set path=value`). Objects merge key by key; arrays and scalars replace.
  */
 import { readFile } from 'node:fs/promises'
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, logger } from '../../common/index.js'
 import { ConfigSchema, type ShoalConfig } from './schema.js'
 
 /** Thrown when a configuration layer is unreadable or a value fails the schema. */
@@ -15,16 +15,20 @@ export class ConfigError extends ShoalError<
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 type JsonObject = { [k: string]: Json }
 
+const log = logger('shoal:node:config')
+
 export const DEFAULT_CONFIG_URL = new URL('../../../config/default.json', import.meta.url)
 
-/** Environment variables that are not config keys. */
-const NON_CONFIG_ENV = new Set([
-  'SHOAL_HOME',
-  'SHOAL_LOG',
-  'SHOAL_LOG_FORMAT',
-  'SHOAL_PASSPHRASE',
-  'SHOAL_API'
-])
+/** Environment variables of a config section that the node reads elsewhere (the logger, the CLI). */
+const NON_CONFIG_ENV = new Set(['SHOAL_LOG', 'SHOAL_LOG_FORMAT'])
+
+/**
+ * The config sections (`rpc`, `p2p`, `storage`, `training`, `receipts`, `log`). Only
+ * `SHOAL_<SECTION>_<KEY>` with one of these sections is node configuration; every other
+ * `SHOAL_*` variable belongs to the CLI or a script (`SHOAL_HOME`, `SHOAL_PASSPHRASE`,
+ * `SHOAL_API_TOKEN`, npm start's `SHOAL_NODES`, `SHOAL_DEMO_DIR`, …) and the loader ignores it.
+ */
+export const CONFIG_SECTIONS: ReadonlySet<string> = new Set(Object.keys(ConfigSchema.shape))
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -60,13 +64,21 @@ function setPath(obj: JsonObject, path: string[], value: Json): void {
 
 const camel = (s: string): string => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
-/** `SHOAL_RPC_PORT=5001` → `{ rpc: { port: 5001 } }`; `SHOAL_RPC_MAX_BODY_BYTES` → rpc.maxBodyBytes. */
+/**
+ * `SHOAL_RPC_PORT=5001` → `{ rpc: { port: 5001 } }`; `SHOAL_RPC_MAX_BODY_BYTES` → rpc.maxBodyBytes.
+ * Variables whose first word is not a config section are not configuration (see
+ * {@link CONFIG_SECTIONS}) and are skipped with a debug line; an unknown key inside a known
+ * section (`SHOAL_RPC_PROT`) is still refused by the schema, naming its path.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv): JsonObject {
   const out: JsonObject = {}
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('SHOAL_') || NON_CONFIG_ENV.has(name) || raw === undefined) continue
     const [section, ...rest] = name.slice(6).split('_')
-    if (section === undefined || rest.length === 0) continue
+    if (section === undefined || rest.length === 0 || !CONFIG_SECTIONS.has(section.toLowerCase())) {
+      log.debug({ variable: name }, 'not a config variable (no such config section); ignored')
+      continue
+    }
     setPath(out, [section.toLowerCase(), camel(rest.join('_'))], parseValue(raw))
   }
   return out

@@ -33,6 +33,28 @@ describe('config', () => {
     })
   })
 
+  it('ignores SHOAL_* variables of the CLI and scripts, and still refuses unknown keys of a section', async () => {
+    const scripts = {
+      SHOAL_DEMO_DIR: '/tmp/demo',
+      SHOAL_NODES: '2',
+      SHOAL_ROUNDS: '3',
+      SHOAL_H: '5',
+      SHOAL_K: '1',
+      SHOAL_API_TOKEN: 'secret',
+      SHOAL_BENCH_SIZE_MIB: '64',
+      SHOAL_PASSPHRASE: 'pw',
+      SHOAL_HOME: '/x'
+    }
+    assert.deepEqual(configFromEnv(scripts), {})
+    const c = await loadConfig({ env: { ...scripts, SHOAL_RPC_PORT: '6003' } })
+    assert.equal(c.rpc.port, 6003)
+    await assert.rejects(loadConfig({ env: { SHOAL_RPC_PROT: '1' } }), (err: ConfigError) => {
+      assert.match(err.message, /unknown key\(s\) prot/)
+      assert.equal(err.fields.path, 'rpc')
+      return true
+    })
+  })
+
   it('reports a bad value by its path and refuses', async () => {
     await assert.rejects(loadConfig({ env: {}, sets: ['rpc.port=99999'] }), (err: ConfigError) => {
       assert.equal(err.code, 'CONFIG_INVALID')
