@@ -19,6 +19,8 @@ export interface SwarmNode {
 
 export interface JobStatus {
   state: string
+  /** Paused and waiting (the step in progress has finished). */
+  held?: boolean
   round: number | null
   accuracy: number | null
   loss: number | null

@@ -844,6 +844,7 @@ export class NodeJobs {
     return {
       job: rec,
       state: run?.state ?? 'known',
+      held: run?.trainer.isHeld ?? false,
       round: last?.round ?? null,
       rounds: run?.job.spec.hyper.rounds ?? null,
       accuracy: [...(run?.history ?? [])].reverse().find((h) => h.accuracy !== undefined)?.accuracy ?? null,

@@ -56,12 +56,17 @@ describe('gossip-averaged training across processes', function () {
     // A volunteer pauses its node: it stops training until it resumes.
     const volunteer = swarm.trainers[2]!
     assert.deepEqual(await swarm.call(volunteer, 'node_pause'), { paused: true })
-    await until('the pause to take effect', async () =>
-      (await swarm.status(volunteer, job)).state === 'paused' ? true : undefined
+    // `held`: the step in progress has finished and the trainer waits for resume.
+    await until(
+      'the pause to take effect',
+      async () => {
+        const s = await swarm.status(volunteer, job)
+        return s.state === 'paused' && s.held === true ? true : undefined
+      },
+      300_000
     )
-    await sleep(1500) // the round in progress may finish
     const r1 = (await swarm.status(volunteer, job)).round
-    await sleep(2000)
+    await sleep(2000) // observe: no round may complete while held
     const stillPaused = await swarm.status(volunteer, job)
     assert.equal(stillPaused.state, 'paused')
     assert.equal(stillPaused.round, r1, 'no round trained while paused')

@@ -136,22 +136,30 @@ describe('private swarm (processes)', function () {
     assert.ok(refused.includes(grant), 'the refusal names the grant')
 
     // A grant that expires: usable, then refused once expired.
+    const issuedAfter = Date.now()
     const short = await json<{ grant: string }>(founder, [
       'dataset',
       'grant',
       ds.manifestCid,
       memberInfo.did,
       '--expires',
-      '8s'
+      '30s'
     ])
+    const expiresAt = Date.now() + 30_000
     let ok = false
-    for (let i = 0; i < 30 && !ok; i++) {
+    while (!ok && Date.now() < expiresAt - 1000) {
       ok = (await shoal(member, ['dataset', 'read', shard.cid])).code === 0
       if (!ok) await sleep(300)
     }
     assert.ok(ok, 'the short grant works before it expires')
-    await sleep(9000)
-    const expired = await shoal(member, ['dataset', 'read', shard.cid])
+    // Then poll until the member refuses it; it must not refuse before the expiry.
+    let expired = await shoal(member, ['dataset', 'read', shard.cid])
+    while (expired.code === 0 && Date.now() < expiresAt + 60_000) {
+      await sleep(500)
+      expired = await shoal(member, ['dataset', 'read', shard.cid])
+    }
+    // exp is whole seconds from the founder's clock, taken after `issuedAfter`.
+    assert.ok(Date.now() >= issuedAfter + 29_000, 'refused only once expired')
     assert.equal(expired.code, 6)
     assert.match(expired.stderr, /GRANT_EXPIRED/)
     assert.ok(expired.stderr.includes(short.grant))

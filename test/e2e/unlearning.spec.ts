@@ -152,8 +152,20 @@ describe('revocation that unlearns (processes)', function () {
     await until('round 3 on A', async () =>
       ((await swarm.status(a, job)).round ?? -1) >= C_JOINS_AFTER ? true : undefined
     )
+    // Control the schedule rather than race it: A and B wait (paused) until A holds a receipt of
+    // a round C trained, so that C's rounds are part of the job however busy the machine is.
+    await Promise.all([a, b].map(async (t) => swarm.call(t, 'node_pause')))
     const gC = await grant(c, 2)
     await joined(c)
+    await until(
+      'A to hold a receipt of C’s rounds',
+      async () => {
+        const l = await swarm.call<Lineage>(a, 'job_lineage', { job })
+        return l.grants.some((g) => g.grant === gC) ? true : undefined
+      },
+      300_000
+    )
+    await Promise.all([a, b].map(async (t) => swarm.call(t, 'node_resume')))
     await swarm.waitDone(job)
 
     // Before revocation: A's model.

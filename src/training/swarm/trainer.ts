@@ -241,6 +241,7 @@ export class SwarmTrainer {
   private stopped = false
   private unsubscribe: (() => void) | undefined
   private paused = false
+  private holding = false
   private readonly resumeWaiters = new Set<() => void>()
   private readonly peers = new Map<string, PeerEntry>()
   /** The CID of each peer's model last fetched (used, rejected or timed out): not tried again. */
@@ -313,6 +314,11 @@ export class SwarmTrainer {
   /** Whether `pause()` is in effect. */
   get isPaused(): boolean {
     return this.paused
+  }
+
+  /** Whether training is paused and waiting (the step in progress, if any, has finished). */
+  get isHeld(): boolean {
+    return this.holding
   }
 
   /** A copy of the node's current model (its latest aggregate), once started. */
@@ -936,7 +942,12 @@ export class SwarmTrainer {
   }
 
   private async holdWhilePaused(signal: AbortSignal): Promise<void> {
-    while (this.paused) await this.wakeOn(this.resumeWaiters, signal)
+    this.holding = this.paused
+    try {
+      while (this.paused) await this.wakeOn(this.resumeWaiters, signal)
+    } finally {
+      this.holding = false
+    }
   }
 
   /** Resolve when a callback in `waiters` is called (or after `ms`); reject when `signal` aborts. */
