@@ -3,6 +3,7 @@
  * `$SHOAL_HOME/ledger/node`: keys `<kind>!<key>`, values as JSON.
  */
 import { Level } from 'level'
+import { IMAGE_NORMALIZATION, type ExportOptions } from '../training/index.js'
 
 export interface CheckpointRecord {
   cid: string
@@ -27,7 +28,20 @@ export interface CheckpointRecord {
     status: string
     unlearned: boolean
   }>
+  /**
+   * The standardisation of the model's inputs (exports put it into the graph). Absent: the
+   * image standardisation every Shoal image model is trained with; null: none (an imported
+   * model whose contract says so).
+   */
+  normalization?: { mean: number; std: number } | null
   createdAt: string
+}
+
+/** How to export a checkpoint so that it takes raw inputs (see {@link CheckpointRecord.normalization}). */
+export function exportOptionsOf(rec: Pick<CheckpointRecord, 'normalization'>): ExportOptions {
+  if (rec.normalization === null) return {}
+  const n = rec.normalization ?? IMAGE_NORMALIZATION
+  return { normalization: { mean: n.mean, std: n.std } }
 }
 
 export class NodeDb {

@@ -33,7 +33,14 @@ import {
   type UpdateAnnouncement,
   type VerifiedJob
 } from '../training/swarm/index.js'
-import { decodeWeights, encodeWeights, fromImages, paramsOf, type TensorDataset } from '../training/index.js'
+import {
+  IMAGE_NORMALIZATION,
+  decodeWeights,
+  encodeWeights,
+  fromImages,
+  paramsOf,
+  type TensorDataset
+} from '../training/index.js'
 import { decodeReceipt, issueReceipt, receiptHash } from '../training/receipts/index.js'
 import { grantStatus, type GrantInfo } from '../storage/grants/index.js'
 import type { ShoalConfig } from './config/index.js'
@@ -45,14 +52,15 @@ import { pinReceipt, type ReceiptRecord } from './receipts.js'
 
 const log = logger('shoal:node:jobs')
 
-/** MNIST normalisation used by every job on the mnist source (the nodes must agree). */
-const NORM = { mean: 0.1307, std: 0.3081 }
+/** The input standardisation of every job (the nodes must agree; exports put it into the graph). */
+const NORM = IMAGE_NORMALIZATION
 /** Stats of the last rounds kept in memory for job_status. */
 const HISTORY = 500
 /**
- * After finishing a job a node re-announces its final model this often, for LINGER_MS, so that
- * a straggler or a restarted node (which missed the last announcements: gossipsub keeps no
- * history) aggregates the finished models and catches up instead of training alone.
+ * After finishing a job, and while paused, a node re-announces its latest model this often, for
+ * LINGER_MS, so that a late joiner, a straggler or a restarted node (which missed the last
+ * announcements: gossipsub keeps no history) starts from it or catches up instead of training
+ * alone.
  */
 const LINGER_EVERY_MS = 2000
 const LINGER_MS = 5 * 60_000
@@ -267,7 +275,11 @@ export class NodeJobs {
       if (pause && r.state === 'running') {
         r.trainer.pause()
         r.state = 'paused'
+        // While paused it keeps offering its latest model, so late joiners start from it.
+        this.linger(r)
       } else if (!pause && r.state === 'paused') {
+        if (r.linger !== undefined) clearInterval(r.linger)
+        r.linger = undefined
         r.trainer.resume()
         r.state = 'running'
       }
@@ -749,6 +761,7 @@ export class NodeJobs {
   }
 
   private linger(run: Running): void {
+    if (run.linger !== undefined) clearInterval(run.linger)
     const last = run.lastAnnouncement
     const announce = run.announce
     if (last === undefined || announce === undefined || this.stopped) return

@@ -6,12 +6,13 @@
  * node catches up to within 2 points of the others.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LocalSwarm, until } from '../../scripts/lib/swarm.js'
 import { loadMnist, trainTestSplit } from '../../src/storage/datasets/index.js'
+import { rawDigitAccuracy } from '../helpers/ort-web.js'
 
 const ROUNDS = 24
 const H = 40
@@ -97,10 +98,10 @@ describe('gossip-averaged training across processes', function () {
     console.log(
       `    accuracies ${acc.map((a) => (a * 100).toFixed(2)).join(', ')}; centralized ${(reference * 100).toFixed(2)} (${epochs} epochs)`
     )
-    // Developers query what the swarm learned: model_predict on held-out digits.
+    // Developers query what the swarm learned: model_predict on held-out digits as they come.
     const { test } = trainTestSplit(await loadMnist(), { seed: 42 })
     const inputs = Array.from({ length: 50 }, (_, i) =>
-      Array.from(test.images.subarray(i * 784, (i + 1) * 784), (p) => (p / 255 - 0.1307) / 0.3081)
+      Array.from(test.images.subarray(i * 784, (i + 1) * 784), (p) => p / 255)
     )
     const { predictions } = await swarm.call<{ predictions: Array<{ label: number; probs: number[] }> }>(
       swarm.trainers[0]!,
@@ -111,6 +112,19 @@ describe('gossip-averaged training across processes', function () {
     const right = predictions.filter((p, i) => p.label === test.labels[i]).length
     assert.ok(right >= 40, `model_predict: ${right}/50 held-out digits right`)
     assert.ok(predictions.every((p) => Math.abs(p.probs.reduce((a, b) => a + b, 0) - 1) < 1e-4))
+    // The swarm's model, exported, scores in another runtime on raw digits what the node reported.
+    const exported = join(swarm.root, 'swarm-model.onnx')
+    const cps = (
+      await swarm.call<{ checkpoints: Array<{ cid: string; accuracy?: number }> }>(
+        swarm.trainers[0]!,
+        'job_status',
+        { job }
+      )
+    ).checkpoints
+    const last = cps.filter((c) => c.accuracy !== undefined).at(-1)!
+    await swarm.call(swarm.trainers[0]!, 'model_export', { checkpoint: last.cid, path: exported })
+    const portable = await rawDigitAccuracy(new Uint8Array(await readFile(exported)), test, [784])
+    assert.ok(Math.abs(portable - last.accuracy!) <= 0.01, `exported ${portable} vs node-1 ${last.accuracy}`)
     const others = acc.filter((_, i) => i !== 1)
     const v = statuses.get(victim.name)!
     const trace = v.history

@@ -50,7 +50,8 @@ async function evaluate(
 ): Promise<{ losses: Float64Array; accuracy: number }> {
   const session = await ort.InferenceSession.create(new Uint8Array(await readFile(onnx)))
   const x = new Float32Array(set.count * 784)
-  for (let i = 0; i < x.length; i++) x[i] = (set.images[i]! / 255 - 0.1307) / 0.3081
+  // Raw pixels in [0, 1]: the exported graph standardises its input (shoal.input).
+  for (let i = 0; i < x.length; i++) x[i] = set.images[i]! / 255
   const out = await session.run({ x: new ort.Tensor('float32', x, [set.count, 784]) })
   const logits = out.logits!.data as Float32Array
   const losses = new Float64Array(set.count)

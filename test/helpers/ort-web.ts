@@ -32,3 +32,27 @@ export async function runOrtWeb(model: Uint8Array, feeds: Record<string, WebTens
     await worker.terminate()
   }
 }
+
+/**
+ * Accuracy of an exported classifier in onnxruntime-web on digits as they come: pixels / 255,
+ * in [0, 1], nothing else — the input contract an export promises (`shoal.input`).
+ */
+export async function rawDigitAccuracy(
+  model: Uint8Array,
+  set: { images: Uint8Array; labels: Uint8Array | number[]; count: number },
+  shape: number[]
+): Promise<number> {
+  const size = shape.reduce((a, b) => a * b, 1)
+  const x = new Float32Array(set.count * size)
+  for (let i = 0; i < x.length; i++) x[i] = set.images[i]! / 255
+  const { outputs } = await runOrtWeb(model, { x: { type: 'float32', data: x, dims: [set.count, ...shape] } })
+  const logits = outputs.logits!.data as Float32Array
+  const classes = logits.length / set.count
+  let correct = 0
+  for (let i = 0; i < set.count; i++) {
+    let best = 0
+    for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + best]!) best = k
+    if (best === Number(set.labels[i])) correct++
+  }
+  return correct / set.count
+}

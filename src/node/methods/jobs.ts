@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
 import { MODELS, Predictor, exportOnnx, validateSpec, type ModelSpec } from '../../training/index.js'
 import { readWeights } from './training.js'
-import type { CheckpointRecord, NodeDb } from '../db.js'
+import { exportOptionsOf, type CheckpointRecord, type NodeDb } from '../db.js'
 import { JobRequestError, type NodeJobs } from '../jobs.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 
@@ -196,7 +196,9 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
           .array(z.array(z.number()))
           .min(1)
           .max(1024)
-          .describe('samples, each flattened to the model input size (normalised as in training)')
+          .describe(
+            'samples as the data comes (pixels in [0, 1]), each flattened to the model input size; the model standardises them'
+          )
       }),
       result: z.object({
         checkpoint: z.string(),
@@ -217,7 +219,7 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         if (rec === undefined)
           throw new JobRequestError('JOB_NOT_FOUND', `no checkpoint ${cid} on this node`, { cid })
         const spec = rec.spec as ModelSpec
-        const onnx = exportOnnx(spec, await readWeights(store, cid, signal))
+        const onnx = exportOnnx(spec, await readWeights(store, cid, signal), {}, exportOptionsOf(rec))
         const size = spec.input.reduce((a, b) => a * b, 1)
         const x = new Float32Array(inputs.length * size)
         inputs.forEach((row, i) => {

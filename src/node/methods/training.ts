@@ -16,13 +16,15 @@ import {
   encodeWeights,
   exportOnnx,
   readOnnxMetadata,
+  readInputContract,
+  IMAGE_NORMALIZATION,
   trainLocal,
   validateSpec,
   paramsOf,
   type ModelSpec
 } from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
-import type { CheckpointRecord, NodeDb } from '../db.js'
+import { exportOptionsOf, type CheckpointRecord, type NodeDb } from '../db.js'
 import type { JobLineage } from '../jobs.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import { parseCid } from './storage.js'
@@ -257,7 +259,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
           seed,
           train,
           test,
-          normalization: { mean: 0.1307, std: 0.3081 },
+          normalization: IMAGE_NORMALIZATION,
           device: c.config.training.device,
           threads: c.config.training.threads > 0 ? c.config.training.threads : undefined,
           deterministic: p.deterministic,
@@ -368,17 +370,22 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         const weights = await readWeights(c.store, cid)
         const lineage = [...rec.lineage, cid]
         const consent = await consentOf(rec)
-        const onnx = exportOnnx(rec.spec as ModelSpec, weights, {
-          job: rec.job,
-          lineage,
-          'shoal.consent': JSON.stringify(consent),
-          ...(rec.excluded !== undefined && rec.excluded.length > 0
-            ? { 'shoal.excluded': rec.excluded }
-            : {}),
-          ...(rec.accuracy !== undefined ? { 'shoal.accuracy': rec.accuracy } : {}),
-          'shoal.checkpoint': cid,
-          'shoal.source': rec.source
-        })
+        const onnx = exportOnnx(
+          rec.spec as ModelSpec,
+          weights,
+          {
+            job: rec.job,
+            lineage,
+            'shoal.consent': JSON.stringify(consent),
+            ...(rec.excluded !== undefined && rec.excluded.length > 0
+              ? { 'shoal.excluded': rec.excluded }
+              : {}),
+            ...(rec.accuracy !== undefined ? { 'shoal.accuracy': rec.accuracy } : {}),
+            'shoal.checkpoint': cid,
+            'shoal.source': rec.source
+          },
+          exportOptionsOf(rec)
+        )
         await writeFile(path, onnx)
         return { path, bytes: onnx.length, lineage, consent }
       }
@@ -405,6 +412,9 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
           )
         }
         const spec = validateSpec(JSON.parse(specText))
+        // Its input contract says whether the graph standardises its input; an export from
+        // before contracts were recorded was trained on standardised images.
+        const contract = readInputContract(meta)
         const { extractWeights } = await import('../../training/export/import.js')
         const weights = extractWeights(bytes, spec)
         const added = await c.store.add(encodeWeights(weights, paramsOf(spec)), { name: `imported ${path}` })
@@ -430,6 +440,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
           source: 'import',
           lineage,
           consent,
+          ...(contract !== undefined ? { normalization: contract.normalization } : {}),
           createdAt: new Date().toISOString()
         })
         return { checkpoint: cid, lineage, consent, warnings }

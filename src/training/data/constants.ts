@@ -5,6 +5,15 @@ export const DEFAULT_PIXEL_SCALE = 1 / 255
 export const MNIST_MEAN = 0.1307
 export const MNIST_STD = 0.3081
 
+/**
+ * The standardisation every image model in Shoal is trained with (jobs and local training
+ * alike): pixels / 255, then `(x − MNIST_MEAN) / MNIST_STD`. Exports put it into the graph.
+ */
+export const IMAGE_NORMALIZATION: Readonly<{ mean: number; std: number }> = Object.freeze({
+  mean: MNIST_MEAN,
+  std: MNIST_STD
+})
+
 /** Default mini-batch size. */
 export const DEFAULT_BATCH_SIZE = 64
 

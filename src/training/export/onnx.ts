@@ -18,6 +18,87 @@ export const METADATA_SPEC_KEY = 'shoal.spec'
 export const METADATA_FORMAT_KEY = 'shoal.format'
 /** Value of {@link METADATA_FORMAT_KEY}. */
 export const EXPORT_FORMAT = 'shoal-onnx/1'
+/** metadata_props key holding the model's input contract ({@link InputContract}, JSON). */
+export const METADATA_INPUT_KEY = 'shoal.input'
+
+/**
+ * What a model's input `x` expects and what its outputs mean, recorded in every export so a
+ * consumer need not guess our preprocessing: float32 samples of `shape` (the batch first),
+ * values in `range` as the data comes (pixels / 255 for images); `normalization`, when present,
+ * is applied inside the graph (a Sub and a Div at its input), so the caller must not apply it
+ * again; `labels` names the classes of `logits`/`probs` in order.
+ */
+export interface InputContract {
+  name: 'x'
+  dtype: 'float32'
+  /** `[-1, ...spec.input]` (-1: any batch size). */
+  shape: number[]
+  range: [number, number]
+  normalization: { mean: number; std: number; inGraph: true } | null
+  labels: string[]
+}
+
+/** Options of {@link exportOnnx}. */
+export interface ExportOptions {
+  /** The standardisation the model was trained with; put into the graph (default none). */
+  normalization?: { mean: number; std: number }
+  /** Value range of raw inputs (default [0, 1]). */
+  range?: [number, number]
+  /** Class names (default '0', '1', …). */
+  labels?: string[]
+}
+
+/** The input contract of a spec exported with `opts`. */
+export function inputContract(spec: ModelSpec, opts: ExportOptions = {}): InputContract {
+  const n = opts.normalization
+  if (n !== undefined && !(Number.isFinite(n.mean) && Number.isFinite(n.std) && n.std > 0)) {
+    throw new OnnxModelError('normalization needs a finite mean and a positive std', { ...n })
+  }
+  const labels = opts.labels ?? Array.from({ length: spec.classes }, (_, i) => String(i))
+  if (labels.length !== spec.classes) {
+    throw new OnnxModelError(`${labels.length} labels for ${spec.classes} classes`, {
+      labels: labels.length,
+      classes: spec.classes
+    })
+  }
+  return {
+    name: 'x',
+    dtype: 'float32',
+    shape: [-1, ...spec.input],
+    range: opts.range ?? [0, 1],
+    normalization: n === undefined ? null : { mean: n.mean, std: n.std, inGraph: true },
+    labels
+  }
+}
+
+/**
+ * The input contract stored in a model's metadata, or undefined for a model exported before
+ * contracts were recorded (such a model expects standardised inputs).
+ *
+ * @throws {OnnxModelError} when the metadata holds a malformed contract.
+ */
+export function readInputContract(metadata: Record<string, string>): InputContract | undefined {
+  const raw = metadata[METADATA_INPUT_KEY]
+  if (raw === undefined) return undefined
+  let v: unknown
+  try {
+    v = JSON.parse(raw)
+  } catch {
+    v = undefined
+  }
+  const c = v as Partial<InputContract> | undefined
+  const norm = c?.normalization
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !Array.isArray(c.shape) ||
+    !Array.isArray(c.labels) ||
+    (norm !== null && (typeof norm?.mean !== 'number' || typeof norm.std !== 'number' || !(norm.std > 0)))
+  ) {
+    throw new OnnxModelError(`metadata "${METADATA_INPUT_KEY}" is not an input contract`, { input: raw })
+  }
+  return c as InputContract
+}
 
 export type MetadataValue = string | number | boolean | readonly string[]
 
@@ -32,15 +113,20 @@ export interface ExportMetadata {
   [key: string]: MetadataValue | undefined
 }
 
-function metadataStrings(spec: ModelSpec, metadata: ExportMetadata): Record<string, string> {
+function metadataStrings(
+  spec: ModelSpec,
+  metadata: ExportMetadata,
+  input: InputContract
+): Record<string, string> {
   const out: Record<string, string> = {
     [METADATA_FORMAT_KEY]: EXPORT_FORMAT,
-    [METADATA_SPEC_KEY]: JSON.stringify(spec)
+    [METADATA_SPEC_KEY]: JSON.stringify(spec),
+    [METADATA_INPUT_KEY]: JSON.stringify(input)
   }
   for (const key of Object.keys(metadata).sort()) {
     const v = metadata[key]
     if (v === undefined) continue
-    if (key === METADATA_FORMAT_KEY || key === METADATA_SPEC_KEY) {
+    if (key === METADATA_FORMAT_KEY || key === METADATA_SPEC_KEY || key === METADATA_INPUT_KEY) {
       throw new OnnxModelError(`metadata key '${key}' is reserved`, { key })
     }
     out[key] = typeof v === 'string' ? v : Array.isArray(v) ? JSON.stringify(v) : String(v)
@@ -50,7 +136,9 @@ function metadataStrings(spec: ModelSpec, metadata: ExportMetadata): Record<stri
 
 /**
  * A standalone ONNX inference model (`x` → `logits`, `probs`) with `weights` embedded as
- * initializers and `metadata` in metadata_props (plus the spec under `shoal.spec`).
+ * initializers and `metadata` in metadata_props (plus the spec under `shoal.spec` and the input
+ * contract under `shoal.input`). With `opts.normalization`, the graph standardises its raw
+ * input itself, so the model is right on data as it comes (see {@link InputContract}).
  * Deterministic: the same inputs give the same bytes.
  *
  * @throws {ModelSpecError} for an invalid spec.
@@ -59,10 +147,12 @@ function metadataStrings(spec: ModelSpec, metadata: ExportMetadata): Record<stri
 export function exportOnnx(
   spec: ModelSpec,
   weights: ReadonlyMap<string, Float32Array>,
-  metadata: ExportMetadata = {}
+  metadata: ExportMetadata = {},
+  opts: ExportOptions = {}
 ): Uint8Array {
   const clean = validateSpec(spec)
-  return buildInferenceModel(clean, weights, metadataStrings(clean, metadata))
+  const input = inputContract(clean, opts)
+  return buildInferenceModel(clean, weights, metadataStrings(clean, metadata, input), opts.normalization)
 }
 
 /**

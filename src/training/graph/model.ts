@@ -12,6 +12,7 @@ import {
   argMax,
   cast,
   conv,
+  div,
   equal,
   flatten,
   gemm,
@@ -19,7 +20,8 @@ import {
   reduceSum,
   relu,
   softmax,
-  softmaxCrossEntropy
+  softmaxCrossEntropy,
+  sub
 } from './ops.js'
 import { paramsOf, validateSpec, type ModelSpec, type ParamInfo, type TensorInfo } from './spec.js'
 
@@ -136,14 +138,17 @@ export function compileModel(spec: ModelSpec, optimizer: OptimizerSpec): Compile
  * The inference model: 'x' [B, ...input] → 'logits' and 'probs' [B, classes]. With `weights`,
  * the parameters are embedded as initializers (a standalone model with the single input 'x');
  * without, they are graph inputs. `metadata` goes into the model's metadata_props. Weights
- * not named by the spec are ignored.
+ * not named by the spec are ignored. With `normalization`, 'x' takes inputs as the data comes
+ * (e.g. pixels in [0, 1]) and the graph standardises them first, `(x − mean) / std`, as the
+ * model was trained.
  *
  * Thrown: ModelSpecError for an invalid spec; WeightsMismatchError when a weight is missing or has the wrong size.
  */
 export function buildInferenceModel(
   spec: ModelSpec,
   weights?: ReadonlyMap<string, Float32Array>,
-  metadata?: Record<string, string>
+  metadata?: Record<string, string>,
+  normalization?: { mean: number; std: number }
 ): Uint8Array {
   const s = validateSpec(spec)
   const params = paramsOf(s)
@@ -171,7 +176,15 @@ export function buildInferenceModel(
     pv.set(p.name, g.constant(w, p.shape, 'float', p.name))
   }
   const x = g.input('x', 'float', [BATCH, ...s.input])
-  const logits = buildForward(g, s, pv, x)
+  const standardised =
+    normalization === undefined
+      ? x
+      : div(
+          g,
+          sub(g, x, g.constant(new Float32Array([normalization.mean]), [], 'float', 'input_mean')),
+          g.constant(new Float32Array([normalization.std]), [], 'float', 'input_std')
+        )
+  const logits = buildForward(g, s, pv, standardised)
   const probs = softmax(g, logits, 1)
   g.output(logits, 'logits')
   g.output(probs, 'probs')
