@@ -10,3 +10,5 @@
  */
 export { ShoalError, hasCode } from './errors.js'
 export { logger, configureLogger, type Logger, type LoggerOptions } from './logger.js'
+export { rawCid, RAW_CODEC, SHA2_256_CODE } from './cid.js'
+export { Rng } from './rng.js'

@@ -15,7 +15,7 @@ import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
-import { logger } from '../common/index.js'
+import { RAW_CODEC, logger } from '../common/index.js'
 import { encryptForDids, type Identity } from '../identity/index.js'
 import {
   CONTENT_KEY_BYTES,
@@ -52,7 +52,6 @@ import {
 const log = logger('shoal:storage')
 
 const DAG_PB_CODEC = 0x70
-const RAW_CODEC = 0x55
 
 /** What a ContentStore needs: a started Helia node and the identity that owns what it adds. */
 export interface ContentStoreComponents {

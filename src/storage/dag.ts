@@ -7,10 +7,11 @@
 import type { Helia } from 'helia'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
+import { RAW_CODEC } from '../common/index.js'
 import { IntegrityError, UnsupportedFormatError } from './errors.js'
 
 const DAG_PB = 0x70
-const RAW = 0x55
+const RAW = RAW_CODEC
 
 interface PBLink {
   Hash: CID

@@ -17,9 +17,8 @@
  * string (`bafkrei…`): the same CID the JWT gets when stored as a plain object, so a consent
  * message can name a grant by CID. See docs/grants.md.
  */
-import { createHash } from 'node:crypto'
+import { rawCid } from '../../common/index.js'
 import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
 import { z } from 'zod'
 import {
   encryptForDids,
@@ -42,13 +41,9 @@ import {
 } from './constants.js'
 import { GrantError, type GrantErrorCode } from './errors.js'
 
-const RAW_CODEC = 0x55
-const SHA2_256 = 0x12
-
 /** The id of a grant or revocation: CIDv1 (raw, sha2-256) of the JWT's UTF-8 bytes, base32. */
 export function documentId(jwt: string): string {
-  const hash = createHash('sha256').update(jwt, 'utf8').digest()
-  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, new Uint8Array(hash))).toString()
+  return rawCid(jwt)
 }
 
 /** The id of a grant: see {@link documentId}. */

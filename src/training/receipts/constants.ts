@@ -33,8 +33,5 @@ export const DEFAULT_CREDIT_PER_SAMPLE = 1
 /** Default fraction of receipts that `verifyAll` re-executes when it has a re-executor. */
 export const DEFAULT_REEXEC_FRACTION = 0.1
 
-/** Multicodec `raw` (0x55): receipt hashes are CIDv1(raw, sha2-256) of the JWT bytes. */
-export const RAW_CODEC = 0x55
-
-/** Multihash `sha2-256` (0x12). */
-export const SHA2_256_CODE = 0x12
+/** Receipt hashes are CIDv1(raw, sha2-256) of the JWT bytes (`rawCid` in src/common). */
+export { RAW_CODEC, SHA2_256_CODE } from '../../common/index.js'

@@ -1,14 +1,12 @@
 /**
  * Issuing, decoding and hashing receipts, and the `signature` verification level.
  */
-import { createHash } from 'node:crypto'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
+import { rawCid } from '../../common/index.js'
 import { JwtInvalidError, verifyJwt } from '../../identity/index.js'
 import type { Identity, JwtInvalidReason } from '../../identity/index.js'
 import { ReceiptClaimsSchema, describeIssues } from './claims.js'
 import type { ReceiptClaims, ReceiptInput } from './claims.js'
-import { MAX_RECEIPT_BYTES, RAW_CODEC, RECEIPT_KIND, SHA2_256_CODE } from './constants.js'
+import { MAX_RECEIPT_BYTES, RECEIPT_KIND } from './constants.js'
 import { ReceiptClaimsError, ReceiptMalformedError } from './errors.js'
 import type { SignatureFailure, SignatureReason } from './types.js'
 
@@ -83,8 +81,7 @@ export function splitJwt(jwt: unknown, maxBytes: number = MAX_RECEIPT_BYTES): Jw
  * link to their predecessors by this string (`prev`).
  */
 export function receiptHash(jwt: string): string {
-  const digest = createHash('sha256').update(jwt, 'utf8').digest()
-  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256_CODE, digest)).toString()
+  return rawCid(jwt)
 }
 
 /**

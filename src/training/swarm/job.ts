@@ -8,9 +8,7 @@
  * signature) gives another id, and anyone holding the JWT recomputes the id without trusting
  * whoever sent it. Two signings of the same spec differ (`iat`), so they are two jobs.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
+import { rawCid } from '../../common/index.js'
 import { z } from 'zod'
 import type { Identity } from '../../identity/index.js'
 import { JwtInvalidError, verifyJwt } from '../../identity/index.js'
@@ -18,9 +16,6 @@ import { CidSchema, DidSchema, JobMessageSchema, JwtSchema } from '../../p2p/ind
 import { validateOptimizer, validateSpec, type ModelSpec, type OptimizerSpec } from '../graph/index.js'
 import { JOB_KIND, JOB_VERSION, MAX_JOB_JWT_BYTES } from './constants.js'
 import { JobError } from './errors.js'
-
-const RAW_CODEC = 0x55
-const SHA2_256 = 0x12
 
 /** A schema field checked by a validator that throws (the graph module's spec checks). */
 function checkedBy<T>(check: (v: unknown) => T): z.ZodType<T, unknown> {
@@ -118,8 +113,7 @@ export interface VerifyJobOptions {
  * It is also the CID the JWT gets when stored as a single raw block.
  */
 export function jobIdOf(jwt: string): string {
-  const digest = Digest.create(SHA2_256, sha256(new TextEncoder().encode(jwt)))
-  return CID.createV1(RAW_CODEC, digest).toString()
+  return rawCid(jwt)
 }
 
 function schemaError(error: z.ZodError): JobError {

@@ -4,20 +4,13 @@
  * checkpoint store, all in memory. For tests and simulations; a node uses the gossip and
  * Helia adapters (`adapters.ts`).
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
+import { rawCid } from '../../common/index.js'
 import { NotFoundError } from '../../storage/index.js'
 import type { UpdateAnnouncement } from './messages.js'
 import type { AnnouncementSource, Checkpoint, CheckpointStore, UpdateBus, WeightStore } from './types.js'
 
-const RAW_CODEC = 0x55
-const SHA2_256 = 0x12
-
 /** The CIDv1 (raw, sha2-256) of some bytes, base32: what the memory store names them by. */
-export function rawCid(bytes: Uint8Array): string {
-  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, sha256(bytes))).toString()
-}
+export { rawCid }
 
 type Handler = (msg: UpdateAnnouncement, from: AnnouncementSource) => void
 
