@@ -17,3 +17,21 @@
 export { compileDpsgdModel, type CompileDpsgdOptions, type DpsgdModel } from './graph.js'
 export { DP_INPUTS, DP_OUTPUTS, CLIP_EPSILON, PAD_SIGMAS, BATCH_ROUNDING } from './constants.js'
 export { DpsgdGraphError } from './errors.js'
+export {
+  checkDpsgdParameters,
+  paddedBatchSize,
+  trainDpsgdRound,
+  type DpsgdRoundOptions,
+  type DpsgdRoundResult
+} from './round.js'
+export {
+  DpsgdRounds,
+  dpsgdRoundSteps,
+  isDpsgd,
+  noiseCommitment,
+  noiseSeedOf,
+  planDpsgd,
+  type DpsgdPlan,
+  type DpsgdPrivacy,
+  type DpsgdReceiptHyper
+} from './plan.js'
