@@ -67,6 +67,63 @@ export class Rng {
     return u * m
   }
 
+  /**
+   * Fill `out` with standard normal draws: the polar method on 53-bit uniforms, as {@link Rng.gaussian}, with
+   * the generator inlined (several times faster for the ~10⁵ draws a DP-SGD step needs). Deterministic: the same
+   * state gives the same values, and the state advances as if the uniforms had been drawn by `next()`. A pending
+   * spare of `gaussian()` is dropped.
+   */
+  fillGaussian(out: Float32Array | Float64Array): void {
+    let a = this.a
+    let b = this.b
+    let c = this.c
+    let d = this.d
+    const n = out.length
+    let i = 0
+    while (i < n) {
+      let u: number, v: number, s: number
+      do {
+        let t = (((a + b) >>> 0) + d) >>> 0
+        d = (d + 1) >>> 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) >>> 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) >>> 0
+        const h1 = t >>> 5
+        t = (((a + b) >>> 0) + d) >>> 0
+        d = (d + 1) >>> 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) >>> 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) >>> 0
+        u = ((h1 * 67108864 + (t >>> 6)) / 9007199254740992) * 2 - 1
+        t = (((a + b) >>> 0) + d) >>> 0
+        d = (d + 1) >>> 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) >>> 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) >>> 0
+        const h2 = t >>> 5
+        t = (((a + b) >>> 0) + d) >>> 0
+        d = (d + 1) >>> 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) >>> 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) >>> 0
+        v = ((h2 * 67108864 + (t >>> 6)) / 9007199254740992) * 2 - 1
+        s = u * u + v * v
+      } while (s >= 1 || s === 0)
+      const m = Math.sqrt((-2 * Math.log(s)) / s)
+      out[i++] = u * m
+      if (i < n) out[i++] = v * m
+    }
+    this.a = a
+    this.b = b
+    this.c = c
+    this.d = d
+    this.spare = undefined
+  }
+
   /** Gamma(shape, 1) by Marsaglia–Tsang (shape < 1 boosted). */
   gamma(shape: number): number {
     if (!(shape > 0)) throw new RangeError(`gamma shape must be > 0, got ${shape}`)

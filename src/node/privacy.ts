@@ -18,7 +18,8 @@ import {
   DEFAULT_ORDERS,
   type SgmSteps
 } from '../training/privacy/index.js'
-import { decodeReceipt } from '../training/receipts/index.js'
+import { dpsgdRoundSteps, isDpsgd } from '../training/dpsgd/index.js'
+import { decodeReceipt, type ReceiptClaims } from '../training/receipts/index.js'
 import type { JobSpec } from '../training/swarm/index.js'
 import type { NodeDb } from './db.js'
 
@@ -33,10 +34,42 @@ export interface Budget {
   delta: number
 }
 
-/** The SGM step that one round of `spec` adds for a record of a shard trained in it. */
-export function roundStep(spec: Pick<JobSpec, 'privacy'>): SgmSteps {
-  const sigma = spec.privacy?.noiseMultiplier ?? 0
-  return sharedUpdateStep({ sampleRate: 1, noiseMultiplier: sigma, unit: 'record' })
+const NOISELESS: SgmSteps = { q: 1, sigma: 0, steps: 1 }
+
+/**
+ * The SGM steps that one round of `spec` adds for a record of a shard trained in it. Whole-update mode: one step
+ * with q = 1 and σ/2. DP-SGD: `claims.steps` steps at the (q, σ) the receipt records in `hyper.dp`; without a
+ * receipt, a bound that never under-reports (q = 1 and the job's σ for `H` steps; noiseless when σ is solved
+ * per node from a target ε).
+ */
+export function roundStep(
+  spec: Pick<JobSpec, 'privacy'> & { hyper?: Pick<JobSpec['hyper'], 'H'> },
+  claims?: Pick<ReceiptClaims, 'hyper' | 'steps'>
+): SgmSteps {
+  const p = spec.privacy
+  if (isDpsgd(p)) {
+    const dp = (claims?.hyper as { dp?: { sampleRate?: unknown; noiseMultiplier?: unknown } } | undefined)?.dp
+    try {
+      if (
+        claims !== undefined &&
+        typeof dp?.sampleRate === 'number' &&
+        typeof dp.noiseMultiplier === 'number'
+      ) {
+        if (p.noiseMultiplier !== undefined && dp.noiseMultiplier < p.noiseMultiplier) return NOISELESS
+        return dpsgdRoundSteps(
+          { sampleRate: dp.sampleRate, noiseMultiplier: dp.noiseMultiplier },
+          claims.steps
+        )
+      }
+      if (claims === undefined && p.noiseMultiplier !== undefined) {
+        return dpsgdRoundSteps({ sampleRate: 1, noiseMultiplier: p.noiseMultiplier }, spec.hyper?.H ?? 1)
+      }
+    } catch {
+      // an out-of-range claim is accounted as noiseless
+    }
+    return NOISELESS
+  }
+  return sharedUpdateStep({ sampleRate: 1, noiseMultiplier: p?.noiseMultiplier ?? 0, unit: 'record' })
 }
 
 /** ε at `delta` after the steps `spent` (Infinity when a step has no noise). */
@@ -52,7 +85,7 @@ export function epsilonOf(spent: readonly SgmSteps[], delta: number): number {
  * ε(spent + T rounds) ≤ epsMax (ε grows with T), at most `cap`. 0 when the job adds no noise.
  */
 export function roundsWithin(
-  spec: Pick<JobSpec, 'privacy'>,
+  spec: Pick<JobSpec, 'privacy'> & { hyper?: Pick<JobSpec['hyper'], 'H'> },
   budget: Budget,
   spent: readonly SgmSteps[],
   cap: number
@@ -62,7 +95,7 @@ export function roundsWithin(
   const base = new RdpAccountant()
   for (const s of spent) base.step(s)
   const rdp0 = base.rdp
-  const per = computeRdp(step.q, step.sigma, 1, DEFAULT_ORDERS)
+  const per = computeRdp(step.q, step.sigma, step.steps, DEFAULT_ORDERS)
   const eps = (t: number): number =>
     rdpToEpsilon(
       DEFAULT_ORDERS,
@@ -132,20 +165,22 @@ export class NodePrivacy {
       if (opts.issuer !== undefined && r.issuer !== opts.issuer) continue
       if (!specs.has(r.job)) specs.set(r.job, await this.c.job(r.job).catch(() => undefined))
       const spec = specs.get(r.job)
-      let shards: string[]
+      let claims: ReceiptClaims
       try {
-        shards = decodeReceipt(r.jwt).claims.shards.map((s) => s.cid)
+        claims = decodeReceipt(r.jwt).claims
       } catch {
         continue
       }
       // An unknown job is accounted as noiseless: ε must never be under-reported.
-      const step = roundStep(spec ?? { privacy: null })
-      for (const cid of shards) {
+      const step = roundStep(spec ?? { privacy: null }, claims)
+      for (const cid of claims.shards.map((s) => s.cid)) {
         let perJob = out.get(cid)
         if (perJob === undefined) out.set(cid, (perJob = new Map()))
-        const cur = perJob.get(r.job)
-        if (cur === undefined) perJob.set(r.job, { ...step })
-        else cur.steps += 1
+        // DP-SGD rounds of one job may differ in (q, σ) between trainers: one entry per pair.
+        const key = isDpsgd(spec?.privacy) ? `${r.job}#${step.q}:${step.sigma}` : r.job
+        const cur = perJob.get(key)
+        if (cur === undefined) perJob.set(key, { ...step })
+        else cur.steps += step.steps
       }
     }
     return out
@@ -167,10 +202,11 @@ export class NodePrivacy {
         cid,
         rounds: steps.reduce((n, s) => n + s.steps, 0),
         epsilon: finite(epsilonOf(steps, delta)),
-        jobs: [...perJob].map(([job, s]) => ({
-          job,
+        // DP-SGD entries (keyed `job#q:σ`) count steps, not rounds, and their σ is the accountant's.
+        jobs: [...perJob].map(([key, s]) => ({
+          job: key.split('#')[0]!,
           rounds: s.steps,
-          noiseMultiplier: s.sigma > 0 ? s.sigma * 2 : null
+          noiseMultiplier: s.sigma > 0 ? (key.includes('#') ? s.sigma : s.sigma * 2) : null
         }))
       }
     })

@@ -36,7 +36,12 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         compression: z.enum(['none', 'int8']).optional(),
         maxNorm: z.number().positive().optional(),
         seed: z.number().int().min(0).optional(),
-        privacy: z.object({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
+        privacy: z
+          .looseObject({ clipNorm: z.number().positive() })
+          .optional()
+          .describe(
+            "{ clipNorm, noiseMultiplier } (whole update) or { mode: 'dp-sgd', clipNorm, noiseMultiplier | targetEpsilon, delta }"
+          ),
         init: z
           .string()
           .optional()
@@ -61,7 +66,7 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
           dataset: p.dataset,
           aggregation: p.aggregation ?? 'mean',
           compression: p.compression ?? 'none',
-          privacy: p.privacy ?? null,
+          privacy: (p.privacy as never) ?? null,
           maxNorm: p.maxNorm ?? 1000,
           seed: p.seed ?? 1,
           ...(p.init !== undefined ? { init: p.init } : {})

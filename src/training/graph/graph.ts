@@ -232,3 +232,26 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] {
 export function fmtShape(s: Shape): string {
   return `[${s.join(',')}]`
 }
+
+/**
+ * Remove the nodes whose outputs nothing uses (no later node, no graph output), repeatedly, and the
+ * initializers left unused. Reverse-mode autodiff emits every gradient rule's backward nodes, some of which
+ * a caller may not need (e.g. the batch-summed weight gradients when per-example gradients are built from
+ * the layer-output gradients instead). Returns how many nodes were removed.
+ */
+export function pruneGraph(g: Graph): number {
+  const before = g.nodes.length
+  const used = new Set<Value>(g.outputs)
+  const keep: GraphNode[] = []
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!
+    if (!n.outputs.some((o) => used.has(o))) continue
+    keep.push(n)
+    for (const v of n.inputs) if (v !== undefined) used.add(v)
+  }
+  keep.reverse()
+  g.nodes.splice(0, g.nodes.length, ...keep)
+  const inits = g.initializers.filter((t) => used.has(t.value))
+  g.initializers.splice(0, g.initializers.length, ...inits)
+  return before - g.nodes.length
+}

@@ -53,6 +53,7 @@ export {
   Value,
   attr,
   broadcastShapes,
+  pruneGraph,
   type Attr,
   type DType,
   type Dim,

@@ -65,3 +65,21 @@ export class PrivacyBudgetExceededError extends ShoalError<
     )
   }
 }
+
+/**
+ * Thrown when no noise multiplier (up to `MAX_NOISE_MULTIPLIER`) brings the planned steps within a target ε:
+ * too many steps, too high a sampling rate, or a budget already spent.
+ */
+export class TargetEpsilonUnreachableError extends ShoalError<
+  'TARGET_EPSILON_UNREACHABLE',
+  { targetEpsilon: number; delta: number; steps: number; sampleRate: number; bestEpsilon: number }
+> {
+  constructor(targetEpsilon: number, delta: number, steps: number, sampleRate: number, bestEpsilon: number) {
+    super(
+      'TARGET_EPSILON_UNREACHABLE',
+      `ε = ${targetEpsilon} at δ = ${delta} cannot be reached in ${steps} steps at q = ${sampleRate}: ` +
+        `the most noise considered still spends ε = ${bestEpsilon}`,
+      { targetEpsilon, delta, steps, sampleRate, bestEpsilon }
+    )
+  }
+}

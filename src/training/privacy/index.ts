@@ -36,11 +36,13 @@ export {
   type WeightTensors
 } from './update.js'
 export { erfc, lgamma, logErfc } from './special.js'
+export { MAX_NOISE_MULTIPLIER, dpsgdSteps, solveNoiseMultiplier } from './solve.js'
 export {
   AccountantStateError,
   NonFiniteUpdateError,
   PrivacyBudgetExceededError,
   PrivacyParameterError,
+  TargetEpsilonUnreachableError,
   UpdateShapeMismatchError
 } from './errors.js'
 export { lossThresholdAdvantage, MembershipInputError, type ThresholdAttackResult } from './membership.js'

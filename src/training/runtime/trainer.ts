@@ -197,7 +197,8 @@ export class Trainer {
    * One training step on a batch: forward, loss, backward and optimizer update.
    * `x` holds `y.length` samples of `inputShape`, row-major. The arrays are read, not kept
    * (they may be reused for the next batch once the promise settles); the same `x` and
-   * int64 `y` arrays passed again are wrapped without any copy.
+   * int64 `y` arrays passed again are wrapped without any copy. `opts.inputs` feeds a graph's
+   * further inputs (e.g. DP-SGD's mask and noise), kept until replaced.
    *
    * @returns loss and correct count of the batch, on the weights before the update.
    * @throws {ShapeError} `SHAPE_MISMATCH` before calling onnxruntime when `x` does not fit.
@@ -210,7 +211,7 @@ export class Trainer {
     x: Float32Array,
     y: BatchLabels,
     lr: number,
-    opts: { signal?: AbortSignal } = {}
+    opts: { signal?: AbortSignal; inputs?: Readonly<Record<string, ort.Tensor>> } = {}
   ): Promise<StepResult> {
     opts.signal?.throwIfAborted()
     this.enter()
@@ -218,6 +219,7 @@ export class Trainer {
       const B = y.length
       this.feeds.x = this.inputTensor(x, B)
       this.feeds.y = this.labelTensor(y, B)
+      if (opts.inputs !== undefined) Object.assign(this.feeds, opts.inputs)
       if (!Number.isFinite(lr)) {
         throw new TrainerOptionsError(`learning rate must be finite, got ${lr}`, { lr })
       }

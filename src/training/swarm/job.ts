@@ -47,11 +47,36 @@ export const JobHyperSchema = z.strictObject({
   targetAccuracy: z.number().gt(0).max(1).optional()
 })
 
-/** Differential privacy of shared updates: clip to `clipNorm`, add N(0, (σ·clipNorm)²). */
-export const JobPrivacySchema = z.strictObject({
+/**
+ * Whole-update mode: each round's shared update is clipped to `clipNorm` as a whole and gets N(0, (σ·clipNorm)²)
+ * per coordinate (protects a node's contribution; costly at record level, see docs/privacy.md).
+ */
+export const WholeUpdatePrivacySchema = z.strictObject({
+  mode: z.literal('whole-update').optional(),
   clipNorm: positive,
   noiseMultiplier: z.number().min(0)
 })
+
+/**
+ * DP-SGD mode: per-example clipping to `clipNorm` inside every local step, Poisson sampling at q = batchSize / N,
+ * N(0, σ²C²) on each step's clipped sum; σ given, or solved by each node from `targetEpsilon` at `delta` over
+ * the planned `rounds × H` steps before it trains.
+ */
+export const DpsgdPrivacySchema = z
+  .strictObject({
+    mode: z.literal('dp-sgd'),
+    clipNorm: positive,
+    noiseMultiplier: positive.optional(),
+    targetEpsilon: positive.optional(),
+    delta: z.number().gt(0).lt(1)
+  })
+  .refine((p) => (p.noiseMultiplier === undefined) !== (p.targetEpsilon === undefined), {
+    message: 'give exactly one of noiseMultiplier and targetEpsilon',
+    path: ['noiseMultiplier']
+  })
+
+/** Differential privacy of a job: whole-update clipping and noise, or DP-SGD. */
+export const JobPrivacySchema = z.union([WholeUpdatePrivacySchema, DpsgdPrivacySchema])
 
 /** The job spec: everything every node of a job must agree on. */
 export const JobSpecSchema = z.strictObject({

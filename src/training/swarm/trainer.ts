@@ -28,6 +28,7 @@ import { shapeSize, type TensorDataset } from '../data/index.js'
 import { decodeWeights, encodeWeights } from '../export/index.js'
 import { compileModel, initParams, initState, type CompiledModel } from '../graph/index.js'
 import { applyUpdate, diffWeights, privatizeUpdate } from '../privacy/index.js'
+import { DpsgdRounds, isDpsgd } from '../dpsgd/index.js'
 import { Trainer, type Device } from '../runtime/index.js'
 import {
   DEFAULT_EVAL_EVERY,
@@ -229,6 +230,8 @@ export class SwarmTrainer {
   private readonly zeroState: Map<string, Float32Array>
   private readonly maxBytes: number
   private readonly noiseRng: Rng
+  /** The job's DP-SGD rounds (its plan solved before any round), when its privacy mode is dp-sgd. */
+  readonly dpsgd: DpsgdRounds | undefined
   private readonly lifetime = new AbortController()
 
   private trainer: Trainer | undefined
@@ -275,8 +278,20 @@ export class SwarmTrainer {
     this.checkpoints = components.checkpoints
     this.receipts = components.receipts
     this.exclusions = components.exclusions
-    this.compiled = compileModel(this.job.model, this.job.optimizer)
     this.data = concatDatasets(components.train)
+    const p = this.job.privacy
+    this.dpsgd = isDpsgd(p)
+      ? new DpsgdRounds({
+          ...this.options,
+          privacy: p,
+          model: this.job.model,
+          optimizer: this.job.optimizer,
+          jobId: this.jobId,
+          records: this.data.count,
+          secret: init.noiseSeed
+        })
+      : undefined
+    this.compiled = this.dpsgd?.model ?? compileModel(this.job.model, this.job.optimizer)
     this.test = components.test
     const inputSize = shapeSize(this.job.model.input)
     for (const [name, d] of [
@@ -552,22 +567,17 @@ export class SwarmTrainer {
     const seed = roundSeed(o.seed, r)
 
     // 1. local steps
-    const local = await trainRound(trainer, this.data, {
-      H: o.H,
-      batchSize: o.batchSize,
-      lr: o.lr,
-      seed,
-      zeroState: this.zeroState,
-      signal,
-      beforeStep: async () => this.holdWhilePaused(signal)
-    })
+    const steps = { H: o.H, lr: o.lr, seed, zeroState: this.zeroState, signal }
+    const beforeStep = async (): Promise<void> => this.holdWhilePaused(signal)
+    const local = await (this.dpsgd?.run(trainer, this.data, { ...steps, round: r, beforeStep }) ??
+      trainRound(trainer, this.data, { ...steps, batchSize: o.batchSize, beforeStep }))
     const mine = trainer.getWeights()
 
     // 2. store and announce the shared model
     let t = performance.now()
     let shared: Map<string, Float32Array> = mine
     const privacy = this.job.privacy
-    if (privacy !== undefined && privacy !== null) {
+    if (privacy !== undefined && privacy !== null && !isDpsgd(privacy)) {
       const { update } = privatizeUpdate(diffWeights(mine, base), {
         clipNorm: privacy.clipNorm,
         noiseMultiplier: privacy.noiseMultiplier,
@@ -586,7 +596,13 @@ export class SwarmTrainer {
         baseCid: this.baseCid!,
         weightsCid,
         weights: mine,
-        hyper: { lr: o.lr, batchSize: o.batchSize, steps: o.H, optimizer: this.job.optimizer.type },
+        hyper: {
+          lr: o.lr,
+          batchSize: o.batchSize,
+          steps: o.H,
+          optimizer: this.job.optimizer.type,
+          ...(this.dpsgd !== undefined ? { dp: this.dpsgd.receiptHyper(r) } : {})
+        },
         seed,
         samples: local.samples,
         steps: local.steps,

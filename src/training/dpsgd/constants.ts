@@ -1,0 +1,40 @@
+/**
+ * Names and defaults of the DP-SGD train step.
+ */
+
+/** The extra graph inputs of a DP-SGD train step. */
+export const DP_INPUTS = {
+  /** float [B]: 1 for an example drawn by the Poisson sampler, 0 for padding. */
+  mask: 'dp.mask',
+  /** float []: the per-example clip norm C. */
+  clip: 'dp.clip',
+  /** float []: the noise standard deviation σC added to the clipped sum. */
+  std: 'dp.std',
+  /** float []: the divisor of the noised sum, the expected batch size q·N. */
+  denom: 'dp.denom',
+  /** float [noiseSize]: standard normal draws, one per parameter coordinate. */
+  noise: 'dp.noise'
+} as const
+
+/** The extra graph outputs of a DP-SGD train step. */
+export const DP_OUTPUTS = {
+  /** float [B]: each example's whole-model gradient norm before clipping. */
+  norms: 'dp.norms',
+  /** Prefix of the optional outputs `dp.grad:<param>` (the clipped, noised, divided gradients). */
+  gradPrefix: 'dp.grad:'
+} as const
+
+/** Added to a per-example norm before C is divided by it (Opacus uses the same 1e-6). */
+export const CLIP_EPSILON = 1e-6
+
+/**
+ * Padded batches hold the expected batch size plus this many standard deviations of the Poisson(qN) count,
+ * rounded up to a multiple of {@link BATCH_ROUNDING}; a larger draw runs in a larger padded batch (the graph's
+ * batch dimension is symbolic), so no drawn example is ever dropped.
+ */
+export const PAD_SIGMAS = 4
+/** Padded batch sizes are multiples of this. */
+export const BATCH_ROUNDING = 8
+
+/** Domain separator mixed into a round's noise seed (so it never equals the data-order seed). */
+export const NOISE_SEED_DOMAIN = 0x4450_5347 // 'DPSG'
