@@ -4,7 +4,6 @@
  * to); run the round protocol (`SwarmTrainer`) over gossip and bitswap; sign a receipt per
  * round; keep per-round stats and checkpoints; pause/resume contribution.
  */
-import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
@@ -41,7 +40,7 @@ import {
   paramsOf,
   type TensorDataset
 } from '../training/index.js'
-import { decodeReceipt, issueReceipt, receiptHash } from '../training/receipts/index.js'
+import { decodeReceipt, issueReceipt, receiptHash, resultHash } from '../training/receipts/index.js'
 import { grantStatus, type GrantInfo } from '../storage/grants/index.js'
 import type { ShoalConfig } from './config/index.js'
 import type { CheckpointRecord, NodeDb } from './db.js'
@@ -789,9 +788,7 @@ export class NodeJobs {
         seed: r.seed,
         samples: r.samples,
         steps: r.steps,
-        resultHash: createHash('sha256')
-          .update(encodeWeights(r.weights, paramsOf(run.job.spec.model)))
-          .digest('hex'),
+        resultHash: resultHash(r.weights, paramsOf(run.job.spec.model)),
         lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
         lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
         ep: r.ep,

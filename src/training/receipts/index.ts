@@ -105,6 +105,7 @@ export {
   type ReceiptVerdict,
   type Exclusion
 } from './verify-all.js'
+export { resultHash } from './result.js'
 export { computeLedger, ledgerHash, type Ledger, type LedgerEntry, type LedgerOptions } from './ledger.js'
 export type {
   VerifyLevel,

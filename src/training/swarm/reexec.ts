@@ -9,13 +9,11 @@
  * exactly as `SwarmTrainer` does, then hashes the weights after the local steps (before any
  * privacy noise or compression) in the SHOALWT1 encoding, as the trainer's receipt does.
  */
-import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
-import { encodeWeights } from '../export/index.js'
 import { compileModel, initState, type CompiledModel } from '../graph/index.js'
-import type { ReceiptClaims, ReexecutionResult, Reexecutor } from '../receipts/index.js'
+import { resultHash, type ReceiptClaims, type ReexecutionResult, type Reexecutor } from '../receipts/index.js'
 import { Trainer } from '../runtime/index.js'
 import {
   ReexecClosedError,
@@ -242,9 +240,7 @@ export class RoundReexecutor implements Reexecutor {
       signal
     })
     const trainMs = performance.now() - tTrain
-    const resultHash = createHash('sha256')
-      .update(encodeWeights(trainer.getWeights(), entry.compiled.params))
-      .digest('hex')
+    const result = resultHash(trainer.getWeights(), entry.compiled.params)
     log.debug(
       {
         job: claims.job,
@@ -257,7 +253,7 @@ export class RoundReexecutor implements Reexecutor {
       },
       're-executed a round'
     )
-    return { resultHash, samples: local.samples, trainMs }
+    return { resultHash: result, samples: local.samples, trainMs }
   }
 
   /** The job's cached entry (moved to most recently used), or a new one (evicting the oldest). */

@@ -8,7 +8,7 @@
  * is reported with its reason and skipped) → aggregate them with the node's own model →
  * evaluate → checkpoint → round r + 1. See docs/training-swarm.md.
  */
-import { createHash, randomInt } from 'node:crypto'
+import { randomInt } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { hasCode, logger } from '../../common/index.js'
 import { Rng } from '../../common/rng.js'
@@ -43,7 +43,7 @@ import {
   PARALLEL_CPU_EP,
   REPRODUCIBLE_EP
 } from './constants.js'
-import { claimedResultHash, verifySignature } from '../receipts/index.js'
+import { claimedResultHash, resultHash, verifySignature } from '../receipts/index.js'
 import { ModelTooLargeError, ReceiptBindingError, SwarmOptionsError, SwarmStateError } from './errors.js'
 import type { JobSpec } from './job.js'
 import { UpdateAnnouncementSchema, type UpdateAnnouncement } from './messages.js'
@@ -883,7 +883,7 @@ export class SwarmTrainer {
       this.options.compression === 'none' && (this.job.privacy === undefined || this.job.privacy === null)
     const claimed = claimedResultHash(c)
     if (exact && claimed !== undefined) {
-      const actual = createHash('sha256').update(encodeWeights(weights, this.compiled.params)).digest('hex')
+      const actual = resultHash(weights, this.compiled.params)
       if (actual !== claimed) {
         throw new ReceiptBindingError(
           'RESULT_MISMATCH',
