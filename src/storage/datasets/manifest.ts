@@ -10,19 +10,11 @@
 import { isDeepStrictEqual } from 'node:util'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
+import { CidString, DidKeyString } from '../../common/index.js'
 import { verifyJwt, type Identity } from '../../identity/index.js'
 import { MANIFEST_TYPE, MANIFEST_VERSION, MAX_CLASSES } from './constants.js'
 import { dtypeOf, labelCounts, type Dataset } from './dataset.js'
 import { ManifestError, type ManifestErrorReason } from './errors.js'
-
-const isCid = (s: string): boolean => {
-  try {
-    CID.parse(s)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
@@ -39,7 +31,7 @@ export const DatasetSchema = z.strictObject({
 /** Zod schema of one shard entry. */
 export const ManifestShard = z.strictObject({
   /** CID of the stored shard object. */
-  cid: z.string().refine(isCid, 'not a CID'),
+  cid: CidString,
   /** Samples in the shard (at least one). */
   count: count.min(1),
   /** Samples per label, `schema.classes` long, summing to `count`. */
@@ -62,7 +54,7 @@ export const ManifestBodySchema = z.strictObject({
   version: z.literal(MANIFEST_VERSION),
   name: z.string().min(1).max(256),
   /** The owner's did:key; must be the JWT's issuer. */
-  owner: z.string().startsWith('did:key:'),
+  owner: DidKeyString,
   schema: DatasetSchema,
   /** Where the data came from, e.g. `mnist`, or the imported file names. */
   source: z.string().min(1).max(1024),

@@ -17,7 +17,7 @@
  * string (`bafkrei…`): the same CID the JWT gets when stored as a plain object, so a consent
  * message can name a grant by CID. See docs/grants.md.
  */
-import { rawCid } from '../../common/index.js'
+import { CidString, DidKeyString, rawCid } from '../../common/index.js'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import {
@@ -58,14 +58,8 @@ export function canonicalCid(s: string | CID): string | undefined {
   }
 }
 
-const cidString = z
-  .string()
-  .max(256)
-  .refine((s) => canonicalCid(s) !== undefined, 'not a CID')
-const didString = z
-  .string()
-  .max(128)
-  .regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'not a did:key')
+const cidString = CidString
+const didString = DidKeyString
 const unixSeconds = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
 const JweSchema = z.looseObject({

@@ -4,9 +4,9 @@
  */
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
+import { CidString, DidKeyString, isCid } from '../../common/index.js'
 import {
   FRAUD_PROOF_KIND,
-  MAX_DID_CHARS,
   MAX_ID_CHARS,
   MAX_RECEIPT_BYTES,
   MAX_SHARDS_PER_RECEIPT,
@@ -15,15 +15,7 @@ import {
   SHA2_256_CODE
 } from './constants.js'
 
-/** True when `s` parses as a CID (CIDv0, or CIDv1 in base32 or base58btc). */
-export function isCid(s: string): boolean {
-  try {
-    CID.parse(s)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isCid }
 
 /**
  * The sha-256 digest (lowercase hex) inside a CIDv1 with the `raw` codec and a sha2-256
@@ -41,9 +33,9 @@ export function rawSha256OfCid(cid: string): string | undefined {
   }
 }
 
-const cidString = z.string().max(MAX_ID_CHARS).refine(isCid, { message: 'not a CID' })
+const cidString = CidString
 const identifier = z.string().min(1).max(MAX_ID_CHARS)
-const didKey = z.string().startsWith('did:key:').max(MAX_DID_CHARS)
+const didKey = DidKeyString
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, { message: 'not 64 lowercase hex digits (sha-256)' })
 const count = z.int().nonnegative()
 const finite = z.number()

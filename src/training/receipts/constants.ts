@@ -24,9 +24,6 @@ export const MAX_SHARDS_PER_RECEIPT = 256
 /** Longest identifier (job id, grant id, CID string) accepted in a claim. */
 export const MAX_ID_CHARS = 256
 
-/** Longest DID accepted in a claim (an Ed25519 did:key is 56 characters). */
-export const MAX_DID_CHARS = 128
-
 /** Default credits per trained sample (an integer, so balances never drift). */
 export const DEFAULT_CREDIT_PER_SAMPLE = 1
 
