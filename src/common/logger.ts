@@ -49,8 +49,12 @@ export function configureLogger(opts: LoggerOptions = {}): Logger {
   return root
 }
 
-/** A child logger for one component, e.g. `logger('shoal:storage')`. */
-export function logger(component: string): Logger {
+/**
+ * A child logger for one component, e.g. `logger('shoal:storage')`; `bindings` go on every
+ * line (the node hands its services `logger(component, { node })`, so that nodes sharing a
+ * process — tests, benchmarks — can be told apart).
+ */
+export function logger(component: string, bindings: Record<string, string> = {}): Logger {
   root ??= configureLogger()
-  return root.child({ component })
+  return root.child({ ...bindings, component })
 }
