@@ -11,8 +11,9 @@
  * forfeits their credits.
  */
 import { createHash } from 'node:crypto'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
+import type { ReceiptMessage, SwarmTopics, TopicSpec } from '../p2p/index.js'
 import {
   checkAttestedFraudProof,
   checkFraudProof,
@@ -29,13 +30,16 @@ import {
 } from '../training/receipts/index.js'
 import { REPRODUCIBLE_EP } from '../training/swarm/index.js'
 import type { NodeDb } from './db.js'
+import type { AuditRecord, FraudProofRecord } from './records.js'
+
+export type { AuditRecord, FraudProofRecord } from './records.js'
 
 const log = logger('shoal:node:audit')
 
 /** The db kind of accepted fraud proofs (key = sha-256 of the proof JWT). */
-export const FRAUD_PROOFS_KIND = 'fraud-proofs'
+export const FRAUD_PROOFS_KIND = 'fraud-proofs' as const
 /** The db kind of DIDs caught training on data whose grant had ended (key = DID). */
-export const LINEAGE_OFFENSES_KIND = 'lineage-offenses'
+export const LINEAGE_OFFENSES_KIND = 'lineage-offenses' as const
 /** The lineage failures that prove use of data after its grant ended (not a missing or late grant). */
 const ENDED_GRANT_REASONS = new Set(['grant-revoked', 'grant-expired'])
 /**
@@ -45,34 +49,7 @@ const ENDED_GRANT_REASONS = new Set(['grant-revoked', 'grant-expired'])
 export const LINEAGE_GRACE_S = 120
 
 /** The db kind of this node's re-execution outcomes (key = receipt hash). */
-export const AUDITS_KIND = 'audits'
-
-/** An accepted fraud proof. */
-export interface FraudProofRecord {
-  hash: string
-  proof: string
-  offender: string
-  verifier: string
-  /** The convicted receipt's hash. */
-  receipt: string
-  job: string
-  round: number
-  /** `reexecution`: re-run here; `attested`: signed by the owner of the data; `issued`: found here. */
-  checked: 'reexecution' | 'attested' | 'issued'
-  at: string
-}
-
-/** One re-execution this node ran. */
-export interface AuditRecord {
-  receipt: string
-  issuer: string
-  job: string
-  round: number
-  outcome: 'match' | 'mismatch' | 'error'
-  detail?: string
-  ms: number
-  at: string
-}
+export const AUDITS_KIND = 'audits' as const
 
 /** Counters of the audit service. */
 export interface AuditStats {
@@ -106,8 +83,15 @@ export interface AuditComponents {
   reexec: Reexecutor
   /** Whether this node can read `shard` for `job` (owns it, or holds a valid grant). */
   canRead(shard: string, job: string): Promise<boolean>
-  /** Gossips a fraud proof (on the receipts topic). */
-  publish(proof: string): Promise<void>
+  /** Where the audit gossips the fraud proofs it issues: the swarm's receipts topic. */
+  swarm: AuditSwarm
+  log?: Logger
+}
+
+/** What the audit needs of the swarm: the receipts topic when the node enters one, to publish on. */
+export interface AuditSwarm {
+  gossip: { publish(topic: TopicSpec<ReceiptMessage>, msg: ReceiptMessage): Promise<unknown> }
+  onEnter(listener: (topics: Pick<SwarmTopics, 'receipts'>) => void): void
 }
 
 export interface AuditInit {
@@ -139,6 +123,7 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /** The audit service of one node. */
 export class NodeAudit {
+  private readonly log: Logger
   private readonly c: AuditComponents
   private readonly init: AuditInit
   private readonly queue: Array<{ jwt: string; claims: ReceiptClaims; hash: string }> = []
@@ -150,8 +135,10 @@ export class NodeAudit {
   private draining: Promise<void> | undefined
   private controller = new AbortController()
   private started = false
+  private topic: TopicSpec<ReceiptMessage> | undefined
 
   constructor(components: AuditComponents, init: AuditInit) {
+    this.log = components.log ?? log
     const inner = components.reexec
     this.c = {
       ...components,
@@ -172,8 +159,11 @@ export class NodeAudit {
     if (this.started) return
     this.started = true
     this.controller = new AbortController()
-    for (const p of await this.c.db.list<FraudProofRecord>(FRAUD_PROOFS_KIND)) this.convicted.add(p.offender)
-    for (const o of await this.c.db.list<{ did: string }>(LINEAGE_OFFENSES_KIND)) this.offenders.add(o.did)
+    this.c.swarm.onEnter((topics) => {
+      this.topic = topics.receipts
+    })
+    for (const p of await this.c.db.list(FRAUD_PROOFS_KIND)) this.convicted.add(p.offender)
+    for (const o of await this.c.db.list(LINEAGE_OFFENSES_KIND)) this.offenders.add(o.did)
   }
 
   /** Stops re-executing (the running re-run is aborted, the queue dropped). Idempotent. */
@@ -230,7 +220,7 @@ export class NodeAudit {
         at: new Date().toISOString()
       })
       .catch(() => {})
-    log.warn(
+    this.log.warn(
       { offender: did, receipt: hash, reason: r.reason, grant: r.grant },
       'a peer trains on data whose grant has ended: its models are excluded'
     )
@@ -256,14 +246,14 @@ export class NodeAudit {
 
   /** Accepted fraud proofs, ordered by (offender, job, round). */
   async proofs(): Promise<FraudProofRecord[]> {
-    return (await this.c.db.list<FraudProofRecord>(FRAUD_PROOFS_KIND)).sort(
+    return (await this.c.db.list(FRAUD_PROOFS_KIND)).sort(
       (a, b) => cmp(a.offender, b.offender) || cmp(a.job, b.job) || a.round - b.round || cmp(a.hash, b.hash)
     )
   }
 
   /** This node's re-executions, newest last. */
   async audits(): Promise<AuditRecord[]> {
-    return (await this.c.db.list<AuditRecord>(AUDITS_KIND)).sort((a, b) => cmp(a.at, b.at))
+    return (await this.c.db.list(AUDITS_KIND)).sort((a, b) => cmp(a.at, b.at))
   }
 
   /**
@@ -382,7 +372,7 @@ export class NodeAudit {
     this.counters.reexecMs += record.ms
     if (r.ok) {
       this.counters.matched++
-      log.debug(
+      this.log.debug(
         { receipt: hash, issuer: claims.iss, round: claims.round, ms: record.ms },
         're-execution matches'
       )
@@ -390,17 +380,17 @@ export class NodeAudit {
       record.detail = r.detail
       if (record.outcome === 'error') {
         this.counters.errors++
-        log.info({ receipt: hash, issuer: claims.iss, err: r.detail }, 'could not re-execute a receipt')
+        this.log.info({ receipt: hash, issuer: claims.iss, err: r.detail }, 'could not re-execute a receipt')
       } else {
         this.counters.mismatched++
-        log.warn(
+        this.log.warn(
           { receipt: hash, issuer: claims.iss, round: claims.round, reason: r.reason, detail: r.detail },
           're-execution contradicts a receipt; issuing a fraud proof'
         )
         await this.prove(jwt, r)
       }
     }
-    await this.c.db.put<AuditRecord>(AUDITS_KIND, hash, record).catch(() => {})
+    await this.c.db.put(AUDITS_KIND, hash, record).catch(() => {})
     return record
   }
 
@@ -440,12 +430,18 @@ export class NodeAudit {
         },
         'issued'
       )
-      await this.c.publish(proof).catch((err: unknown) => {
-        log.warn({ err: (err as Error).message }, 'could not gossip a fraud proof')
+      await this.publish(proof).catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'could not gossip a fraud proof')
       })
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not issue a fraud proof')
+      this.log.warn({ err: (err as Error).message }, 'could not issue a fraud proof')
     }
+  }
+
+  /** Gossips a fraud proof on the swarm's receipts topic (nothing when not in a swarm). */
+  private async publish(proof: string): Promise<void> {
+    if (this.topic === undefined) return
+    await this.c.swarm.gossip.publish(this.topic, { type: 'fraud-proof', proof })
   }
 
   /**
@@ -468,7 +464,7 @@ export class NodeAudit {
         : await checkAttestedFraudProof(proof, async (verifier, rc) => this.ownsAll(verifier, rc))
     if (!check.ok) {
       this.counters.proofsRejected[check.reason] = (this.counters.proofsRejected[check.reason] ?? 0) + 1
-      log.warn({ from, reason: check.reason, detail: check.detail }, 'fraud proof refused')
+      this.log.warn({ from, reason: check.reason, detail: check.detail }, 'fraud proof refused')
       return check
     }
     await this.convict(proof, check, check.checked)
@@ -490,7 +486,7 @@ export class NodeAudit {
     how: FraudProofRecord['checked']
   ): Promise<void> {
     const hash = sha256Hex(proof)
-    await this.c.db.put<FraudProofRecord>(FRAUD_PROOFS_KIND, hash, {
+    await this.c.db.put(FRAUD_PROOFS_KIND, hash, {
       hash,
       proof,
       offender: check.offender,
@@ -504,7 +500,7 @@ export class NodeAudit {
     this.counters.proofsAccepted++
     const first = !this.convicted.has(check.offender)
     this.convicted.add(check.offender)
-    log.warn(
+    this.log.warn(
       { offender: check.offender, verifier: check.verifier, receipt: check.receipt, how },
       'fraud proof accepted: the offender is excluded'
     )

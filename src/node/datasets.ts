@@ -4,7 +4,7 @@
  * granted to this node (deleted at once on revocation or expiry).
  */
 import { CID } from 'multiformats/cid'
-import { ShoalError, logger } from '../common/index.js'
+import { ShoalError, logger, type Logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { ConsentMessage, SwarmTopics } from '../p2p/index.js'
 import {
@@ -33,6 +33,7 @@ import {
 } from '../storage/grants/index.js'
 import type { ContentStore } from '../storage/index.js'
 import type { NodeDb } from './db.js'
+import type { DatasetRecord } from './records.js'
 import type { NodeSwarm } from './swarm.js'
 
 const log = logger('shoal:node:datasets')
@@ -43,15 +44,7 @@ export class DatasetRequestError extends ShoalError<
   Record<string, unknown>
 > {}
 
-export interface DatasetRecord {
-  manifestCid: string
-  name: string
-  owner: string
-  count: number
-  shards: Array<{ cid: string; count: number; labelCounts: number[] }>
-  split: string
-  createdAt: string
-}
+export type { DatasetRecord } from './records.js'
 
 export interface ImportRequest {
   source: 'mnist' | 'idx' | 'csv'
@@ -69,6 +62,8 @@ export interface ImportRequest {
 }
 
 export interface DatasetsComponents {
+  /** The node\'s logger for this service (carries the node id); default: a module logger. */
+  log?: Logger
   store: ContentStore
   identity: Identity
   db: NodeDb
@@ -80,6 +75,7 @@ export interface DatasetsComponents {
 const EXPIRY_CHECK_MS = 2_000
 
 export class NodeDatasets {
+  private readonly log: Logger
   readonly grants: GrantStore
   private readonly c: DatasetsComponents
   private unsubscribe: (() => void) | undefined
@@ -90,6 +86,7 @@ export class NodeDatasets {
   private expiryTimer: ReturnType<typeof setInterval> | undefined
 
   constructor(c: DatasetsComponents) {
+    this.log = c.log ?? log
     this.c = c
     this.grants = new GrantStore({ identity: c.identity }, { path: c.grantsPath })
   }
@@ -99,7 +96,7 @@ export class NodeDatasets {
     this.c.swarm.onEnter((topics) => this.attach(topics))
     this.expiryTimer = setInterval(() => {
       this.checkExpiry().catch((err: unknown) =>
-        log.warn({ err: (err as Error).message }, 'grant expiry check failed')
+        this.log.warn({ err: (err as Error).message }, 'grant expiry check failed')
       )
     }, EXPIRY_CHECK_MS)
     this.expiryTimer.unref?.()
@@ -117,7 +114,7 @@ export class NodeDatasets {
   private notifyEnded(grant: GrantInfo, how: 'revoked' | 'expired'): void {
     if (this.ended.has(grant.id)) return
     this.ended.add(grant.id)
-    log.info({ grant: grant.id, dataset: grant.dataset, grantee: grant.grantee, how }, 'grant ended')
+    this.log.info({ grant: grant.id, dataset: grant.dataset, grantee: grant.grantee, how }, 'grant ended')
     for (const l of this.endedListeners) l(grant, how)
   }
 
@@ -151,7 +148,7 @@ export class NodeDatasets {
     this.topics = topics
     this.unsubscribe = this.c.swarm.gossip.subscribe(topics.consent, (msg) => {
       this.onConsent(msg).catch((err: unknown) => {
-        log.warn(
+        this.log.warn(
           { type: msg.type, dataset: msg.dataset, err: (err as Error).message },
           'consent message refused'
         )
@@ -164,11 +161,11 @@ export class NodeDatasets {
     if (msg.type === 'grant') {
       const manifest = await loadManifest(this.c.store, msg.dataset, { signal: AbortSignal.timeout(30_000) })
       const r = await this.grants.addGrant(msg.document, manifest)
-      if (r.mine) log.info({ grant: r.grant.id, dataset: msg.dataset }, 'received a grant for this node')
+      if (r.mine) this.log.info({ grant: r.grant.id, dataset: msg.dataset }, 'received a grant for this node')
       await this.afterConsent(r.grant.id)
     } else {
       const r = await this.grants.addRevocation(msg.document)
-      log.info({ status: r.status, keysDeleted: r.keysDeleted }, 'revocation applied')
+      this.log.info({ status: r.status, keysDeleted: r.keysDeleted }, 'revocation applied')
       await this.afterConsent(r.grant)
     }
   }
@@ -227,11 +224,11 @@ export class NodeDatasets {
   }
 
   async list(): Promise<DatasetRecord[]> {
-    return this.c.db.list<DatasetRecord>('datasets')
+    return this.c.db.list('datasets')
   }
 
   private async owned(manifestCid: string): Promise<{ record: DatasetRecord; manifest: ManifestBody }> {
-    const record = await this.c.db.get<DatasetRecord>('datasets', CID.parse(manifestCid).toString())
+    const record = await this.c.db.get('datasets', CID.parse(manifestCid).toString())
     if (record === undefined) {
       throw new DatasetRequestError('DATASET_NOT_FOUND', `this node owns no dataset ${manifestCid}`, {
         dataset: manifestCid
@@ -310,7 +307,7 @@ export class NodeDatasets {
     } catch {
       throw new DatasetRequestError('DATASET_NOT_FOUND', `${dataset} is not a dataset CID`, { dataset })
     }
-    const owned = await this.c.db.get<DatasetRecord>('datasets', cid)
+    const owned = await this.c.db.get('datasets', cid)
     const grants = await this.grants.list({ dataset: cid })
     if (owned === undefined && grants.length === 0) {
       throw new DatasetRequestError('DATASET_NOT_FOUND', `this node knows no dataset ${dataset}`, { dataset })

@@ -1,13 +1,18 @@
 /**
  * The composition root (as Lodestar's BeaconNode.init): the only place that builds concrete
- * objects and wires them. Starts in order (repo lock → identity → Helia/libp2p → storage →
- * RPC → api file) and stops in reverse.
+ * objects and wires them. Services are built in dependency order — each gets what it needs,
+ * already built — and stopped in exactly the reverse order (a stack of stop functions):
+ *
+ * repo lock → identity → Helia/libp2p → swarm → content store → node db → datasets → models →
+ * job catalog → privacy → re-executor → audit → receipts → jobs → RPC server → api file
  */
-import { logger } from '../common/index.js'
+import { join } from 'node:path'
+import { logger, type Logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
 import { grantStatus } from '../storage/grants/index.js'
 import { PeerAccessList, addressGater, libp2pOptions, type P2PServices } from '../p2p/index.js'
+import { ContentWeightStore } from '../training/swarm/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
@@ -19,16 +24,13 @@ import { NodeDb } from './db.js'
 import { trainingMethods } from './methods/training.js'
 import { datasetMethods } from './methods/datasets.js'
 import { NodeDatasets } from './datasets.js'
-import { NodeJobs } from './jobs.js'
+import { JobCatalog, NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
 import { jobMethods } from './methods/jobs.js'
 import { NodeReceipts } from './receipts.js'
 import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
 import { receiptMethods } from './methods/receipts.js'
-import { join } from 'node:path'
 import { VERSION } from './constants.js'
-
-const log = logger('shoal:node')
 
 export interface ShoalNodeInit {
   home: string
@@ -36,24 +38,26 @@ export interface ShoalNodeInit {
   passphrase?: string
 }
 
+/** What a started node is made of (the services the CLI and tests look at). */
+interface Started {
+  identity: Identity
+  helia: ShoalHelia<P2PServices>
+  store: ContentStore
+  swarm: NodeSwarm
+  rpc: RpcServer
+}
+
 export class ShoalNode {
   readonly repo: Repo
   readonly config: ShoalConfig
   readonly version = VERSION
   private readonly passphrase: string | undefined
-  private _identity?: Identity
-  private _helia?: ShoalHelia<P2PServices>
-  private _store?: ContentStore
-  private _rpc?: RpcServer
-  private _swarm?: NodeSwarm
-  private _db?: NodeDb
-  private _datasets?: NodeDatasets
-  private _jobs?: NodeJobs
-  private _receipts?: NodeReceipts
-  private _audit?: NodeAudit
-  private _privacy?: NodePrivacy
+  private parts: Started | undefined
+  /** Stop functions of what has been started, in start order (stopped from the end). */
+  private stack: Array<{ name: string; stop: () => Promise<unknown> }> = []
   private _startedAt = 0
   private starting?: Promise<void>
+  private log: Logger = logger('shoal:node')
 
   constructor(init: ShoalNodeInit) {
     this.repo = new Repo(init.home)
@@ -61,29 +65,29 @@ export class ShoalNode {
     this.passphrase = init.passphrase
   }
 
+  private started(): Started {
+    if (this.parts === undefined) throw new Error('node not started')
+    return this.parts
+  }
+
   get identity(): Identity {
-    if (this._identity === undefined) throw new Error('node not started')
-    return this._identity
+    return this.started().identity
   }
 
   get helia(): ShoalHelia<P2PServices> {
-    if (this._helia === undefined) throw new Error('node not started')
-    return this._helia
+    return this.started().helia
   }
 
   get store(): ContentStore {
-    if (this._store === undefined) throw new Error('node not started')
-    return this._store
+    return this.started().store
   }
 
   get swarm(): NodeSwarm {
-    if (this._swarm === undefined) throw new Error('node not started')
-    return this._swarm
+    return this.started().swarm
   }
 
   get rpcUrl(): URL {
-    if (this._rpc === undefined) throw new Error('node not started')
-    return this._rpc.url()
+    return this.started().rpc.url()
   }
 
   get startedAt(): number {
@@ -95,175 +99,247 @@ export class ShoalNode {
     return this.starting
   }
 
+  /** Runs `start` and pushes `stop` on the stack; returns the service. */
+  private async use<T>(
+    name: string,
+    service: T,
+    start?: (s: T) => Promise<unknown>,
+    stop?: (s: T) => Promise<unknown>
+  ): Promise<T> {
+    await start?.(service)
+    if (stop !== undefined) this.stack.push({ name, stop: async () => stop(service) })
+    return service
+  }
+
   private async doStart(): Promise<void> {
     await this.repo.assertInitialized()
     await this.repo.lock()
+    this.stack.push({ name: 'repo lock', stop: async () => this.repo.unlock() })
     try {
-      this._identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
+      const identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
+      const node = identity.did.slice(-8)
+      this.log = logger('shoal:node', { node })
+      const log = (component: string): Logger => logger(component, { node })
       const { p2p } = this.config
       const access = new PeerAccessList()
       const own = { addrs: (): ReturnType<ShoalHelia<P2PServices>['libp2p']['getMultiaddrs']> => [] }
       const dhtSwarm = p2p.dht ? await NodeSwarm.savedId(this.repo) : undefined
-      this._helia = await createHeliaNode({
-        blocksPath: this.repo.blocksDir,
-        datastorePath: this.repo.datastoreDir,
-        libp2p: libp2pOptions({
-          privateKey: this._identity.libp2pPrivateKey,
-          listen: p2p.listen,
-          announce: p2p.announce,
-          bootstrap: p2p.bootstrap,
-          mdns: p2p.mdns,
-          connectionGater: addressGater(access.gater, () => own.addrs(), {
-            allowPrivate: p2p.allowPrivateAddresses
-          }),
-          relay: { ...p2p.relay, unlimited: true },
-          natTraversal: p2p.natTraversal,
-          upnp: p2p.upnp,
-          ...(dhtSwarm !== undefined ? { dhtProtocol: `/shoal/1/${dhtSwarm}/kad/1.0.0` } : {})
-        })
-      })
-      const libp2p = this._helia.libp2p
-      own.addrs = () => libp2p.getMultiaddrs()
-      this._swarm = new NodeSwarm({
-        repo: this.repo,
-        identity: this._identity,
-        helia: this._helia,
-        access,
-        passphrase: this.passphrase,
-        exchange: { allowPrivate: p2p.allowPrivateAddresses }
-      })
-      await this._swarm.start()
-      this._store = new ContentStore(
-        { helia: this._helia, identity: this._identity },
-        { chunkSize: this.config.storage.chunkSize }
+      const helia = await this.use(
+        'helia',
+        await createHeliaNode({
+          blocksPath: this.repo.blocksDir,
+          datastorePath: this.repo.datastoreDir,
+          libp2p: libp2pOptions({
+            privateKey: identity.libp2pPrivateKey,
+            listen: p2p.listen,
+            announce: p2p.announce,
+            bootstrap: p2p.bootstrap,
+            mdns: p2p.mdns,
+            connectionGater: addressGater(access.gater, () => own.addrs(), {
+              allowPrivate: p2p.allowPrivateAddresses
+            }),
+            relay: { ...p2p.relay, unlimited: true },
+            natTraversal: p2p.natTraversal,
+            upnp: p2p.upnp,
+            ...(dhtSwarm !== undefined ? { dhtProtocol: `/shoal/1/${dhtSwarm}/kad/1.0.0` } : {})
+          })
+        }),
+        undefined,
+        async (h) => h.stop()
       )
-      await this._store.start()
-      this._db = new NodeDb(join(this.repo.ledgerDir, 'node'))
-      await this._db.start()
-      this._datasets = new NodeDatasets({
-        store: this._store,
-        identity: this._identity,
-        db: this._db,
-        swarm: this._swarm,
-        grantsPath: join(this.repo.ledgerDir, 'grants')
+      own.addrs = () => helia.libp2p.getMultiaddrs()
+      const swarm = await this.use(
+        'swarm',
+        new NodeSwarm({
+          repo: this.repo,
+          identity,
+          helia,
+          access,
+          passphrase: this.passphrase,
+          exchange: { allowPrivate: p2p.allowPrivateAddresses },
+          log: log('shoal:node:swarm')
+        }),
+        async (s) => s.start(),
+        async (s) => s.stop()
+      )
+      const store = await this.use(
+        'content store',
+        new ContentStore({ helia, identity }, { chunkSize: this.config.storage.chunkSize }),
+        async (s) => s.start(),
+        async (s) => s.stop()
+      )
+      const db = await this.use(
+        'node db',
+        new NodeDb(join(this.repo.ledgerDir, 'node')),
+        async (d) => d.start(),
+        async (d) => d.stop()
+      )
+      const datasets = await this.use(
+        'datasets',
+        new NodeDatasets({
+          store,
+          identity,
+          db,
+          swarm,
+          grantsPath: join(this.repo.ledgerDir, 'grants'),
+          log: log('shoal:node:datasets')
+        }),
+        async (d) => d.start(),
+        async (d) => d.stop()
+      )
+      const models = new ContentWeightStore({ content: store, reach: swarm.reach })
+      const catalog = new JobCatalog({
+        identity,
+        db,
+        models,
+        gossip: swarm.gossip,
+        log: log('shoal:node:jobs')
       })
-      await this._datasets.start()
-      const datasets = this._datasets
-      // The audit re-runs rounds with the jobs service's re-executor and gossips fraud proofs
-      // through the receipts service: both exist before the audit does any work (start()).
-      const late: { jobs?: NodeJobs; receipts?: NodeReceipts } = {}
-      this._privacy = new NodePrivacy({ db: this._db, job: async (id) => late.jobs!.spec(id) })
-      this._audit = new NodeAudit(
-        {
-          db: this._db,
-          identity: this._identity,
+      const privacy = new NodePrivacy({
+        db,
+        job: async (id) => catalog.spec(id),
+        log: log('shoal:node:privacy')
+      })
+      const prepared = new PreparedShards()
+      const reexecutor = await this.use(
+        're-executor',
+        jobReexecutor({
+          spec: async (id) => catalog.spec(id),
+          models,
+          readShard: async (cid, job, signal) => datasets.readAny(cid, job, signal),
+          prep: imageJobData,
+          cache: prepared
+        }),
+        undefined,
+        async (r) => r.close()
+      )
+      const audit = await this.use(
+        'audit',
+        new NodeAudit(
+          {
+            db,
+            identity,
+            grants: datasets.grants,
+            reexec: reexecutor,
+            canRead: async (shard, job) => datasets.canRead(shard, job),
+            swarm,
+            log: log('shoal:node:audit')
+          },
+          { fraction: this.config.receipts.reexecFraction, queue: this.config.receipts.auditQueue }
+        ),
+        async (a) => a.start(),
+        async (a) => a.stop()
+      )
+      const receipts = await this.use(
+        'receipts',
+        new NodeReceipts({
+          db,
+          swarm,
           grants: datasets.grants,
-          reexec: { run: async (claims, opts) => late.jobs!.reexecutor.run(claims, opts) },
-          canRead: async (shard, job) => datasets.canRead(shard, job),
-          publish: async (proof) => late.receipts?.publishProof(proof)
-        },
-        { fraction: this.config.receipts.reexecFraction, queue: this.config.receipts.auditQueue }
+          identity,
+          audit,
+          documents: store,
+          log: log('shoal:node:receipts')
+        }),
+        async (r) => r.start(),
+        async (r) => r.stop()
       )
-      late.receipts = this._receipts = new NodeReceipts({
-        db: this._db,
-        swarm: this._swarm,
-        grants: this._datasets.grants,
-        identity: this._identity,
-        audit: this._audit,
-        documents: this._store
-      })
-      await this._receipts.start()
-      late.jobs = this._jobs = new NodeJobs({
-        identity: this._identity,
-        store: this._store,
-        db: this._db,
-        swarm: this._swarm,
-        datasets: this._datasets,
-        config: this.config,
-        jobsDir: join(this.repo.ledgerDir, 'jobs'),
-        exclusions: this._audit,
-        privacy: this._privacy
-      })
-      await this._jobs.start()
-      await this._audit.start()
+      const jobs = await this.use(
+        'jobs',
+        new NodeJobs({
+          did: identity.did,
+          db,
+          store,
+          swarm: {
+            gossip: swarm.gossip,
+            swarmId: () => swarm.swarm?.id,
+            noteAnnouncer: (cid, did) => swarm.noteAnnouncer(cid, did),
+            onEnter: (listener) => swarm.onEnter(listener)
+          },
+          datasets,
+          catalog,
+          models,
+          receipts,
+          privacy,
+          exclusions: audit,
+          prepared,
+          prep: imageJobData,
+          training: this.config.training,
+          jobsDir: join(this.repo.ledgerDir, 'jobs'),
+          log: log('shoal:node:jobs')
+        }),
+        async (j) => j.start(),
+        async (j) => j.stop()
+      )
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
-        ...nodeMethods(this),
-        ...storageMethods(this._store),
-        ...p2pMethods(this._helia, this._swarm),
+        ...nodeMethods({
+          identity,
+          version: VERSION,
+          home: this.repo.home,
+          libp2p: helia.libp2p,
+          store,
+          startedAt: () => this._startedAt
+        }),
+        ...storageMethods(store),
+        ...p2pMethods(helia, swarm),
         ...trainingMethods({
-          store: this._store,
-          db: this._db,
+          store,
+          db,
           config: this.config,
-          lineage: async (job) => late.jobs!.lineage(job),
+          lineage: async (job) => jobs.lineage(job),
           readDataset: async (dataset, signal) => datasets.readOwned(dataset, signal),
           grantStatus: async (grant) => {
             const g = await datasets.grants.find(grant)
             return g === undefined ? 'unknown' : grantStatus(g)
           }
         }),
-        ...datasetMethods(this._datasets, this._privacy),
-        ...jobMethods(this._jobs, this._store, this._db),
-        ...receiptMethods(this._receipts)
+        ...datasetMethods(datasets, privacy),
+        ...jobMethods(jobs, store, db),
+        ...receiptMethods(receipts)
       ]
-      const streams: Record<string, StreamHandler> = { ...storageStreams(this._store) }
-      this._rpc = new RpcServer(
-        { methods, streams },
-        {
-          host: this.config.rpc.host,
-          port: this.config.rpc.port,
-          token,
-          maxBodyBytes: this.config.rpc.maxBodyBytes,
-          info: { title: 'Shoal node JSON-RPC', version: VERSION }
-        }
+      const streams: Record<string, StreamHandler> = { ...storageStreams(store) }
+      const rpc = await this.use(
+        'rpc',
+        new RpcServer(
+          { methods, streams },
+          {
+            host: this.config.rpc.host,
+            port: this.config.rpc.port,
+            token,
+            maxBodyBytes: this.config.rpc.maxBodyBytes,
+            info: { title: 'Shoal node JSON-RPC', version: VERSION }
+          }
+        ),
+        async (r) => r.start(),
+        async (r) => r.stop()
       )
-      const url = await this._rpc.start()
-      await this.repo.writeApi(url.href)
+      await this.repo.writeApi(rpc.url().href)
+      this.stack.push({ name: 'api file', stop: async () => this.repo.removeApi() })
+      this.parts = { identity, helia, store, swarm, rpc }
       this._startedAt = Date.now()
-      log.info({ did: this._identity.did, rpc: url.href }, 'node started')
+      this.log.info({ did: identity.did, rpc: rpc.url().href }, 'node started')
     } catch (err) {
       await this.stop()
       throw err
     }
   }
 
-  /** Stop in reverse order; safe to call more than once and after a failed start. */
+  /**
+   * Stops what was started, in exactly the reverse order (the api file and the RPC server
+   * first: no new work; the repo lock last). Safe to call more than once and after a failed
+   * start; a service that fails to stop is logged and the rest still stop.
+   */
   async stop(): Promise<void> {
-    const {
-      _rpc: rpc,
-      _store: store,
-      _jobs: jobs,
-      _receipts: receipts,
-      _audit: audit,
-      _datasets: datasets,
-      _swarm: swarm,
-      _db: db,
-      _helia: helia
-    } = this
-    this._rpc = undefined
-    this._jobs = undefined
-    this._receipts = undefined
-    this._audit = undefined
-    this._privacy = undefined
-    this._datasets = undefined
-    this._swarm = undefined
-    this._db = undefined
-    this._helia = undefined
-    this._store = undefined
+    const stack = this.stack
+    this.stack = []
+    this.parts = undefined
     this.starting = undefined
-    // Reverse order of start: RPC first (no new work), then jobs, consent, gossip, the node's
-    // records, and Helia (which closes libp2p and flushes the level datastore).
-    await rpc?.stop()
-    await this.repo.removeApi()
-    await audit?.stop()
-    await jobs?.stop()
-    await receipts?.stop()
-    await datasets?.stop()
-    await swarm?.stop()
-    await db?.stop()
-    await store?.stop()
-    await helia?.stop()
-    await this.repo.unlock()
-    log.info('node stopped')
+    for (const { name, stop } of stack.reverse()) {
+      await stop().catch((err: unknown) =>
+        this.log.error({ service: name, err: (err as Error).message }, 'stop failed')
+      )
+    }
+    if (stack.length > 0) this.log.info('node stopped')
   }
 }

@@ -9,7 +9,7 @@
  * noise makes ε infinite. The owner's budget (`privacy.epsMax` at `delta` in a grant) caps
  * how many rounds a grantee may still train on the shards it covers.
  */
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import {
   RdpAccountant,
   computeRdp,
@@ -137,23 +137,22 @@ export interface DatasetPrivacy {
 }
 
 export interface PrivacyComponents {
+  /** The node\'s logger for this service (carries the node id); default: a module logger. */
+  log?: Logger
   db: NodeDb
   /** The verified spec of a job this node knows (undefined when unknown). */
   job(id: string): Promise<JobSpec | undefined>
-}
-
-interface StoredReceipt {
-  jwt: string
-  job: string
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null)
 
 /** Privacy accounting over the receipts stored on a node. */
 export class NodePrivacy {
+  private readonly log: Logger
   private readonly c: PrivacyComponents
 
   constructor(components: PrivacyComponents) {
+    this.log = components.log ?? log
     this.c = components
   }
 
@@ -161,7 +160,7 @@ export class NodePrivacy {
   async spentByShard(opts: { issuer?: string } = {}): Promise<Map<string, Map<string, SgmSteps>>> {
     const out = new Map<string, Map<string, SgmSteps>>()
     const specs = new Map<string, JobSpec | undefined>()
-    for (const r of await this.c.db.list<StoredReceipt & { issuer: string }>('receipts')) {
+    for (const r of await this.c.db.list('receipts')) {
       if (opts.issuer !== undefined && r.issuer !== opts.issuer) continue
       if (!specs.has(r.job)) specs.set(r.job, await this.c.job(r.job).catch(() => undefined))
       const spec = specs.get(r.job)
@@ -219,7 +218,7 @@ export class NodePrivacy {
       unit: 'record',
       shards: rows
     }
-    log.debug({ dataset, epsilon: report.epsilon, epsMax }, 'privacy report')
+    this.log.debug({ dataset, epsilon: report.epsilon, epsMax }, 'privacy report')
     return report
   }
 }

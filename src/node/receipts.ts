@@ -1,7 +1,7 @@
 /**
  * Receipts and the credit ledger on a node. Receipts gossiped on the swarm's receipts topic are
  * checked at the signature level and stored (kind `receipts`, key = `receiptHash`, beside the
- * node's own, which `NodeJobs` stores when it signs them) and handed to the audit service
+ * node's own, which it signs, stores and gossips for the jobs runner: `issue`) and handed to the audit service
  * (`NodeAudit`), which re-executes a sample; fraud proofs gossiped on the same topic go to the
  * audit service too. `verify` runs every level the node can run on one receipt (signature, chain
  * over the stored receipts of its issuer, lineage with the grant store, and re-execution when
@@ -11,17 +11,19 @@
  * is a pure function of the stored receipts, the grants and the accepted fraud proofs: nodes
  * that hold the same ones compute the same balances and the same `hash`.
  */
-import { ShoalError, logger } from '../common/index.js'
+import { ShoalError, logger, type Logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { ReceiptMessage, SwarmTopics, TopicSpec } from '../p2p/index.js'
 import {
   computeLedger,
   ledgerHash,
+  issueReceipt,
   receiptHash,
   verifyAll,
   verifyLineage,
   verifySignature,
   type Exclusion,
+  type ReceiptInput,
   type GrantLookup,
   type LedgerEntry,
   type VerifyLevel
@@ -29,33 +31,24 @@ import {
 import {
   AUDITS_KIND,
   emptyAuditStats,
-  type AuditRecord,
   type AuditStats,
   type FraudProofRecord,
   type NodeAudit
 } from './audit.js'
 import type { NodeDb } from './db.js'
+import type { ReceiptRecord } from './records.js'
+
+export type { ReceiptRecord } from './records.js'
 
 const log = logger('shoal:node:receipts')
 
-/** The db kind receipts are stored under (shared with `NodeJobs`). */
-export const RECEIPTS_KIND = 'receipts'
+/** The db kind receipts are stored under (NodeReceipts is their only writer). */
+export const RECEIPTS_KIND = 'receipts' as const
 /** How long a computed ledger is reused while the stored receipts are unchanged (grants may change meanwhile). */
 export const LEDGER_CACHE_MS = 5_000
 
 /** Thrown when a receipt named by its hash is not stored on this node. */
 export class ReceiptRequestError extends ShoalError<'RECEIPT_NOT_FOUND', { receipt: string }> {}
-
-/** A stored receipt (the shape `NodeJobs.signReceipt` writes). */
-export interface ReceiptRecord {
-  hash: string
-  jwt: string
-  job: string
-  round: number
-  issuer: string
-  /** CID of the receipt's pinned dag-json document (`receiptDocument`), when pinned. */
-  doc?: string
-}
 
 /** The dag-json document a receipt is pinned as in Helia: anyone can fetch it by CID. */
 export function receiptDocument(jwt: string): { type: 'shoal/receipt'; jwt: string } {
@@ -63,9 +56,10 @@ export function receiptDocument(jwt: string): { type: 'shoal/receipt'; jwt: stri
 }
 
 /** Pins a receipt as dag-json; returns the document's CID, or undefined when that failed (logged). */
-export async function pinReceipt(
+async function pinReceipt(
   documents: ReceiptsComponents['documents'],
-  jwt: string
+  jwt: string,
+  log: Logger
 ): Promise<string | undefined> {
   if (documents === undefined) return undefined
   try {
@@ -89,6 +83,8 @@ export interface ReceiptsSwarm {
 }
 
 export interface ReceiptsComponents {
+  /** The node\'s logger for this service (carries the node id); default: a module logger. */
+  log?: Logger
   db: NodeDb
   swarm: ReceiptsSwarm
   grants: GrantLookup
@@ -148,6 +144,7 @@ const looksLikeJwt = (s: string): boolean => s.split('.').length === 3
 
 /** Receipts gossip, storage, verification and the ledger for one node. */
 export class NodeReceipts {
+  private readonly log: Logger
   private readonly c: ReceiptsComponents
   private unsubscribe: (() => void) | undefined
   private started = false
@@ -157,6 +154,7 @@ export class NodeReceipts {
   private topics: Pick<SwarmTopics, 'receipts'> | undefined
 
   constructor(components: ReceiptsComponents) {
+    this.log = components.log ?? log
     this.c = components
   }
 
@@ -209,10 +207,34 @@ export class NodeReceipts {
     return { ok: true, offender: r.offender, checked: r.checked }
   }
 
-  /** Gossips a fraud proof on the swarm's receipts topic (nothing when not in a swarm). */
-  async publishProof(proof: string): Promise<void> {
-    if (this.topics === undefined) return
-    await this.c.swarm.gossip.publish(this.topics.receipts, { type: 'fraud-proof', proof })
+  /**
+   * Signs this node's receipt for a round (chained to its previous one), stores it, pins it and
+   * gossips it. The only writer of receipts and of the chain head: it is saved before it is
+   * announced, so that a crash between the two cannot look like a fork.
+   */
+  async issue(input: ReceiptInput): Promise<string> {
+    const did = this.c.identity.did
+    const prev = await this.c.db.get('receipt-head', did)
+    const jwt = await issueReceipt(this.c.identity, input, prev?.jwt ?? null)
+    const hash = receiptHash(jwt)
+    const doc = await pinReceipt(this.c.documents, jwt, this.log)
+    await this.c.db.put(RECEIPTS_KIND, hash, {
+      hash,
+      jwt,
+      job: input.job,
+      round: input.round,
+      issuer: did,
+      ...(doc === undefined ? {} : { doc })
+    })
+    await this.c.db.put('receipt-head', did, { jwt, hash })
+    if (this.topics !== undefined) {
+      this.c.swarm.gossip
+        .publish(this.topics.receipts, { type: 'receipt', receipt: jwt })
+        .catch((err: unknown) => {
+          this.log.warn({ receipt: hash, err: (err as Error).message }, 'could not gossip a receipt')
+        })
+    }
+    return jwt
   }
 
   /**
@@ -231,12 +253,12 @@ export class NodeReceipts {
       const r = await verifySignature(jwt)
       if (!r.ok) {
         this.counters.rejected[r.reason] = (this.counters.rejected[r.reason] ?? 0) + 1
-        log.info({ receipt: hash, from, reason: r.reason, detail: r.detail }, 'receipt rejected')
+        this.log.info({ receipt: hash, from, reason: r.reason, detail: r.detail }, 'receipt rejected')
         return r.reason
       }
       const { iss, job, round } = r.claims
-      const doc = await pinReceipt(this.c.documents, jwt)
-      await this.c.db.put<ReceiptRecord>(RECEIPTS_KIND, hash, {
+      const doc = await pinReceipt(this.c.documents, jwt, this.log)
+      await this.c.db.put(RECEIPTS_KIND, hash, {
         hash,
         jwt,
         job,
@@ -245,12 +267,12 @@ export class NodeReceipts {
         ...(doc === undefined ? {} : { doc })
       })
       this.counters.accepted++
-      log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
+      this.log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
       void this.c.audit?.checkLineage(jwt, hash)
       void this.c.audit?.consider(jwt, hash)
       return 'accepted'
     } catch (err) {
-      log.warn({ receipt: hash, err: (err as Error).message }, 'receipt not stored')
+      this.log.warn({ receipt: hash, err: (err as Error).message }, 'receipt not stored')
       return 'error'
     } finally {
       this.inFlight.delete(hash)
@@ -264,7 +286,7 @@ export class NodeReceipts {
 
   /** Stored receipts, ordered by (issuer, job, round, hash). */
   async list(filter: { job?: string; issuer?: string } = {}): Promise<ReceiptRecord[]> {
-    return (await this.c.db.list<ReceiptRecord>(RECEIPTS_KIND))
+    return (await this.c.db.list(RECEIPTS_KIND))
       .filter((r) => filter.job === undefined || r.job === filter.job)
       .filter((r) => filter.issuer === undefined || r.issuer === filter.issuer)
       .sort(
@@ -273,7 +295,7 @@ export class NodeReceipts {
   }
 
   async get(hash: string): Promise<ReceiptRecord | undefined> {
-    return this.c.db.get<ReceiptRecord>(RECEIPTS_KIND, hash)
+    return this.c.db.get(RECEIPTS_KIND, hash)
   }
 
   /**
@@ -371,7 +393,7 @@ export class NodeReceipts {
         detail: r.detail
       }
     }
-    const done = await this.c.db.get<AuditRecord>(AUDITS_KIND, hash)
+    const done = await this.c.db.get(AUDITS_KIND, hash)
     if (done === undefined) {
       return {
         level: 'reexecution',
@@ -399,7 +421,7 @@ export class NodeReceipts {
    * receipts are unchanged.
    */
   async ledger(): Promise<NodeLedger> {
-    const records = await this.c.db.list<ReceiptRecord>(RECEIPTS_KIND)
+    const records = await this.c.db.list(RECEIPTS_KIND)
     const proofs = (await this.c.audit?.proofs()) ?? []
     const key = [...records.map((r) => r.hash), ...proofs.map((p) => p.hash)].join(',')
     const now = Date.now()

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import { ShoalError, logger } from '../common/index.js'
+import { ShoalError, logger, type Logger } from '../common/index.js'
 import { Keystore, didFromPeerId, peerIdFromDid, type Identity } from '../identity/index.js'
 import type { PeerAccessList } from '../p2p/index.js'
 import {
@@ -84,6 +84,8 @@ export function decodeInvite(text: string): Invite {
 }
 
 export interface SwarmComponents {
+  /** The node\'s logger for this service (carries the node id); default: a module logger. */
+  log?: Logger
   repo: Repo
   identity: Identity
   helia: ShoalHelia<P2PServices>
@@ -95,6 +97,7 @@ export interface SwarmComponents {
 
 /** Swarm membership and gossip for one node. */
 export class NodeSwarm implements GossipAccess {
+  private readonly log: Logger
   readonly gossip: GossipService
   /** Reaches the announcer of a CID before a fetch (models announced by unconnected members). */
   readonly reach: PeerReach
@@ -106,6 +109,7 @@ export class NodeSwarm implements GossipAccess {
   private readonly listeners: Array<(topics: SwarmTopics) => void> = []
 
   constructor(components: SwarmComponents) {
+    this.log = components.log ?? log
     this.c = components
     this.path = join(components.repo.home, 'swarm.json')
     this.gossip = new GossipService({ pubsub: components.helia.libp2p.services.pubsub, access: this })
@@ -199,10 +203,10 @@ export class NodeSwarm implements GossipAccess {
     await this.exchange.start()
     for (const addr of state.bootstrap) {
       this.c.helia.libp2p.dial(multiaddr(addr)).catch((err: unknown) => {
-        log.warn({ addr, err: (err as Error).message }, 'bootstrap dial failed')
+        this.log.warn({ addr, err: (err as Error).message }, 'bootstrap dial failed')
       })
     }
-    log.info({ swarm: state.swarm.id, private: state.swarm.private }, 'in swarm')
+    this.log.info({ swarm: state.swarm.id, private: state.swarm.private }, 'in swarm')
     const topics = swarmTopics(state.swarm.id)
     for (const l of this.listeners) l(topics)
   }

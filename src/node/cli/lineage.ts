@@ -1,5 +1,5 @@
 /** `shoal job lineage`: the human view of `job_lineage`. */
-import type { JobLineage } from '../jobs.js'
+import type { JobLineage } from '../jobs/index.js'
 
 const short = (s: string | null, n = 12): string =>
   s === null ? '?' : s.length > n + 3 ? `${s.slice(0, n)}…` : s

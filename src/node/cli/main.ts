@@ -14,7 +14,7 @@ import { connect } from './connect.js'
 import { addFile, getFile } from './transfer.js'
 import { registerReceiptCommands } from './receipts.js'
 import { renderLineage } from './lineage.js'
-import type { JobLineage } from '../jobs.js'
+import type { JobLineage } from '../jobs/index.js'
 
 /** Exit codes, stable for scripts. */
 export const EXIT = {

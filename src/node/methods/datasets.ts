@@ -1,5 +1,6 @@
 /** `dataset_*` RPC methods: import, list, grant, revoke, grants. */
 import { z } from 'zod'
+import { DidKeyString } from '../../common/index.js'
 import { DEFAULT_DELTA, type NodePrivacy } from '../privacy.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import type { NodeDatasets } from '../datasets.js'
@@ -87,7 +88,7 @@ export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMetho
       summary: 'Grant a DID the keys of a dataset’s shards (published on the consent topic)',
       params: z.object({
         dataset: z.string().describe('manifest CID'),
-        did: z.string().startsWith('did:key:'),
+        did: DidKeyString,
         purpose: z.string().min(1).max(128).optional().describe('a job id, or "any" (default)'),
         expiresAt: z.number().int().positive().optional().describe('Unix seconds'),
         shards: z.array(z.string()).optional().describe('default: every shard'),

@@ -3,8 +3,8 @@ import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
 import { MODELS, Predictor, exportOnnx, validateSpec, type ModelSpec } from '../../training/index.js'
 import { readWeights } from './training.js'
-import { exportOptionsOf, type CheckpointRecord, type NodeDb } from '../db.js'
-import { JobRequestError, type NodeJobs } from '../jobs.js'
+import { exportOptionsOf, type NodeDb } from '../db.js'
+import { JobRequestError, type NodeJobs } from '../jobs/index.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 
 const JobRecord = z.object({
@@ -220,7 +220,7 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
             }
           )
         }
-        const rec = await db.get<CheckpointRecord>('checkpoints', cid)
+        const rec = await db.get('checkpoints', cid)
         if (rec === undefined)
           throw new JobRequestError('JOB_NOT_FOUND', `no checkpoint ${cid} on this node`, { cid })
         const spec = rec.spec as ModelSpec

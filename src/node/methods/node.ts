@@ -2,7 +2,10 @@
 import * as ort from 'onnxruntime-node'
 import { z } from 'zod'
 import { method, type RpcMethod } from '../rpc/index.js'
-import type { ShoalNode } from '../node.js'
+import type { Identity } from '../../identity/index.js'
+import type { ShoalHelia } from '../../storage/index.js'
+import type { P2PServices } from '../../p2p/index.js'
+import type { ContentStore } from '../../storage/index.js'
 
 export const NodeInfo = z.object({
   did: z.string(),
@@ -26,7 +29,18 @@ export const NodeInfo = z.object({
   })
 })
 
-export function nodeMethods(node: ShoalNode): RpcMethod[] {
+/** What `node_info` reports on. */
+export interface NodeInfoSource {
+  identity: Identity
+  version: string
+  home: string
+  libp2p: ShoalHelia<P2PServices>['libp2p']
+  store: Pick<ContentStore, 'cryptoStatus'>
+  /** When the node finished starting (ms since the epoch). */
+  startedAt(): number
+}
+
+export function nodeMethods(node: NodeInfoSource): RpcMethod[] {
   return [
     method({
       name: 'node_info',
@@ -34,19 +48,19 @@ export function nodeMethods(node: ShoalNode): RpcMethod[] {
       params: z.object({}),
       result: NodeInfo,
       handler: async () => {
-        const net = node.helia.libp2p.services.netinfo.reachability()
+        const net = node.libp2p.services.netinfo.reachability()
         return {
           did: node.identity.did,
           peerId: node.identity.peerId.toString(),
           version: node.version,
-          listenAddresses: node.helia.libp2p.getMultiaddrs().map((a) => a.toString()),
+          listenAddresses: node.libp2p.getMultiaddrs().map((a) => a.toString()),
           reachability: net.reachability,
           observedAddresses: net.observed,
           relayAddresses: net.relay,
           addresses: net.addresses,
-          uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
+          uptimeSeconds: Math.round((Date.now() - node.startedAt()) / 1000),
           executionProviders: ort.listSupportedBackends().map((b) => b.name),
-          home: node.repo.home,
+          home: node.home,
           rssBytes: process.memoryUsage().rss,
           crypto: node.store.cryptoStatus()
         }

@@ -1,6 +1,7 @@
 /** `peers_*`, `swarm_*` and `pubsub_*` RPC methods. */
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
+import { DidKeyString } from '../../common/index.js'
 import { ShoalError } from '../../common/index.js'
 import type { P2PServices } from '../../p2p/index.js'
 import type { ShoalHelia } from '../../storage/index.js'
@@ -93,7 +94,7 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
       name: 'swarm_invite',
       summary: 'Issue a membership credential for a DID, as an invite string (founders only)',
       params: z.object({
-        did: z.string().startsWith('did:key:'),
+        did: DidKeyString,
         expiresInSeconds: z.number().int().positive().optional()
       }),
       result: z.object({ invite: z.string() }),

@@ -25,7 +25,7 @@ import {
 } from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
 import { exportOptionsOf, type CheckpointRecord, type NodeDb } from '../db.js'
-import type { JobLineage } from '../jobs.js'
+import type { JobLineage } from '../jobs/index.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import { parseCid } from './storage.js'
 
@@ -179,7 +179,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
     return t
   }
   const checkpoint = async (cid: string): Promise<CheckpointRecord> => {
-    const r = await c.db.get<CheckpointRecord>('checkpoints', cid)
+    const r = await c.db.get('checkpoints', cid)
     if (r === undefined) {
       throw new TrainingRequestError('CHECKPOINT_NOT_FOUND', `no checkpoint ${cid} on this node`, { cid })
     }
@@ -336,8 +336,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
       summary: 'Checkpoints held by this node',
       params: z.object({}),
       result: z.array(z.record(z.string(), z.unknown())),
-      handler: async () =>
-        (await c.db.list<CheckpointRecord>('checkpoints')) as unknown as Record<string, unknown>[]
+      handler: async () => (await c.db.list('checkpoints')) as unknown as Record<string, unknown>[]
     }),
     method({
       name: 'model_export',
@@ -355,8 +354,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         consent: z.array(Consent)
       }),
       handler: async ({ checkpoint: given, job, path }) => {
-        const cid =
-          given ?? (job !== undefined ? (await c.db.get<{ cid: string }>('latest', job))?.cid : undefined)
+        const cid = given ?? (job !== undefined ? (await c.db.get('latest', job))?.cid : undefined)
         if (cid === undefined) {
           throw new TrainingRequestError(
             'CHECKPOINT_NOT_FOUND',
@@ -434,7 +432,7 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
             )
           }
         }
-        await c.db.put<CheckpointRecord>('checkpoints', cid, {
+        await c.db.put('checkpoints', cid, {
           cid,
           spec,
           source: 'import',

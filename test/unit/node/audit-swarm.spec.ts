@@ -91,7 +91,6 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
       weights: async (cid) => decodeWeights(await store.get(cid)),
       shards: async (cids) => concatDatasets(cids.map((c) => shards.get(c)!))
     })
-    const late: { receipts?: NodeReceipts } = {}
     const audit = new NodeAudit(
       {
         db,
@@ -99,11 +98,11 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
         grants,
         reexec,
         canRead: async (cid) => shards.has(cid),
-        publish: async () => {}
+        swarm: loop
       },
       { fraction: 1, queue: 1000 }
     )
-    const receipts = (late.receipts = new NodeReceipts({ db, swarm: loop, grants, identity: owner, audit }))
+    const receipts = new NodeReceipts({ db, swarm: loop, grants, identity: owner, audit })
     await receipts.start()
     await audit.start()
     loop.enter()

@@ -47,7 +47,6 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
     made.push(db)
     const swarm = new FakeSwarm()
     const reexec = new FakeReexecutor()
-    const late: { receipts?: NodeReceipts } = {}
     const audit = new NodeAudit(
       {
         db,
@@ -55,11 +54,11 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
         grants,
         reexec,
         canRead: async () => opts.canRead,
-        publish: async (proof) => late.receipts!.publishProof(proof)
+        swarm
       },
       { fraction: opts.fraction ?? 1, queue: 100 }
     )
-    const receipts = (late.receipts = new NodeReceipts({ db, swarm, grants, identity: identity(id), audit }))
+    const receipts = new NodeReceipts({ db, swarm, grants, identity: identity(id), audit })
     await receipts.start()
     await audit.start()
     swarm.enter()

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { renderLineage } from '../../../src/node/cli/lineage.js'
-import type { JobLineage } from '../../../src/node/jobs.js'
+import type { JobLineage } from '../../../src/node/jobs/index.js'
 
 describe('node/cli: shoal job lineage', () => {
   const lineage: JobLineage = {
