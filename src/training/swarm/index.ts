@@ -43,7 +43,8 @@
  * void result.nextRound
  * ```
  */
-export { SwarmTrainer, maxModelBytes, type ResolvedSwarmOptions } from './trainer.js'
+export { SwarmTrainer } from './trainer.js'
+export { maxModelBytes, type ResolvedSwarmOptions } from './options.js'
 export {
   createJob,
   verifyJob,

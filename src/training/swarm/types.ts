@@ -3,6 +3,7 @@
  * in-memory hub in tests and over gossipsub + Helia in a node), its options and what it
  * reports.
  */
+import type { Logger } from '../../common/index.js'
 import type { PARALLEL_CPU_EP } from './constants.js'
 import type { TensorDataset } from '../data/index.js'
 import type { AggregationRule, CompressionKind } from '../aggregate/index.js'
@@ -94,6 +95,8 @@ export interface SwarmComponents {
    * are ignored from the moment `excluded` says so.
    */
   exclusions?: { excluded(did: string): boolean }
+  /** Where the trainer logs (the node passes a child logger with its node id); default `logger('shoal:training:swarm')`. */
+  log?: Logger
 }
 
 /** Options of a {@link SwarmTrainer}; everything but `job`, `jobId` and `did` has a default. */
