@@ -1,23 +1,77 @@
 /**
+ * What kind of failure an error is, independent of its code. The CLI turns it into an exit
+ * code and the RPC server sends it in `error.data.category`:
+ * - `usage`: a malformed input or argument (a bad CID, an unreadable option, a schema violation);
+ * - `not-found`: an unknown id (a CID, job, dataset, checkpoint, receipt);
+ * - `refused`: refused by policy, permission or state (a revoked grant, a locked repo, a wrong
+ *   passphrase, not a member, busy);
+ * - `integrity`: bytes that do not match their hash or authentication tag;
+ * - `unavailable`: the daemon (or a service or peer it needs) is not running or cannot be reached;
+ * - `internal`: anything else.
+ */
+export type ErrorCategory = 'usage' | 'not-found' | 'refused' | 'integrity' | 'unavailable' | 'internal'
+
+/** Every {@link ErrorCategory}. */
+export const ERROR_CATEGORIES: readonly ErrorCategory[] = [
+  'usage',
+  'not-found',
+  'refused',
+  'integrity',
+  'unavailable',
+  'internal'
+]
+
+/** True when `value` is one of the {@link ERROR_CATEGORIES}. */
+export function isErrorCategory(value: unknown): value is ErrorCategory {
+  return typeof value === 'string' && (ERROR_CATEGORIES as readonly string[]).includes(value)
+}
+
+/** Options of a {@link ShoalError}: its cause, and a category that overrides the class's. */
+export interface ShoalErrorOptions {
+  cause?: unknown
+  category?: ErrorCategory
+}
+
+/**
  * Base class of every Shoal error. Callers match on `code`, never on message text.
  * `fields` holds the facts of the failure (serialisable), e.g. `{ norm, limit }`.
+ *
+ * `category` is set by the class: a subclass declares `static readonly category`, or, when its
+ * codes fall in different categories, overrides `categoryOf(code)`; `options.category` (for an
+ * error rebuilt from the wire) overrides both. The default is `internal`.
  */
 export class ShoalError<
   Code extends string = string,
   Fields extends Record<string, unknown> = Record<string, unknown>
 > extends Error {
+  /** The category of this class's errors (see {@link ShoalError.categoryOf}). */
+  static readonly category: ErrorCategory = 'internal'
+
+  /** The category of an error of this class with this code; by default the class's `category`. */
+  protected static categoryOf(_code: string): ErrorCategory {
+    return this.category
+  }
+
   readonly code: Code
   readonly fields: Fields
+  readonly category: ErrorCategory
 
-  constructor(code: Code, message: string, fields?: Fields, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, fields?: Fields, options?: ShoalErrorOptions) {
     super(message, options)
     this.code = code
     this.fields = fields ?? ({} as Fields)
     this.name = new.target.name
+    this.category = options?.category ?? (new.target as unknown as typeof ShoalError).categoryOf(code)
   }
 
-  toJSON(): { name: string; code: Code; message: string } & Fields {
-    return { ...this.fields, name: this.name, code: this.code, message: this.message }
+  toJSON(): { name: string; code: Code; category: ErrorCategory; message: string } & Fields {
+    return {
+      ...this.fields,
+      name: this.name,
+      code: this.code,
+      category: this.category,
+      message: this.message
+    }
   }
 }
 

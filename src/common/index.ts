@@ -8,7 +8,8 @@
  * log.info({ cid: 'bafy…' }, 'stored')
  * ```
  */
-export { ShoalError, hasCode } from './errors.js'
+export { ShoalError, hasCode, isErrorCategory, ERROR_CATEGORIES } from './errors.js'
+export type { ErrorCategory, ShoalErrorOptions } from './errors.js'
 export { logger, configureLogger, type Logger, type LoggerOptions } from './logger.js'
 export { rawCid, RAW_CODEC, SHA2_256_CODE } from './cid.js'
 export { Rng } from './rng.js'

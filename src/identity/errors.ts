@@ -1,4 +1,4 @@
-import { ShoalError } from '../common/index.js'
+import { ShoalError, type ErrorCategory } from '../common/index.js'
 
 /** Why a DID was rejected; the names follow the did:key spec's error names. */
 export type InvalidDidReason =
@@ -9,6 +9,8 @@ export type InvalidDidReason =
  * another multicodec, wrong key length, or bytes that are not a curve point).
  */
 export class InvalidDidError extends ShoalError<'INVALID_DID', { did: string; reason: InvalidDidReason }> {
+  static override readonly category = 'usage'
+
   constructor(did: string, reason: InvalidDidReason, detail: string) {
     const shown = did.length > 120 ? `${did.slice(0, 120)}…` : did
     super('INVALID_DID', `invalid did:key ${JSON.stringify(shown)}: ${detail}`, { did: shown, reason })
@@ -20,6 +22,8 @@ export class UnsupportedPeerIdError extends ShoalError<
   'UNSUPPORTED_PEER_ID',
   { peerId: string; type: string }
 > {
+  static override readonly category = 'refused'
+
   constructor(peerId: string, type: string) {
     super('UNSUPPORTED_PEER_ID', `peer ${peerId} has a ${type} key; only Ed25519 peers have a did:key`, {
       peerId,
@@ -30,6 +34,8 @@ export class UnsupportedPeerIdError extends ShoalError<
 
 /** Thrown when key material has the wrong length or a keypair's halves do not match. */
 export class InvalidKeyError extends ShoalError<'INVALID_KEY', { detail: string }> {
+  static override readonly category = 'usage'
+
   constructor(detail: string) {
     super('INVALID_KEY', `invalid Ed25519 key: ${detail}`, { detail })
   }
@@ -41,6 +47,8 @@ export type JwtInvalidReason =
 
 /** Thrown when a JWT fails verification; `reason` says which check failed. */
 export class JwtInvalidError extends ShoalError<'JWT_INVALID', { reason: JwtInvalidReason }> {
+  static override readonly category = 'refused'
+
   constructor(reason: JwtInvalidReason, message: string, options?: { cause?: unknown }) {
     super('JWT_INVALID', `JWT rejected (${reason}): ${message}`, { reason }, options)
   }
@@ -53,7 +61,16 @@ export type JweErrorCode = 'JWE_NO_RECIPIENTS' | 'JWE_DECRYPT_FAILED'
  * Thrown when a JWE cannot be made (no recipients) or this identity cannot decrypt it
  * (not a recipient, or the JWE was altered).
  */
-export class JweError extends ShoalError<JweErrorCode> {}
+export class JweError extends ShoalError<JweErrorCode> {
+  private static readonly categories: Record<JweError['code'], ErrorCategory> = {
+    JWE_NO_RECIPIENTS: 'usage',
+    JWE_DECRYPT_FAILED: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return JweError.categories[code as JweError['code']]
+  }
+}
 
 /** Codes of {@link KeystoreError}. */
 export type KeystoreErrorCode =
@@ -75,7 +92,18 @@ export type KeystoreErrorCode =
  * - `PASSPHRASE_REQUIRED`: the key is sealed and no passphrase was given.
  * - `WRONG_PASSPHRASE`: the passphrase does not open the key.
  */
-export class KeystoreError extends ShoalError<
-  KeystoreErrorCode,
-  { path: string } & Record<string, unknown>
-> {}
+export class KeystoreError extends ShoalError<KeystoreErrorCode, { path: string } & Record<string, unknown>> {
+  private static readonly categories: Record<KeystoreError['code'], ErrorCategory> = {
+    KEYSTORE_EXISTS: 'refused',
+    KEYSTORE_NOT_FOUND: 'not-found',
+    KEYSTORE_CORRUPT: 'internal',
+    KEYSTORE_INSECURE_PERMISSIONS: 'refused',
+    KEYSTORE_INVALID_OPTIONS: 'usage',
+    PASSPHRASE_REQUIRED: 'refused',
+    WRONG_PASSPHRASE: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return KeystoreError.categories[code as KeystoreError['code']]
+  }
+}

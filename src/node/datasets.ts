@@ -4,7 +4,7 @@
  * granted to this node (deleted at once on revocation or expiry).
  */
 import { CID } from 'multiformats/cid'
-import { ShoalError, logger, type Logger } from '../common/index.js'
+import { ShoalError, type ErrorCategory, logger, type Logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { ConsentMessage, SwarmTopics } from '../p2p/index.js'
 import {
@@ -20,18 +20,16 @@ import {
   trainTestSplit,
   type Dataset,
   type LabeledImages,
-  type ManifestBody
-} from '../storage/datasets/index.js'
-import {
+  type ManifestBody,
   GrantStore,
   createGrant,
   createRevocation,
   grantStatus,
   readGrantedShard,
   type GrantInfo,
-  type PrivacyBudget
-} from '../storage/grants/index.js'
-import type { ContentStore } from '../storage/index.js'
+  type PrivacyBudget,
+  type ContentStore
+} from '../storage/index.js'
 import type { NodeDb } from './db.js'
 import type { DatasetRecord } from './records.js'
 import type { NodeSwarm } from './swarm.js'
@@ -42,7 +40,16 @@ const log = logger('shoal:node:datasets')
 export class DatasetRequestError extends ShoalError<
   'DATASET_NOT_FOUND' | 'DATASET_SOURCE',
   Record<string, unknown>
-> {}
+> {
+  private static readonly categories: Record<DatasetRequestError['code'], ErrorCategory> = {
+    DATASET_NOT_FOUND: 'not-found',
+    DATASET_SOURCE: 'usage'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return DatasetRequestError.categories[code as DatasetRequestError['code']]
+  }
+}
 
 export type { DatasetRecord } from './records.js'
 

@@ -27,7 +27,7 @@ import {
   type GrantLookup,
   type LedgerEntry,
   type VerifyLevel
-} from '../training/receipts/index.js'
+} from '../training/index.js'
 import {
   AUDITS_KIND,
   emptyAuditStats,
@@ -48,7 +48,9 @@ export const RECEIPTS_KIND = 'receipts' as const
 export const LEDGER_CACHE_MS = 5_000
 
 /** Thrown when a receipt named by its hash is not stored on this node. */
-export class ReceiptRequestError extends ShoalError<'RECEIPT_NOT_FOUND', { receipt: string }> {}
+export class ReceiptRequestError extends ShoalError<'RECEIPT_NOT_FOUND', { receipt: string }> {
+  static override readonly category = 'not-found'
+}
 
 /** The dag-json document a receipt is pinned as in Helia: anyone can fetch it by CID. */
 export function receiptDocument(jwt: string): { type: 'shoal/receipt'; jwt: string } {

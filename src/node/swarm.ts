@@ -10,10 +10,10 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import { ShoalError, logger, type Logger } from '../common/index.js'
+import { ShoalError, type ErrorCategory, logger, type Logger } from '../common/index.js'
 import { Keystore, didFromPeerId, peerIdFromDid, type Identity } from '../identity/index.js'
-import type { PeerAccessList } from '../p2p/index.js'
 import {
+  type PeerAccessList,
   GossipService,
   PeerExchange,
   PeerReach,
@@ -41,7 +41,18 @@ export const INVITE_PREFIX = 'shoal-invite:'
 export class SwarmError extends ShoalError<
   'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM',
   Record<string, unknown>
-> {}
+> {
+  private static readonly categories: Record<SwarmError['code'], ErrorCategory> = {
+    NOT_IN_SWARM: 'refused',
+    NOT_A_FOUNDER: 'refused',
+    INVITE_INVALID: 'usage',
+    ALREADY_IN_SWARM: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return SwarmError.categories[code as SwarmError['code']]
+  }
+}
 
 export interface Invite {
   v: 1

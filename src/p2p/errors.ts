@@ -1,4 +1,4 @@
-import { ShoalError } from '../common/index.js'
+import { ShoalError, type ErrorCategory } from '../common/index.js'
 
 /** Why a peer or a credential was refused. */
 export type MembershipReason =
@@ -33,6 +33,8 @@ export class MembershipError extends ShoalError<
   MembershipErrorCode,
   { reason: MembershipReason } & Record<string, unknown>
 > {
+  static override readonly category = 'refused'
+
   constructor(
     code: MembershipErrorCode,
     reason: MembershipReason,
@@ -59,6 +61,18 @@ export type GossipErrorCode =
  * - `NOT_STARTED`: publishing before `start()`.
  */
 export class GossipError extends ShoalError<GossipErrorCode> {
+  private static readonly categories: Record<GossipError['code'], ErrorCategory> = {
+    UNKNOWN_TOPIC: 'usage',
+    INVALID_MESSAGE: 'usage',
+    MESSAGE_TOO_LARGE: 'refused',
+    INVALID_TOPIC_SPEC: 'usage',
+    NOT_STARTED: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return GossipError.categories[code as GossipError['code']]
+  }
+
   constructor(code: GossipErrorCode, message: string, fields: Record<string, unknown> = {}) {
     super(code, message, fields)
   }

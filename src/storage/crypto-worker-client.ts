@@ -20,7 +20,7 @@
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { ShoalError, logger } from '../common/index.js'
+import { ShoalError, isErrorCategory, logger, type ErrorCategory } from '../common/index.js'
 import type { PlaintextDigest, StreamParams } from './crypto.js'
 import { IntegrityError, InvalidParametersError, NotAuthorizedError } from './errors.js'
 
@@ -41,6 +41,8 @@ export interface WorkerError {
   code: string | undefined
   message: string
   fields: Record<string, unknown>
+  /** The category of a ShoalError. */
+  category?: ErrorCategory
 }
 
 /** Messages from the worker. */
@@ -105,7 +107,10 @@ function fromWorkerError(e: WorkerError): Error {
     case 'NOT_AUTHORIZED':
       return new NotAuthorizedError(e.message, e.fields)
     default:
-      if (e.code !== undefined) return new ShoalError(e.code, e.message, e.fields)
+      if (e.code !== undefined)
+        return new ShoalError(e.code, e.message, e.fields, {
+          category: isErrorCategory(e.category) ? e.category : undefined
+        })
       return Object.assign(new Error(e.message), { name: e.name })
   }
 }

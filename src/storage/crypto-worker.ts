@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import { DecryptCore, EncryptCore } from './crypto.js'
+import type { ErrorCategory } from '../common/index.js'
 import type { FromWorker, PooledBytes, ToWorker, WorkerError } from './crypto-worker-client.js'
 
 const port = parentPort
@@ -64,12 +65,19 @@ function results(s: Stream, views: Uint8Array[]): PooledBytes[] {
 }
 
 function toWorkerError(err: unknown): WorkerError {
-  const e = err as { name?: string; code?: string; message?: string; fields?: Record<string, unknown> }
+  const e = err as {
+    name?: string
+    code?: string
+    message?: string
+    fields?: Record<string, unknown>
+    category?: ErrorCategory
+  }
   return {
     name: e.name ?? 'Error',
     code: typeof e.code === 'string' ? e.code : undefined,
     message: e.message ?? String(err),
-    fields: e.fields ?? {}
+    fields: e.fields ?? {},
+    ...(e.category !== undefined ? { category: e.category } : {})
   }
 }
 

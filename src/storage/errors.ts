@@ -6,6 +6,8 @@ import { ShoalError } from '../common/index.js'
  * extended ciphertext, a wrong plaintext length or hash, or a malformed envelope.
  */
 export class IntegrityError extends ShoalError<'INTEGRITY'> {
+  static override readonly category = 'integrity'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('INTEGRITY', message, fields, options)
   }
@@ -13,6 +15,8 @@ export class IntegrityError extends ShoalError<'INTEGRITY'> {
 
 /** Thrown when the content key cannot be obtained: not wrapped for this identity, or a wrong key. */
 export class NotAuthorizedError extends ShoalError<'NOT_AUTHORIZED'> {
+  static override readonly category = 'refused'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('NOT_AUTHORIZED', message, fields, options)
   }
@@ -20,6 +24,8 @@ export class NotAuthorizedError extends ShoalError<'NOT_AUTHORIZED'> {
 
 /** Thrown when a CID (or one of the blocks under it) is not available, or is not pinned on unpin. */
 export class NotFoundError extends ShoalError<'NOT_FOUND'> {
+  static override readonly category = 'not-found'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('NOT_FOUND', message, fields, options)
   }
@@ -27,6 +33,8 @@ export class NotFoundError extends ShoalError<'NOT_FOUND'> {
 
 /** Thrown when an object uses an envelope version, algorithm or codec this node does not support. */
 export class UnsupportedFormatError extends ShoalError<'UNSUPPORTED_FORMAT'> {
+  static override readonly category = 'refused'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('UNSUPPORTED_FORMAT', message, fields, options)
   }
@@ -34,6 +42,8 @@ export class UnsupportedFormatError extends ShoalError<'UNSUPPORTED_FORMAT'> {
 
 /** Thrown when an argument is out of range (e.g. a chunk size, a content key of the wrong length). */
 export class InvalidParametersError extends ShoalError<'INVALID_PARAMETERS'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('INVALID_PARAMETERS', message, fields, options)
   }

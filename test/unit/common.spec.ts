@@ -11,6 +11,7 @@ describe('common', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(err)), {
       name: 'ShoalError',
       code: 'UPDATE_NORM_EXCEEDED',
+      category: 'internal',
       message: 'norm too large',
       norm: 12,
       limit: 10

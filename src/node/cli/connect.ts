@@ -4,7 +4,9 @@ import { Repo } from '../repo/index.js'
 import { RpcClient } from '../rpc/index.js'
 
 /** Thrown when no daemon runs for the data dir. */
-export class DaemonNotRunningError extends ShoalError<'DAEMON_NOT_RUNNING', { home: string }> {}
+export class DaemonNotRunningError extends ShoalError<'DAEMON_NOT_RUNNING', { home: string }> {
+  static override readonly category = 'unavailable'
+}
 
 export async function connect(home: string, apiOverride?: string): Promise<RpcClient> {
   const repo = new Repo(home)

@@ -5,7 +5,7 @@ import { request } from 'node:http'
 import { Transform, type Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import cliProgress from 'cli-progress'
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, isErrorCategory } from '../../common/index.js'
 import type { RpcClient } from '../rpc/index.js'
 import { ADD_PATH, GET_PATH, INTEGRITY_TRAILER } from '../constants.js'
 
@@ -35,9 +35,14 @@ function progress(total: number | undefined): { meter: Transform; done: () => vo
 
 function errorFromBody(status: number, text: string): ShoalError {
   try {
-    const j = JSON.parse(text) as { error?: { message?: string; data?: { code?: string } } | string }
+    const j = JSON.parse(text) as {
+      error?: { message?: string; data?: { code?: string; category?: unknown } } | string
+    }
     if (typeof j.error === 'object' && j.error !== null) {
-      return new ShoalError(j.error.data?.code ?? `HTTP_${status}`, j.error.message ?? text)
+      const category = j.error.data?.category
+      return new ShoalError(j.error.data?.code ?? `HTTP_${status}`, j.error.message ?? text, undefined, {
+        category: isErrorCategory(category) ? category : 'internal'
+      })
     }
     return new ShoalError(`HTTP_${status}`, String(j.error ?? text))
   } catch {
@@ -116,7 +121,9 @@ export async function getFile(client: RpcClient, cid: string, out: string | Writ
     if (res.trailers[INTEGRITY_TRAILER] !== 'ok') {
       throw new ShoalError(
         'INTEGRITY',
-        'the daemon did not confirm the integrity of the stream (transfer cut short)'
+        'the daemon did not confirm the integrity of the stream (transfer cut short)',
+        {},
+        { category: 'integrity' }
       )
     }
     if (tmp !== undefined) await rename(tmp, out as string)
@@ -126,7 +133,9 @@ export async function getFile(client: RpcClient, cid: string, out: string | Writ
     if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as Error).message === 'aborted') {
       throw new ShoalError(
         'INTEGRITY',
-        'the daemon aborted the stream: the content failed verification or the daemon stopped'
+        'the daemon aborted the stream: the content failed verification or the daemon stopped',
+        {},
+        { category: 'integrity' }
       )
     }
     throw err

@@ -10,7 +10,9 @@ import { ConfigSchema, type ShoalConfig } from './schema.js'
 export class ConfigError extends ShoalError<
   'CONFIG_INVALID',
   { path: string; source: string; reason: string }
-> {}
+> {
+  static override readonly category = 'usage'
+}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 type JsonObject = { [k: string]: Json }

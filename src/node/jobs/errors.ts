@@ -1,4 +1,4 @@
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 
 /** Thrown for job requests this node cannot serve. */
 export class JobRequestError extends ShoalError<
@@ -9,7 +9,20 @@ export class JobRequestError extends ShoalError<
   | 'JOB_PRIVACY_BUDGET'
   | 'JOB_INIT_INVALID',
   Record<string, unknown>
-> {}
+> {
+  private static readonly categories: Record<JobRequestError['code'], ErrorCategory> = {
+    JOB_NOT_FOUND: 'not-found',
+    JOB_NO_DATA: 'refused',
+    JOB_ALREADY_RUNNING: 'refused',
+    JOB_NOT_RUNNING: 'refused',
+    JOB_PRIVACY_BUDGET: 'refused',
+    JOB_INIT_INVALID: 'usage'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return JobRequestError.categories[code as JobRequestError['code']]
+  }
+}
 
 /** The error for a job this node has no record of. */
 export function jobNotFound(job: string): JobRequestError {

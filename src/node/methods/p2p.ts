@@ -1,8 +1,7 @@
 /** `peers_*`, `swarm_*` and `pubsub_*` RPC methods. */
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
-import { DidKeyString } from '../../common/index.js'
-import { ShoalError } from '../../common/index.js'
+import { DidKeyString, ShoalError, type ErrorCategory } from '../../common/index.js'
 import type { P2PServices } from '../../p2p/index.js'
 import type { ShoalHelia } from '../../storage/index.js'
 import { method, type RpcMethod } from '../rpc/index.js'
@@ -12,7 +11,16 @@ import { peerDid, type NodeSwarm } from '../swarm.js'
 export class PeerDialError extends ShoalError<
   'BAD_MULTIADDR' | 'DIAL_FAILED',
   { addr: string; reason: string }
-> {}
+> {
+  private static readonly categories: Record<PeerDialError['code'], ErrorCategory> = {
+    BAD_MULTIADDR: 'usage',
+    DIAL_FAILED: 'unavailable'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return PeerDialError.categories[code as PeerDialError['code']]
+  }
+}
 
 const Descriptor = z.object({
   id: z.string(),

@@ -9,13 +9,23 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 import type { ContentStore } from '../../storage/index.js'
 import { method, type RpcMethod, type StreamHandler } from '../rpc/index.js'
 import { ADD_PATH, GET_PATH, INTEGRITY_TRAILER } from '../constants.js'
 
 /** Thrown when a request names a bad CID or path. */
-export class BadRequestError extends ShoalError<'BAD_CID' | 'BAD_PATH' | 'FILE_EXISTS', { value: string }> {}
+export class BadRequestError extends ShoalError<'BAD_CID' | 'BAD_PATH' | 'FILE_EXISTS', { value: string }> {
+  private static readonly categories: Record<BadRequestError['code'], ErrorCategory> = {
+    BAD_CID: 'usage',
+    BAD_PATH: 'usage',
+    FILE_EXISTS: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return BadRequestError.categories[code as BadRequestError['code']]
+  }
+}
 
 export function parseCid(value: string): CID {
   try {

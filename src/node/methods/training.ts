@@ -7,14 +7,14 @@
 import { randomUUID } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { ShoalError, logger } from '../../common/index.js'
-import { loadMnist, trainTestSplit, type LabeledImages } from '../../storage/datasets/index.js'
-import type { ContentStore } from '../../storage/index.js'
+import { ShoalError, type ErrorCategory, logger } from '../../common/index.js'
+import { loadMnist, trainTestSplit, type LabeledImages, type ContentStore } from '../../storage/index.js'
 import {
   MODELS,
   decodeWeights,
   encodeWeights,
   exportOnnx,
+  extractWeights,
   readOnnxMetadata,
   readInputContract,
   IMAGE_NORMALIZATION,
@@ -35,7 +35,19 @@ const log = logger('shoal:node:training')
 export class TrainingRequestError extends ShoalError<
   'TASK_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'TRAINING_BUSY' | 'MODEL_INVALID' | 'DATASET_UNAVAILABLE',
   Record<string, unknown>
-> {}
+> {
+  private static readonly categories: Record<TrainingRequestError['code'], ErrorCategory> = {
+    TASK_NOT_FOUND: 'not-found',
+    CHECKPOINT_NOT_FOUND: 'not-found',
+    TRAINING_BUSY: 'refused',
+    MODEL_INVALID: 'usage',
+    DATASET_UNAVAILABLE: 'unavailable'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return TrainingRequestError.categories[code as TrainingRequestError['code']]
+  }
+}
 
 interface EpochLine {
   epoch: number
@@ -413,7 +425,6 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         // Its input contract says whether the graph standardises its input; an export from
         // before contracts were recorded was trained on standardised images.
         const contract = readInputContract(meta)
-        const { extractWeights } = await import('../../training/export/import.js')
         const weights = extractWeights(bytes, spec)
         const added = await c.store.add(encodeWeights(weights, paramsOf(spec)), { name: `imported ${path}` })
         const cid = added.cid.toString()

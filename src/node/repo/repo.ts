@@ -15,13 +15,23 @@ import { constants as fsc } from 'node:fs'
 import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 
 /** Thrown when the data dir is missing, already initialised, or locked by another daemon. */
 export class RepoError extends ShoalError<
   'REPO_EXISTS' | 'REPO_NOT_INITIALIZED' | 'REPO_LOCKED',
   { home: string; pid?: number }
-> {}
+> {
+  private static readonly categories: Record<RepoError['code'], ErrorCategory> = {
+    REPO_EXISTS: 'refused',
+    REPO_NOT_INITIALIZED: 'not-found',
+    REPO_LOCKED: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return RepoError.categories[code as RepoError['code']]
+  }
+}
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.SHOAL_HOME ?? join(homedir(), '.shoal'))

@@ -1,19 +1,30 @@
 /**
  * A small JSON-RPC client for the node's HTTP API (used by the CLI, scripts and tests).
  */
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, isErrorCategory } from '../../common/index.js'
 import type { JsonRpcError } from './errors.js'
 
-/** Thrown when the daemon answers a call with a JSON-RPC error. */
+/**
+ * Thrown when the daemon answers a call with a JSON-RPC error. `code` and `category` are the
+ * daemon's ShoalError's (`data.code`, `data.category`); a protocol error without them gets
+ * `RPC_<number>` and `internal`.
+ */
 export class RpcCallError extends ShoalError<string, { rpcCode: number; data?: unknown }> {
   constructor(err: JsonRpcError) {
-    const data = err.data as { code?: string } | undefined
-    super(data?.code ?? `RPC_${err.code}`, err.message, { rpcCode: err.code, data: err.data })
+    const data = err.data as { code?: string; category?: unknown } | undefined
+    super(
+      data?.code ?? `RPC_${err.code}`,
+      err.message,
+      { rpcCode: err.code, data: err.data },
+      { category: isErrorCategory(data?.category) ? data.category : 'internal' }
+    )
   }
 }
 
 /** Thrown when no daemon answers at the address. */
-export class DaemonUnreachableError extends ShoalError<'DAEMON_UNREACHABLE', { url: string }> {}
+export class DaemonUnreachableError extends ShoalError<'DAEMON_UNREACHABLE', { url: string }> {
+  static override readonly category = 'unavailable'
+}
 
 export class RpcClient {
   readonly url: URL
@@ -57,7 +68,9 @@ export class RpcClient {
     if (res.status === 401) {
       throw new ShoalError(
         'UNAUTHORIZED',
-        'the daemon refused the RPC token (is rpc.cookie from this data dir?)'
+        'the daemon refused the RPC token (is rpc.cookie from this data dir?)',
+        {},
+        { category: 'refused' }
       )
     }
     const body = (await res.json()) as { result?: T; error?: JsonRpcError }

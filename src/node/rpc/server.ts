@@ -61,7 +61,9 @@ export interface RpcServerComponents {
 export class RpcListenError extends ShoalError<
   'RPC_LISTEN_FAILED',
   { host: string; port: number; reason: string }
-> {}
+> {
+  static override readonly category = 'unavailable'
+}
 
 interface Request {
   jsonrpc?: unknown
@@ -330,10 +332,14 @@ function validId(id: unknown): boolean {
   return typeof id === 'string' || typeof id === 'number' || id === null
 }
 
-/** A ShoalError becomes an application error carrying its code and fields. */
+/** A ShoalError becomes an application error carrying its fields, code and category. */
 export function toRpcError(err: unknown): JsonRpcError {
   if (err instanceof ShoalError) {
-    return { code: APPLICATION_ERROR, message: err.message, data: { ...err.fields, code: err.code } }
+    return {
+      code: APPLICATION_ERROR,
+      message: err.message,
+      data: { ...err.fields, code: err.code, category: err.category }
+    }
   }
   return { code: INTERNAL_ERROR, message: `Internal error: ${(err as Error)?.message ?? String(err)}` }
 }

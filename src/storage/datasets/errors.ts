@@ -1,4 +1,4 @@
-import { ShoalError } from '../../common/errors.js'
+import { ShoalError } from '../../common/index.js'
 
 /** Facts of a dataset parse failure: which file, and where in it. */
 export interface DatasetParseFields extends Record<string, unknown> {
@@ -24,16 +24,22 @@ export interface DatasetParseFields extends Record<string, unknown> {
  * the fields name the file and the place (line and column for CSV; sample index and byte
  * offset for IDX). Nothing is returned half-imported.
  */
-export class DatasetParseError extends ShoalError<'DATASET_PARSE', DatasetParseFields> {}
+export class DatasetParseError extends ShoalError<'DATASET_PARSE', DatasetParseFields> {
+  static override readonly category = 'usage'
+}
 
 /**
  * Thrown when arguments to a split or a dataset operation are unusable: more shards
  * than samples, alpha <= 0, indices out of range.
  */
-export class DatasetArgumentError extends ShoalError<'DATASET_ARGUMENT'> {}
+export class DatasetArgumentError extends ShoalError<'DATASET_ARGUMENT'> {
+  static override readonly category = 'usage'
+}
 
 /** Thrown when bytes given to `decodeShard` are not a valid shard (truncated, garbled, wrong version). */
-export class ShardError extends ShoalError<'SHARD_INVALID', { reason: string }> {}
+export class ShardError extends ShoalError<'SHARD_INVALID', { reason: string }> {
+  static override readonly category = 'usage'
+}
 
 /** Stable reasons carried by `ManifestError.fields.reason`. */
 export type ManifestErrorReason =
@@ -56,4 +62,6 @@ export type ManifestErrorReason =
 export class ManifestError extends ShoalError<
   'MANIFEST_INVALID',
   { reason: ManifestErrorReason } & Record<string, unknown>
-> {}
+> {
+  static override readonly category = 'refused'
+}

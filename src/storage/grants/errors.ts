@@ -1,4 +1,4 @@
-import { ShoalError } from '../../common/errors.js'
+import { ShoalError } from '../../common/index.js'
 
 /** Codes of {@link GrantError}. */
 export type GrantErrorCode =
@@ -34,7 +34,11 @@ export interface GrantErrorFields extends Record<string, unknown> {
  * shard: `GRANT_INVALID`, `GRANT_NOT_OWNER`, `GRANT_NOT_FOR_YOU`, `GRANT_EXPIRED`,
  * `GRANT_REVOKED`, `GRANT_MISSING`, `REVOCATION_INVALID`. Match on `code`.
  */
-export class GrantError extends ShoalError<GrantErrorCode, GrantErrorFields> {}
+export class GrantError extends ShoalError<GrantErrorCode, GrantErrorFields> {
+  static override readonly category = 'refused'
+}
 
 /** Thrown when a GrantStore is used before `start()` or after `stop()`. */
-export class StoreClosedError extends ShoalError<'STORE_CLOSED'> {}
+export class StoreClosedError extends ShoalError<'STORE_CLOSED'> {
+  static override readonly category = 'refused'
+}

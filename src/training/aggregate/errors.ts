@@ -1,4 +1,4 @@
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 
 /** Why a model update was rejected. */
 export type UpdateRejectCode = 'UPDATE_SHAPE_MISMATCH' | 'UPDATE_NON_FINITE' | 'UPDATE_NORM_EXCEEDED'
@@ -12,6 +12,16 @@ export type UpdateRejectCode = 'UPDATE_SHAPE_MISMATCH' | 'UPDATE_NON_FINITE' | '
  * - `UPDATE_NORM_EXCEEDED`: the L2 norm of the update is beyond the bound (`fields.norm`, `fields.limit`).
  */
 export class UpdateRejectedError extends ShoalError<UpdateRejectCode> {
+  private static readonly categories: Record<UpdateRejectedError['code'], ErrorCategory> = {
+    UPDATE_SHAPE_MISMATCH: 'usage',
+    UPDATE_NON_FINITE: 'usage',
+    UPDATE_NORM_EXCEEDED: 'refused'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return UpdateRejectedError.categories[code as UpdateRejectedError['code']]
+  }
+
   constructor(code: UpdateRejectCode, message: string, fields: Record<string, unknown> = {}) {
     super(code, message, fields)
   }
@@ -23,6 +33,8 @@ export class UpdateRejectedError extends ShoalError<UpdateRejectCode> {
  * a trim fraction or weights out of range, an unknown rule. The caller decides what to do.
  */
 export class AggregationError extends ShoalError<'AGGREGATION_INVALID'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('AGGREGATION_INVALID', message, fields)
   }
@@ -30,6 +42,8 @@ export class AggregationError extends ShoalError<'AGGREGATION_INVALID'> {
 
 /** Thrown when compressed update bytes are truncated, garbled or not in the expected format. */
 export class UpdateDecodeError extends ShoalError<'UPDATE_DECODE_FAILED'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('UPDATE_DECODE_FAILED', message, fields)
   }

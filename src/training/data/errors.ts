@@ -6,6 +6,8 @@ import { ShoalError } from '../../common/index.js'
  * expected shape, `fields.got` what was given.
  */
 export class ShapeError extends ShoalError<'SHAPE_MISMATCH'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('SHAPE_MISMATCH', message, fields)
   }
@@ -13,6 +15,8 @@ export class ShapeError extends ShoalError<'SHAPE_MISMATCH'> {
 
 /** Thrown when a label is not an integer in `[0, classes)`. */
 export class LabelRangeError extends ShoalError<'LABEL_OUT_OF_RANGE'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('LABEL_OUT_OF_RANGE', message, fields)
   }
@@ -20,6 +24,8 @@ export class LabelRangeError extends ShoalError<'LABEL_OUT_OF_RANGE'> {
 
 /** Thrown when data-pipeline options are invalid (batch size, normalisation constants, …). */
 export class DataOptionsError extends ShoalError<'INVALID_DATA_OPTIONS'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('INVALID_DATA_OPTIONS', message, fields)
   }

@@ -2,6 +2,8 @@ import { ShoalError } from '../../common/index.js'
 
 /** Thrown when a model spec is malformed or its layer shapes do not fit together. */
 export class ModelSpecError extends ShoalError<'MODEL_SPEC_INVALID'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('MODEL_SPEC_INVALID', message, fields)
   }
@@ -9,6 +11,8 @@ export class ModelSpecError extends ShoalError<'MODEL_SPEC_INVALID'> {
 
 /** Thrown when an optimizer spec names an unknown optimizer or has out-of-range hyper-parameters. */
 export class OptimizerSpecError extends ShoalError<'OPTIMIZER_SPEC_INVALID'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('OPTIMIZER_SPEC_INVALID', message, fields)
   }
@@ -16,6 +20,8 @@ export class OptimizerSpecError extends ShoalError<'OPTIMIZER_SPEC_INVALID'> {
 
 /** Thrown when a graph is built wrongly: mismatched shapes or dtypes, no gradient path, duplicate names. */
 export class GraphBuildError extends ShoalError<'GRAPH_BUILD_FAILED'> {
+  static override readonly category = 'internal'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('GRAPH_BUILD_FAILED', message, fields)
   }
@@ -23,6 +29,8 @@ export class GraphBuildError extends ShoalError<'GRAPH_BUILD_FAILED'> {
 
 /** Thrown when weights handed to the model builder are missing or have the wrong size. */
 export class WeightsMismatchError extends ShoalError<'WEIGHTS_MISMATCH'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('WEIGHTS_MISMATCH', message, fields)
   }

@@ -1,10 +1,12 @@
-import { ShoalError } from '../../common/errors.js'
+import { ShoalError } from '../../common/index.js'
 
 /** Thrown when a privacy parameter (q, σ, steps, order, δ, clip norm, …) is out of its domain. */
 export class PrivacyParameterError extends ShoalError<
   'INVALID_PRIVACY_PARAMETER',
   { parameter: string; value: unknown; expected: string }
 > {
+  static override readonly category = 'usage'
+
   constructor(parameter: string, value: unknown, expected: string) {
     super('INVALID_PRIVACY_PARAMETER', `${parameter} must be ${expected}, got ${String(value)}`, {
       parameter,
@@ -16,6 +18,8 @@ export class PrivacyParameterError extends ShoalError<
 
 /** Thrown when a persisted accountant state (see `RdpAccountant.fromJSON`) does not validate. */
 export class AccountantStateError extends ShoalError<'INVALID_ACCOUNTANT_STATE', { issues: string[] }> {
+  static override readonly category = 'usage'
+
   constructor(issues: string[]) {
     super('INVALID_ACCOUNTANT_STATE', `invalid RDP accountant state: ${issues.join('; ')}`, { issues })
   }
@@ -26,6 +30,8 @@ export class UpdateShapeMismatchError extends ShoalError<
   'UPDATE_SHAPE_MISMATCH',
   { tensor: string; expected: number | string; actual: number | string }
 > {
+  static override readonly category = 'usage'
+
   constructor(tensor: string, expected: number | string, actual: number | string) {
     super('UPDATE_SHAPE_MISMATCH', `tensor ${tensor}: expected ${expected}, got ${actual}`, {
       tensor,
@@ -36,9 +42,11 @@ export class UpdateShapeMismatchError extends ShoalError<
 }
 
 /** Thrown when an update to be privatized holds NaN or ±Infinity (its norm, hence its clipping, is undefined). */
-export class NonFiniteUpdateError extends ShoalError<'UPDATE_NOT_FINITE', { tensor: string; index: number }> {
+export class NonFiniteUpdateError extends ShoalError<'UPDATE_NON_FINITE', { tensor: string; index: number }> {
+  static override readonly category = 'usage'
+
   constructor(tensor: string, index: number) {
-    super('UPDATE_NOT_FINITE', `tensor ${tensor} holds a non-finite value at index ${index}`, {
+    super('UPDATE_NON_FINITE', `tensor ${tensor} holds a non-finite value at index ${index}`, {
       tensor,
       index
     })
@@ -53,6 +61,8 @@ export class PrivacyBudgetExceededError extends ShoalError<
   'PRIVACY_BUDGET_EXCEEDED',
   { epsilon: number; epsMax: number; delta: number }
 > {
+  static override readonly category = 'refused'
+
   constructor(epsilon: number, epsMax: number, delta: number) {
     super(
       'PRIVACY_BUDGET_EXCEEDED',
@@ -74,6 +84,8 @@ export class TargetEpsilonUnreachableError extends ShoalError<
   'TARGET_EPSILON_UNREACHABLE',
   { targetEpsilon: number; delta: number; steps: number; sampleRate: number; bestEpsilon: number }
 > {
+  static override readonly category = 'refused'
+
   constructor(targetEpsilon: number, delta: number, steps: number, sampleRate: number, bestEpsilon: number) {
     super(
       'TARGET_EPSILON_UNREACHABLE',

@@ -5,13 +5,15 @@
  * module measures, as an empirical check of what a model reveals about the records it was trained on (and of
  * whether unlearning removed it).
  */
-import { ShoalError } from '../../common/errors.js'
+import { ShoalError } from '../../common/index.js'
 
 /** Thrown when the losses given to a membership-inference measure are empty or not finite. */
 export class MembershipInputError extends ShoalError<
   'INVALID_MEMBERSHIP_INPUT',
   { set: 'members' | 'nonMembers'; index?: number; value?: number }
 > {
+  static override readonly category = 'usage'
+
   constructor(
     set: 'members' | 'nonMembers',
     message: string,

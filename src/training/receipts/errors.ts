@@ -6,6 +6,8 @@ import { ShoalError } from '../../common/index.js'
  * Fields: `issues` (schema paths and messages), or `prevIssuer`/`did`.
  */
 export class ReceiptClaimsError extends ShoalError<'RECEIPT_INVALID_CLAIMS'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('RECEIPT_INVALID_CLAIMS', message, fields)
   }
@@ -17,6 +19,8 @@ export class ReceiptClaimsError extends ShoalError<'RECEIPT_INVALID_CLAIMS'> {
  * Fields: `reason`, `issues` when the schema failed.
  */
 export class ReceiptMalformedError extends ShoalError<'RECEIPT_MALFORMED'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('RECEIPT_MALFORMED', message, fields)
   }
@@ -28,6 +32,8 @@ export class ReceiptMalformedError extends ShoalError<'RECEIPT_MALFORMED'> {
  * expected and claimed results are equal. Fields: `reason`.
  */
 export class FraudProofInputError extends ShoalError<'FRAUD_PROOF_INVALID_INPUT'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('FRAUD_PROOF_INVALID_INPUT', message, fields)
   }
@@ -39,6 +45,8 @@ export class FraudProofInputError extends ShoalError<'FRAUD_PROOF_INVALID_INPUT'
  * offending values.
  */
 export class LedgerInputError extends ShoalError<'LEDGER_INVALID_INPUT'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('LEDGER_INVALID_INPUT', message, fields)
   }

@@ -8,6 +8,8 @@ import { ShoalError } from '../../common/index.js'
  * in this trainer's life), `loss`, `rolledBackTo` (the step count the trainer now stands at).
  */
 export class NonFiniteLossError extends ShoalError<'NON_FINITE_LOSS'> {
+  static override readonly category = 'internal'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('NON_FINITE_LOSS', message, fields)
   }
@@ -18,6 +20,8 @@ export class NonFiniteLossError extends ShoalError<'NON_FINITE_LOSS'> {
  * loaded or initialised. Fields: `device`, `reason`.
  */
 export class ExecutionProviderError extends ShoalError<'EP_UNAVAILABLE'> {
+  static override readonly category = 'unavailable'
+
   constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('EP_UNAVAILABLE', message, fields, options)
   }
@@ -25,6 +29,8 @@ export class ExecutionProviderError extends ShoalError<'EP_UNAVAILABLE'> {
 
 /** Thrown when a model's graphs lack the inputs or outputs of the train-step contract. */
 export class ModelContractError extends ShoalError<'MODEL_CONTRACT_VIOLATED'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('MODEL_CONTRACT_VIOLATED', message, fields)
   }
@@ -32,6 +38,8 @@ export class ModelContractError extends ShoalError<'MODEL_CONTRACT_VIOLATED'> {
 
 /** Thrown when trainer options are invalid or contradict each other (e.g. `deterministic` with `cuda`). */
 export class TrainerOptionsError extends ShoalError<'INVALID_TRAINER_OPTIONS'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('INVALID_TRAINER_OPTIONS', message, fields)
   }
@@ -39,6 +47,8 @@ export class TrainerOptionsError extends ShoalError<'INVALID_TRAINER_OPTIONS'> {
 
 /** Thrown when a trainer is used while another of its calls is still running, or after `close()`. */
 export class TrainerStateError extends ShoalError<'TRAINER_BUSY' | 'TRAINER_CLOSED'> {
+  static override readonly category = 'refused'
+
   constructor(
     code: 'TRAINER_BUSY' | 'TRAINER_CLOSED',
     message: string,

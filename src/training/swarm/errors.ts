@@ -1,4 +1,4 @@
-import { ShoalError } from '../../common/index.js'
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 
 /** Why a job document was refused. */
 export type JobInvalidReason =
@@ -15,6 +15,8 @@ export type JobInvalidReason =
  * not verify. `fields.reason` says why ({@link JobInvalidReason}).
  */
 export class JobError extends ShoalError<'JOB_INVALID'> {
+  static override readonly category = 'usage'
+
   constructor(reason: JobInvalidReason, message: string, fields: Record<string, unknown> = {}) {
     super('JOB_INVALID', message, { reason, ...fields })
   }
@@ -30,6 +32,8 @@ export class JobError extends ShoalError<'JOB_INVALID'> {
  * `fields.option` names the offending option.
  */
 export class SwarmOptionsError extends ShoalError<'SWARM_OPTIONS_INVALID'> {
+  static override readonly category = 'usage'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('SWARM_OPTIONS_INVALID', message, fields)
   }
@@ -40,6 +44,8 @@ export class SwarmOptionsError extends ShoalError<'SWARM_OPTIONS_INVALID'> {
  * (`SWARM_BUSY`), or after `stop()` (`SWARM_STOPPED`).
  */
 export class SwarmStateError extends ShoalError<'SWARM_BUSY' | 'SWARM_STOPPED'> {
+  static override readonly category = 'refused'
+
   constructor(code: 'SWARM_BUSY' | 'SWARM_STOPPED', message: string) {
     super(code, message)
   }
@@ -51,6 +57,8 @@ export class SwarmStateError extends ShoalError<'SWARM_BUSY' | 'SWARM_STOPPED'> 
  * with this reason. Fields: `cid`, `limit`.
  */
 export class ModelTooLargeError extends ShoalError<'UPDATE_TOO_LARGE'> {
+  static override readonly category = 'refused'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('UPDATE_TOO_LARGE', message, fields)
   }
@@ -66,6 +74,8 @@ export type ReexecInput = 'job' | 'base' | 'shards'
  * `job`, and `cid` (base) or `cids` (shards); the underlying error is the `cause`.
  */
 export class ReexecInputError extends ShoalError<'REEXEC_INPUT_UNAVAILABLE'> {
+  static override readonly category = 'unavailable'
+
   constructor(input: ReexecInput, message: string, fields: Record<string, unknown> = {}, cause?: unknown) {
     super(
       'REEXEC_INPUT_UNAVAILABLE',
@@ -88,6 +98,8 @@ export class ReexecInputError extends ShoalError<'REEXEC_INPUT_UNAVAILABLE'> {
  * `expected` give the values when there are.
  */
 export class ReexecSpecError extends ShoalError<'REEXEC_SPEC_MISMATCH'> {
+  static override readonly category = 'refused'
+
   constructor(field: string, message: string, fields: Record<string, unknown> = {}) {
     super('REEXEC_SPEC_MISMATCH', message, { field, ...fields })
   }
@@ -102,6 +114,8 @@ export class ReexecSpecError extends ShoalError<'REEXEC_SPEC_MISMATCH'> {
  * receipt says it ran on an execution provider other than the CPU (`fields.ep`).
  */
 export class ReexecUnsupportedError extends ShoalError<'REEXEC_NOT_REPRODUCIBLE'> {
+  static override readonly category = 'refused'
+
   constructor(message: string, fields: Record<string, unknown> = {}) {
     super('REEXEC_NOT_REPRODUCIBLE', message, fields)
   }
@@ -109,6 +123,8 @@ export class ReexecUnsupportedError extends ShoalError<'REEXEC_NOT_REPRODUCIBLE'
 
 /** Thrown by `RoundReexecutor.run` after (or during) `close()`. */
 export class ReexecClosedError extends ShoalError<'REEXEC_CLOSED'> {
+  static override readonly category = 'refused'
+
   constructor(message = 'round re-executor is closed') {
     super('REEXEC_CLOSED', message)
   }
@@ -122,6 +138,16 @@ export class ReexecClosedError extends ShoalError<'REEXEC_CLOSED'> {
 export class ReceiptBindingError extends ShoalError<
   'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH'
 > {
+  private static readonly categories: Record<ReceiptBindingError['code'], ErrorCategory> = {
+    RECEIPT_MISSING: 'refused',
+    RECEIPT_MISMATCH: 'refused',
+    RESULT_MISMATCH: 'integrity'
+  }
+
+  protected static override categoryOf(code: string): ErrorCategory {
+    return ReceiptBindingError.categories[code as ReceiptBindingError['code']]
+  }
+
   constructor(
     code: 'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH',
     message: string,

@@ -144,7 +144,7 @@ describe('privatizeUpdate', () => {
     )
     assert.throws(
       () => privatizeUpdate([new Float32Array([1, Number.NaN])], { clipNorm: 1, noiseMultiplier: 1, rng }),
-      (e) => hasCode(e, 'UPDATE_NOT_FINITE')
+      (e) => hasCode(e, 'UPDATE_NON_FINITE')
     )
   })
 })

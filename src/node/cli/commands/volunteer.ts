@@ -1,0 +1,28 @@
+/** `shoal pause|resume|contributions`: this node's contribution to the jobs it joined. */
+import type { Command } from 'commander'
+import type { CliContext } from './context.js'
+
+/** Registers pause, resume, contributions on `program`. */
+export function registerVolunteerCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('pause')
+    .description('pause contribution to every job')
+    .action(async () => {
+      const r = await (await ctx.client()).call('node_pause')
+      ctx.out(ctx.json(), r, () => 'paused')
+    })
+  program
+    .command('resume')
+    .description('resume contribution')
+    .action(async () => {
+      const r = await (await ctx.client()).call('node_resume')
+      ctx.out(ctx.json(), r, () => 'resumed')
+    })
+  program
+    .command('contributions')
+    .description('what this node contributed: rounds, samples, receipts, bytes per job')
+    .action(async () => {
+      const r = await (await ctx.client()).call<Record<string, unknown>>('node_contributions')
+      ctx.out(ctx.json(), r, () => JSON.stringify(r, null, 2))
+    })
+}
