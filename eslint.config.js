@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import layers from './scripts/lint/layers.js'
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'coverage/', '.shoal*/', '.bench/', '.tmp/'] },
@@ -28,6 +29,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error'
     }
+  },
+  {
+    // Imports point one way and cross a layer or folder boundary only through its index.ts.
+    files: ['src/**/*.ts'],
+    plugins: { shoal: layers },
+    rules: { 'shoal/layer-order': 'error', 'shoal/layer-surface': 'error' }
   },
   {
     // The CLI, scripts and tests talk to a terminal.

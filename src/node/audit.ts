@@ -26,9 +26,9 @@ import {
   type FraudProofCheck,
   type GrantLookup,
   type ReceiptClaims,
-  type Reexecutor
-} from '../training/receipts/index.js'
-import { REPRODUCIBLE_EP } from '../training/swarm/index.js'
+  type Reexecutor,
+  REPRODUCIBLE_EP
+} from '../training/index.js'
 import type { NodeDb } from './db.js'
 import type { AuditRecord, FraudProofRecord } from './records.js'
 

@@ -9,27 +9,29 @@
 import { join } from 'node:path'
 import { logger, type Logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
-import { ContentStore, createHeliaNode, type ShoalHelia } from '../storage/index.js'
-import { grantStatus } from '../storage/grants/index.js'
+import { ContentStore, createHeliaNode, type ShoalHelia, grantStatus } from '../storage/index.js'
 import { PeerAccessList, addressGater, libp2pOptions, type P2PServices } from '../p2p/index.js'
-import { ContentWeightStore } from '../training/swarm/index.js'
+import { ContentWeightStore } from '../training/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
-import { nodeMethods } from './methods/node.js'
-import { storageMethods, storageStreams } from './methods/storage.js'
-import { p2pMethods } from './methods/p2p.js'
+import {
+  datasetMethods,
+  jobMethods,
+  nodeMethods,
+  p2pMethods,
+  receiptMethods,
+  storageMethods,
+  storageStreams,
+  trainingMethods
+} from './methods/index.js'
 import { NodeSwarm } from './swarm.js'
 import { NodeDb } from './db.js'
-import { trainingMethods } from './methods/training.js'
-import { datasetMethods } from './methods/datasets.js'
 import { NodeDatasets } from './datasets.js'
 import { JobCatalog, NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
-import { jobMethods } from './methods/jobs.js'
 import { NodeReceipts } from './receipts.js'
 import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
-import { receiptMethods } from './methods/receipts.js'
 import { VERSION } from './constants.js'
 
 export interface ShoalNodeInit {
@@ -55,6 +57,7 @@ export class ShoalNode {
   private parts: Started | undefined
   /** Stop functions of what has been started, in start order (stopped from the end). */
   private stack: Array<{ name: string; stop: () => Promise<unknown> }> = []
+  private readonly events: Array<{ service: string; event: 'started' | 'stopped' }> = []
   private _startedAt = 0
   private starting?: Promise<void>
   private log: Logger = logger('shoal:node')
@@ -107,14 +110,28 @@ export class ShoalNode {
     stop?: (s: T) => Promise<unknown>
   ): Promise<T> {
     await start?.(service)
-    if (stop !== undefined) this.stack.push({ name, stop: async () => stop(service) })
+    if (stop !== undefined) this.push(name, async () => stop(service))
     return service
+  }
+
+  /** Records a started service and how to stop it. */
+  private push(name: string, stop: () => Promise<unknown>): void {
+    this.stack.push({ name, stop })
+    this.events.push({ service: name, event: 'started' })
+  }
+
+  /**
+   * What this node started and stopped, in order (services without a stop step are left out):
+   * a stop runs the started services in exactly the reverse order.
+   */
+  get lifecycle(): ReadonlyArray<{ service: string; event: 'started' | 'stopped' }> {
+    return this.events
   }
 
   private async doStart(): Promise<void> {
     await this.repo.assertInitialized()
     await this.repo.lock()
-    this.stack.push({ name: 'repo lock', stop: async () => this.repo.unlock() })
+    this.push('repo lock', async () => this.repo.unlock())
     try {
       const identity = await Keystore.load(this.repo.keystoreDir, { passphrase: this.passphrase })
       const node = identity.did.slice(-8)
@@ -266,7 +283,8 @@ export class ShoalNode {
           prep: imageJobData,
           training: this.config.training,
           jobsDir: join(this.repo.ledgerDir, 'jobs'),
-          log: log('shoal:node:jobs')
+          log: log('shoal:node:jobs'),
+          trainerLog: log('shoal:training:swarm')
         }),
         async (j) => j.start(),
         async (j) => j.stop()
@@ -315,7 +333,7 @@ export class ShoalNode {
         async (r) => r.stop()
       )
       await this.repo.writeApi(rpc.url().href)
-      this.stack.push({ name: 'api file', stop: async () => this.repo.removeApi() })
+      this.push('api file', async () => this.repo.removeApi())
       this.parts = { identity, helia, store, swarm, rpc }
       this._startedAt = Date.now()
       this.log.info({ did: identity.did, rpc: rpc.url().href }, 'node started')
@@ -339,6 +357,7 @@ export class ShoalNode {
       await stop().catch((err: unknown) =>
         this.log.error({ service: name, err: (err as Error).message }, 'stop failed')
       )
+      this.events.push({ service: name, event: 'stopped' })
     }
     if (stack.length > 0) this.log.info('node stopped')
   }

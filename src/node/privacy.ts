@@ -10,29 +10,26 @@
  * how many rounds a grantee may still train on the shards it covers.
  */
 import { logger, type Logger } from '../common/index.js'
+import type { PrivacyBudget } from '../storage/index.js'
 import {
   RdpAccountant,
   computeRdp,
   rdpToEpsilon,
   sharedUpdateStep,
   DEFAULT_ORDERS,
-  type SgmSteps
-} from '../training/privacy/index.js'
-import { dpsgdRoundSteps, isDpsgd } from '../training/dpsgd/index.js'
-import { decodeReceipt, type ReceiptClaims } from '../training/receipts/index.js'
-import type { JobSpec } from '../training/swarm/index.js'
+  type SgmSteps,
+  dpsgdRoundSteps,
+  isDpsgd,
+  decodeReceipt,
+  type ReceiptClaims,
+  type JobSpec
+} from '../training/index.js'
 import type { NodeDb } from './db.js'
 
 const log = logger('shoal:node:privacy')
 
 /** δ of a budget that names none, and of reports on datasets without a budget. */
 export const DEFAULT_DELTA = 1e-5
-
-/** A budget set by a data owner in a grant. */
-export interface Budget {
-  epsMax: number
-  delta: number
-}
 
 const NOISELESS: SgmSteps = { q: 1, sigma: 0, steps: 1 }
 
@@ -86,7 +83,7 @@ export function epsilonOf(spent: readonly SgmSteps[], delta: number): number {
  */
 export function roundsWithin(
   spec: Pick<JobSpec, 'privacy'> & { hyper?: Pick<JobSpec['hyper'], 'H'> },
-  budget: Budget,
+  budget: PrivacyBudget,
   spent: readonly SgmSteps[],
   cap: number
 ): number {
@@ -189,7 +186,7 @@ export class NodePrivacy {
   async report(
     dataset: string,
     shards: readonly string[],
-    budgets: readonly Budget[]
+    budgets: readonly PrivacyBudget[]
   ): Promise<DatasetPrivacy> {
     const delta = budgets.length > 0 ? Math.min(...budgets.map((b) => b.delta)) : DEFAULT_DELTA
     const epsMax = budgets.length > 0 ? Math.min(...budgets.map((b) => b.epsMax)) : null

@@ -6,6 +6,7 @@
  * layer may register stricter schemas (`schema.extend({...})`) for its own topics.
  */
 import { z } from 'zod'
+import { CidString, DidKeyString } from '../common/index.js'
 import {
   consentTopic,
   jobsTopic,
@@ -23,18 +24,11 @@ export interface TopicSpec<T = unknown> {
   maxBytes: number
 }
 
-/** A did:key (Ed25519, base58btc). */
-export const DidSchema = z
-  .string()
-  .max(128)
-  .regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'not a did:key')
+/** A did:key (Ed25519, base58btc): the schema every layer uses (src/common/schemas.ts). */
+export const DidSchema = DidKeyString
 
-/** A CID in its string form (base32 / base58btc / base36). */
-export const CidSchema = z
-  .string()
-  .min(8)
-  .max(128)
-  .regex(/^[A-Za-z0-9]+$/, 'not a CID string')
+/** A CID in its string form, parsed (base32 / base58btc / base36): src/common/schemas.ts. */
+export const CidSchema = CidString
 
 /** A compact JWS/JWT (three base64url parts). */
 export const JwtSchema = z

@@ -51,3 +51,5 @@ export {
   InvalidParametersError
 } from './errors.js'
 export * as storageConstants from './constants.js'
+export * from './datasets/index.js'
+export * from './grants/index.js'

@@ -51,3 +51,7 @@ export {
   type ParamInfo,
   type TensorInfo
 } from './graph/index.js'
+export * from './swarm/index.js'
+export * from './receipts/index.js'
+export * from './dpsgd/index.js'
+export * from './aggregate/index.js'

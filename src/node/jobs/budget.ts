@@ -2,9 +2,9 @@
  * The rounds a node may still train a job on its shards under their grants' privacy budgets
  * (ε of every round by anyone on the shard so far, plus this job's rounds, ≤ ε_max at δ).
  */
-import type { JobSpec } from '../../training/swarm/index.js'
-import type { SgmSteps } from '../../training/privacy/index.js'
-import { roundsWithin, type Budget } from '../privacy.js'
+import type { PrivacyBudget } from '../../storage/index.js'
+import type { JobSpec, SgmSteps } from '../../training/index.js'
+import { roundsWithin } from '../privacy.js'
 import type { GrantedShard } from './data.js'
 import { JobRequestError } from './errors.js'
 
@@ -14,7 +14,7 @@ export interface BudgetInput {
   /** SGM steps spent so far, per shard CID (`NodePrivacy.spentByShard`). */
   spent: ReadonlyMap<string, ReadonlyMap<string, SgmSteps>>
   /** The privacy budget a grant sets (undefined: none). */
-  budget(grant: string): Promise<Budget | undefined>
+  budget(grant: string): Promise<PrivacyBudget | undefined>
 }
 
 /**

@@ -13,9 +13,11 @@ import {
   verifyJobAnnouncement,
   type JobSpec,
   type JobSpecInput,
-  type VerifiedJob
-} from '../../training/swarm/index.js'
-import { decodeWeights, encodeWeights, paramsOf } from '../../training/index.js'
+  type VerifiedJob,
+  decodeWeights,
+  encodeWeights,
+  paramsOf
+} from '../../training/index.js'
 import type { NodeDb } from '../db.js'
 import type { JobRecord } from '../records.js'
 import { JobRequestError, jobNotFound } from './errors.js'

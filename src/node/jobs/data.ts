@@ -4,10 +4,8 @@
  * of data (today 28×28 images, `imageJobData`), so that nothing in the job services knows
  * which dataset a job trains on.
  */
-import type { Dataset } from '../../storage/datasets/index.js'
-import { grantStatus, type GrantInfo } from '../../storage/grants/index.js'
-import type { JobSpec } from '../../training/swarm/index.js'
-import type { TensorDataset } from '../../training/index.js'
+import { type Dataset, grantStatus, type GrantInfo } from '../../storage/index.js'
+import type { JobSpec, TensorDataset } from '../../training/index.js'
 
 /** How a job's decrypted data becomes tensors, and what it is evaluated on. */
 export interface JobDataPrep {

@@ -3,12 +3,7 @@
  * [0, 1] standardised with `IMAGE_NORMALIZATION` (exports put the same step into the graph),
  * evaluated on the package's held-out 2,000 digits (seed 42), which every node can load.
  */
-import {
-  loadMnist,
-  toLabeledImages,
-  trainTestSplit,
-  type LabeledImages
-} from '../../storage/datasets/index.js'
+import { loadMnist, toLabeledImages, trainTestSplit, type LabeledImages } from '../../storage/index.js'
 import { IMAGE_NORMALIZATION, fromImages } from '../../training/index.js'
 import type { JobDataPrep } from './data.js'
 

@@ -12,14 +12,16 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../common/index.js'
 import type { SwarmTopics } from '../../p2p/index.js'
-import type { Dataset } from '../../storage/datasets/index.js'
-import type { GrantInfo } from '../../storage/grants/index.js'
-import type { SgmSteps } from '../../training/privacy/index.js'
-import type { ReceiptInput } from '../../training/receipts/index.js'
-import type { ContentWeightStore, JobSpec, JobSpecInput } from '../../training/swarm/index.js'
+import type { Dataset, GrantInfo, PrivacyBudget } from '../../storage/index.js'
+import type {
+  SgmSteps,
+  ReceiptInput,
+  ContentWeightStore,
+  JobSpec,
+  JobSpecInput
+} from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
 import type { NodeDb } from '../db.js'
-import type { Budget } from '../privacy.js'
 import type { JobRecord, LatestRecord } from '../records.js'
 import type { JobCatalog } from './catalog.js'
 import type { JobDataPrep } from './data.js'
@@ -66,6 +68,8 @@ export interface JobsComponents {
   training: ShoalConfig['training']
   jobsDir: string
   log: Logger
+  /** The swarm trainers' logger (`shoal:training:swarm` with the node id). */
+  trainerLog?: Logger
 }
 
 export class NodeJobs {
@@ -85,7 +89,8 @@ export class NodeJobs {
       swarm: c.swarm,
       data: {
         grants: async (dataset) => c.datasets.grants.list({ dataset, grantee: did }),
-        budget: async (grant): Promise<Budget | undefined> => (await c.datasets.grants.find(grant))?.privacy,
+        budget: async (grant): Promise<PrivacyBudget | undefined> =>
+          (await c.datasets.grants.find(grant))?.privacy,
         readShard: async (cid, job) => c.datasets.readShard(cid, job),
         prep: c.prep
       },
@@ -97,7 +102,8 @@ export class NodeJobs {
       finished: async (job) => this.unlearning.finished(job),
       training: c.training,
       checkpointsDir: join(c.jobsDir, 'checkpoints'),
-      log: c.log
+      log: c.log,
+      ...(c.trainerLog !== undefined ? { trainerLog: c.trainerLog } : {})
     })
     this.unlearning = new JobUnlearning({
       db: c.db,

@@ -4,9 +4,8 @@
  * checkpoints it influenced — conservatively, every checkpoint built from rounds at or after its
  * first use, unless the checkpoint's lineage excludes it — and the unlearning events.
  */
-import { grantStatus, type GrantInfo } from '../../storage/grants/index.js'
-import { decodeReceipt } from '../../training/receipts/index.js'
-import { epochOf } from '../../training/swarm/index.js'
+import { grantStatus, type GrantInfo } from '../../storage/index.js'
+import { decodeReceipt, epochOf } from '../../training/index.js'
 import type { CheckpointRecord, ExclusionRecord, UnlearningEvent } from '../records.js'
 
 /** What {@link jobLineage} returns (`job_lineage`). */

@@ -4,9 +4,14 @@
  * prepared exactly as a trainer prepares them. Prepared shard sets are kept (a few) for the
  * next re-runs of the same trainer's rounds, and dropped when any grant ends.
  */
-import type { Dataset } from '../../storage/datasets/index.js'
-import { RoundReexecutor, concatDatasets, type JobSpec } from '../../training/swarm/index.js'
-import { decodeWeights, type TensorDataset } from '../../training/index.js'
+import type { Dataset } from '../../storage/index.js'
+import {
+  RoundReexecutor,
+  concatDatasets,
+  type JobSpec,
+  decodeWeights,
+  type TensorDataset
+} from '../../training/index.js'
 import type { JobDataPrep } from './data.js'
 import type { ModelStore } from './catalog.js'
 import { jobNotFound } from './errors.js'

@@ -2,7 +2,7 @@
  * One job run on this node: its state, the trainer, the rounds' stats (a bounded history), the
  * rejections, and the lingering re-announcement of its latest model.
  */
-import type { RoundStats, SwarmTrainer, UpdateAnnouncement, VerifiedJob } from '../../training/swarm/index.js'
+import type { RoundStats, SwarmTrainer, UpdateAnnouncement, VerifiedJob } from '../../training/index.js'
 import type { GrantedShard } from './data.js'
 
 /** Stats of the last rounds kept in memory for job_status. */
@@ -19,8 +19,8 @@ export const LINGER_MS = 5 * 60_000
 export type RunState =
   'starting' | 'running' | 'paused' | 'done' | 'failed' | 'left' | 'unlearning' | 'revoked'
 
-/** A round's stats as kept: rejected and unavailable peers counted, not listed. */
-export type RoundSummary = Omit<RoundStats, 'peers' | 'rejected' | 'unavailable'> & {
+/** A round's stats as kept: the peer models it aggregated listed, rejected and unavailable ones counted. */
+export type RoundSummary = Omit<RoundStats, 'rejected' | 'unavailable'> & {
   rejected: number
   unavailable: number
 }

@@ -5,11 +5,11 @@
  */
 import type { Logger, ShoalError } from '../../common/index.js'
 import type { GossipService } from '../../p2p/index.js'
-import type { Dataset } from '../../storage/datasets/index.js'
-import type { GrantInfo } from '../../storage/grants/index.js'
-import type { SgmSteps } from '../../training/privacy/index.js'
-import { resultHash, type ReceiptInput } from '../../training/receipts/index.js'
+import type { Dataset, GrantInfo, PrivacyBudget } from '../../storage/index.js'
 import {
+  type SgmSteps,
+  resultHash,
+  type ReceiptInput,
   FileCheckpointStore,
   SwarmTrainer,
   epochOf,
@@ -18,12 +18,12 @@ import {
   type ContentWeightStore,
   type RoundRecord,
   type UpdateBus,
-  type VerifiedJob
-} from '../../training/swarm/index.js'
-import { paramsOf, type TensorDataset } from '../../training/index.js'
+  type VerifiedJob,
+  paramsOf,
+  type TensorDataset
+} from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
 import type { NodeDb } from '../db.js'
-import type { Budget } from '../privacy.js'
 import { budgetAllowance } from './budget.js'
 import type { JobCatalog } from './catalog.js'
 import { grantedShards, type GrantedShard, type JobDataPrep } from './data.js'
@@ -45,7 +45,7 @@ export interface RunnerData {
   /** Grants to this node for a dataset. */
   grants(dataset: string): Promise<GrantInfo[]>
   /** The privacy budget a grant sets (undefined: none). */
-  budget(grant: string): Promise<Budget | undefined>
+  budget(grant: string): Promise<PrivacyBudget | undefined>
   /** Decrypts a granted shard for a job. */
   readShard(cid: string, job: string): Promise<Dataset>
   prep: JobDataPrep
@@ -72,6 +72,8 @@ export interface RunnerComponents {
   /** Where the trainers keep their resume points. */
   checkpointsDir: string
   log: Logger
+  /** The swarm trainers' logger (`shoal:training:swarm` with the node id). */
+  trainerLog?: Logger
 }
 
 export class JobRunner {
@@ -199,7 +201,8 @@ export class JobRunner {
         train,
         ...(test !== undefined ? { test } : {}),
         receipts: { sign: async (r) => this.signReceipt(run, r) },
-        ...(this.c.exclusions !== undefined ? { exclusions: this.c.exclusions } : {})
+        ...(this.c.exclusions !== undefined ? { exclusions: this.c.exclusions } : {}),
+        ...(this.c.trainerLog !== undefined ? { log: this.c.trainerLog } : {})
       },
       {
         job: job.spec,

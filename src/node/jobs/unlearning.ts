@@ -6,9 +6,8 @@
  */
 import { CID } from 'multiformats/cid'
 import type { Logger, ShoalError } from '../../common/index.js'
-import type { GrantInfo } from '../../storage/grants/index.js'
-import { decodeReceipt } from '../../training/receipts/index.js'
-import type { Checkpoint } from '../../training/swarm/index.js'
+import type { GrantInfo } from '../../storage/index.js'
+import { decodeReceipt, type Checkpoint } from '../../training/index.js'
 import type { NodeDb } from '../db.js'
 import type { CheckpointRecord, ExclusionRecord, UnlearningEvent } from '../records.js'
 

@@ -3,9 +3,8 @@ import * as ort from 'onnxruntime-node'
 import { z } from 'zod'
 import { method, type RpcMethod } from '../rpc/index.js'
 import type { Identity } from '../../identity/index.js'
-import type { ShoalHelia } from '../../storage/index.js'
+import type { ShoalHelia, ContentStore } from '../../storage/index.js'
 import type { P2PServices } from '../../p2p/index.js'
-import type { ContentStore } from '../../storage/index.js'
 
 export const NodeInfo = z.object({
   did: z.string(),

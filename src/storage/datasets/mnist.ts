@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { Rng } from '../../common/rng.js'
+import { Rng } from '../../common/index.js'
 
 export interface LabeledImages {
   /** Pixels, row-major, one byte per pixel (0..255), `count * rows * cols` bytes. */

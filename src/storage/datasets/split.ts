@@ -4,7 +4,7 @@
  * A split is a list of index lists into the dataset; every index appears in exactly one
  * shard. All randomness comes from `Rng(seed)`, so a seed gives the same split everywhere.
  */
-import { Rng } from '../../common/rng.js'
+import { Rng } from '../../common/index.js'
 import { DIRICHLET_MAX_ATTEMPTS, DIRICHLET_MIN_SIZE } from './constants.js'
 import { classCount, type LabeledSet } from './dataset.js'
 import { DatasetArgumentError } from './errors.js'

@@ -25,7 +25,13 @@ import {
   MAX_COMPRESSED_RANK,
   MAX_COMPRESSED_TENSORS
 } from './constants.js'
-import { isTensorShape, readFloat32LE, readJsonTensorHeader, writeFloat32LE } from '../export/weights.js'
+import {
+  isTensorShape,
+  readFloat32LE,
+  readJsonTensorHeader,
+  writeFloat32LE,
+  writeJsonTensorHeader
+} from '../export/index.js'
 import { AggregationError, UpdateDecodeError, UpdateRejectedError } from './errors.js'
 import type { Weights } from './rules.js'
 
@@ -207,23 +213,13 @@ export function encodeCompressed(weights: Weights, kind: CompressionKind, shapes
     const shape = shapeFor(shapes, name, weights.get(name)!.length)
     return quantized === undefined ? { name, shape } : { name, shape, scale: quantized[k]!.scale }
   })
-  let header = new TextEncoder().encode(JSON.stringify({ tensors }))
-  const padded = Math.ceil((PREFIX + header.length) / 4) * 4 - PREFIX
-  if (padded !== header.length) {
-    const h = new Uint8Array(padded).fill(0x20)
-    h.set(header)
-    header = h
-  }
   const bytesPer = kind === 'int8' ? 1 : 4
   let values = 0
   for (const name of names) values += weights.get(name)!.length
-  const out = new Uint8Array(PREFIX + header.length + values * bytesPer)
-  out.set(new TextEncoder().encode(COMPRESSED_MAGIC), 0)
+  const { out, offset: start } = writeJsonTensorHeader(COMPRESSED_MAGIC, tensors, values * bytesPer)
   out[4] = COMPRESSED_VERSION
   out[5] = code
-  new DataView(out.buffer).setUint32(8, header.length, true)
-  out.set(header, PREFIX)
-  let offset = PREFIX + header.length
+  let offset = start
   names.forEach((name, k) => {
     if (quantized !== undefined) {
       const q = quantized[k]!.data

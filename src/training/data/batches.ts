@@ -6,7 +6,7 @@
  * live in two buffers allocated once per loader: a batch is valid until the next one is
  * requested — copy it if you need to keep it.
  */
-import { Rng } from '../../common/rng.js'
+import { Rng } from '../../common/index.js'
 import { DEFAULT_DROP_LAST, DEFAULT_SHUFFLE } from './constants.js'
 import { shapeSize, type TensorDataset } from './dataset.js'
 import { DataOptionsError } from './errors.js'

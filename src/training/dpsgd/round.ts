@@ -6,8 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
-import { logger } from '../../common/index.js'
-import { Rng } from '../../common/rng.js'
+import { logger, Rng } from '../../common/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
 import { PrivacyParameterError } from '../privacy/index.js'
 import { NonFiniteLossError, type StepResult, type Trainer } from '../runtime/index.js'

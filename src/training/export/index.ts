@@ -39,10 +39,16 @@ export {
   decodeWeights,
   decodeWeightsEntries,
   readWeightsHeader,
+  isTensorShape,
+  readFloat32LE,
+  writeFloat32LE,
+  readJsonTensorHeader,
+  writeJsonTensorHeader,
   WEIGHTS_MAGIC,
   MAX_WEIGHTS_HEADER_BYTES,
   MAX_WEIGHTS_TENSORS,
   type WeightsEntry,
   type ShapeSource
 } from './weights.js'
+export { extractWeights } from './import.js'
 export { WeightsFormatError, OnnxModelError } from './errors.js'

@@ -4,10 +4,9 @@
  */
 import onnxProto from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import { ShapeError } from '../data/errors.js'
-import { shapeSize } from '../data/dataset.js'
+import { ShapeError, shapeSize } from '../data/index.js'
 import { buildInferenceModel, validateSpec, type ModelSpec } from '../graph/index.js'
-import { createSession, type Device, type ExecutionProviderName } from '../runtime/providers.js'
+import { createSession, type Device, type ExecutionProviderName } from '../runtime/index.js'
 import { OnnxModelError } from './errors.js'
 
 const { onnx } = onnxProto

@@ -15,7 +15,7 @@
  * whitespace, so equal weights always encode to equal bytes (and equal CIDs).
  */
 import { endianness } from 'node:os'
-import { shapeSize } from '../data/dataset.js'
+import { shapeSize } from '../data/index.js'
 import { WeightsFormatError } from './errors.js'
 
 /** The format's magic bytes. */
@@ -37,6 +37,31 @@ export function writeFloat32LE(out: Uint8Array, offset: number, x: Float32Array)
     for (let i = 0; i < x.length; i++) view.setFloat32(i * 4, x[i]!, true)
   }
   return offset + x.byteLength
+}
+
+/**
+ * Lay out either of Shoal's binary tensor formats: a 12-byte preamble (`magic`, up to 8 ASCII
+ * bytes, at 0; the header length, uint32 LE, at 8), the JSON header `{ tensors }` padded with
+ * spaces so that the values start 4-byte aligned, then `valueBytes` zero bytes for the caller
+ * to fill from `offset`. The reading side is {@link readJsonTensorHeader}.
+ */
+export function writeJsonTensorHeader(
+  magic: string,
+  tensors: readonly object[],
+  valueBytes: number
+): { out: Uint8Array; offset: number } {
+  let header = new TextEncoder().encode(JSON.stringify({ tensors }))
+  const padded = Math.ceil((PREFIX + header.length) / 4) * 4 - PREFIX
+  if (padded !== header.length) {
+    const h = new Uint8Array(padded).fill(0x20)
+    h.set(header)
+    header = h
+  }
+  const out = new Uint8Array(PREFIX + header.length + valueBytes)
+  out.set(new TextEncoder().encode(magic), 0)
+  new DataView(out.buffer).setUint32(8, header.length, true)
+  out.set(header, PREFIX)
+  return { out, offset: PREFIX + header.length }
 }
 
 /**
@@ -131,20 +156,10 @@ function shapeOf(shapes: ShapeSource | undefined, name: string, length: number):
 export function encodeWeights(weights: ReadonlyMap<string, Float32Array>, shapes?: ShapeSource): Uint8Array {
   const names = [...weights.keys()].sort()
   const tensors = names.map((name) => ({ name, shape: shapeOf(shapes, name, weights.get(name)!.length) }))
-  let header = new TextEncoder().encode(JSON.stringify({ tensors }))
-  const padded = Math.ceil((PREFIX + header.length) / 4) * 4 - PREFIX
-  if (padded !== header.length) {
-    const h = new Uint8Array(padded).fill(0x20)
-    h.set(header)
-    header = h
-  }
   let values = 0
   for (const name of names) values += weights.get(name)!.length
-  const out = new Uint8Array(PREFIX + header.length + values * 4)
-  out.set(new TextEncoder().encode(WEIGHTS_MAGIC), 0)
-  new DataView(out.buffer).setUint32(8, header.length, true)
-  out.set(header, PREFIX)
-  let offset = PREFIX + header.length
+  const { out, offset: start } = writeJsonTensorHeader(WEIGHTS_MAGIC, tensors, values * 4)
+  let offset = start
   for (const name of names) offset = writeFloat32LE(out, offset, weights.get(name)!)
   return out
 }

@@ -1,5 +1,5 @@
 /** Seeded parameter initialisation (He-normal weights, zero biases) and zeroed optimizer state. */
-import { Rng } from '../../common/rng.js'
+import { Rng } from '../../common/index.js'
 import type { CompiledModel } from './model.js'
 
 function size(shape: readonly number[]): number {

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Rng } from '../../common/rng.js'
+ * import { Rng } from '../../common/index.js'
  * import { RdpAccountant, applyUpdate, diffWeights, privatizeUpdate, sharedUpdateStep } from './index.js'
  *
  * const base = [new Float32Array([0, 0, 0])] // the round's public base model

@@ -1,7 +1,7 @@
 /**
  * Clipping and Gaussian noise of a shared model update (the Gaussian mechanism applied once per round).
  */
-import type { Rng } from '../../common/rng.js'
+import type { Rng } from '../../common/index.js'
 import { NonFiniteUpdateError, PrivacyParameterError, UpdateShapeMismatchError } from './errors.js'
 
 /** Model weights or an update: tensors in a fixed order, or by name. */

@@ -2,6 +2,7 @@
  * Result objects of the verification levels, and the interfaces the storage layer (grants)
  * and the training runtime (re-execution) implement.
  */
+import type { GrantInfo as StoredGrantInfo } from '../../storage/index.js'
 import type { ReceiptClaims } from './claims.js'
 
 /** The levels of receipt verification, in the order `verifyAll` runs them. */
@@ -109,32 +110,12 @@ export interface FraudProofFailure extends Omit<FailureBase, 'receipt'> {
 /** A failed receipt check: the level, a stable reason to match on, and a human detail. */
 export type VerifyFailure = SignatureFailure | ChainFailure | LineageFailure | ReexecutionFailure
 
-/** What the storage layer knows about a grant, from the signed grant and its revocation. */
-export interface GrantInfo {
-  /** The grant's id (or CID): what receipts name in `shards[].grant`. */
-  id: string
-  /** The dataset (manifest CID) the grant is for. */
-  dataset: string
-  /** Shard CIDs the grant covers. */
-  shards: string[]
-  /** The DID allowed to use them. */
-  grantee: string
-  /** A job id, or `'any'`. */
-  purpose: string
-  /** When the grant was issued (Unix seconds); receipts issued before it are not covered. */
-  iat?: number
-  /** Expiry (Unix seconds): covers receipts with `iat < exp`. */
-  exp?: number
-  /** When it was revoked (Unix seconds): covers receipts with `iat < revokedAt`. */
-  revokedAt?: number
-  /** The dataset owner's DID (the grant's signer). */
-  owner: string
-  /**
-   * Samples per shard, from the dataset's signed manifest. When every shard of a receipt
-   * has a size, the lineage level checks `samples = steps × min(batchSize, Σ sizes)`.
-   */
-  shardSizes?: Record<string, number>
-}
+/**
+ * What the lineage level reads of a grant: the storage layer's {@link StoredGrantInfo} (the
+ * signed grant and its revocation), with `iat` optional (a receipt issued before a known `iat`
+ * is not covered) and without the privacy budget, which the receipt checks do not use.
+ */
+export type GrantInfo = Omit<StoredGrantInfo, 'iat' | 'privacy'> & Partial<Pick<StoredGrantInfo, 'iat'>>
 
 /** Finds grants by id; the storage layer implements it over signed grants and revocations. */
 export interface GrantLookup {

@@ -5,8 +5,13 @@
  */
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
-import { BatchLoader } from '../data/batches.js'
-import { fromImages, type ImageSet, type Normalization, type TensorDataset } from '../data/dataset.js'
+import {
+  BatchLoader,
+  fromImages,
+  type ImageSet,
+  type Normalization,
+  type TensorDataset
+} from '../data/index.js'
 import { compileModel, initParams, type ModelSpec, type OptimizerSpec } from '../graph/index.js'
 import { DEFAULT_EVAL_BATCH_SIZE } from './constants.js'
 import { TrainerOptionsError } from './errors.js'

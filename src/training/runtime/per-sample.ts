@@ -3,8 +3,7 @@
  * inference and unlearning checks need; `Trainer.evaluate` only reports the mean). Each loss is computed exactly
  * as `evaluate` computes its terms, so with the same batch size their mean is `evaluate`'s loss.
  */
-import { checkLabels, shapeSize, type TensorDataset } from '../data/dataset.js'
-import { ShapeError } from '../data/errors.js'
+import { checkLabels, shapeSize, type TensorDataset, ShapeError } from '../data/index.js'
 import { DEFAULT_EVAL_BATCH_SIZE } from './constants.js'
 import { TrainerOptionsError } from './errors.js'
 import type { SessionConfig } from './providers.js'

@@ -12,8 +12,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import { logger } from '../../common/index.js'
-import { checkLabels, shapeSize, type TensorDataset } from '../data/dataset.js'
-import { ShapeError } from '../data/errors.js'
+import { checkLabels, shapeSize, type TensorDataset, ShapeError } from '../data/index.js'
 import { DEFAULT_EVAL_BATCH_SIZE } from './constants.js'
 import { ModelContractError, NonFiniteLossError, TrainerOptionsError, TrainerStateError } from './errors.js'
 import {

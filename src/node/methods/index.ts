@@ -1,0 +1,19 @@
+/**
+ * The node's JSON-RPC methods, one file per namespace (`node_*`, `storage_*`, `peers_*` and
+ * `swarm_*`, `train_*` and `model_*`, `dataset_*`, `job_*`, `receipts_*` and `ledger_*`). Each
+ * factory takes the services its methods call — never the node — and returns `RpcMethod`s
+ * that `node.ts` hands to the RPC server.
+ */
+export { nodeMethods, NodeInfo, type NodeInfoSource } from './node.js'
+export { storageMethods, storageStreams, parseCid, BadRequestError } from './storage.js'
+export { p2pMethods, PeerDialError } from './p2p.js'
+export {
+  trainingMethods,
+  readWeights,
+  TrainingRequestError,
+  type TrainingComponents,
+  type ConsentEntry
+} from './training.js'
+export { datasetMethods } from './datasets.js'
+export { jobMethods } from './jobs.js'
+export { receiptMethods } from './receipts.js'
