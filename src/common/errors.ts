@@ -37,20 +37,18 @@ export interface ShoalErrorOptions {
  * `fields` holds the facts of the failure (serialisable), e.g. `{ norm, limit }`.
  *
  * `category` is set by the class: a subclass declares `static readonly category`, or, when its
- * codes fall in different categories, overrides `categoryOf(code)`; `options.category` (for an
- * error rebuilt from the wire) overrides both. The default is `internal`.
+ * codes fall in different categories, `static readonly categories` (one per code, typed
+ * `Record<Code, ErrorCategory>` so that a new code needs one); `options.category` (for an error
+ * rebuilt from the wire) overrides both. The default is `internal`.
  */
 export class ShoalError<
   Code extends string = string,
   Fields extends Record<string, unknown> = Record<string, unknown>
 > extends Error {
-  /** The category of this class's errors (see {@link ShoalError.categoryOf}). */
+  /** The category of this class's errors. */
   static readonly category: ErrorCategory = 'internal'
-
-  /** The category of an error of this class with this code; by default the class's `category`. */
-  protected static categoryOf(_code: string): ErrorCategory {
-    return this.category
-  }
+  /** Per-code categories, for a class whose codes differ; a code not listed gets `category`. */
+  static readonly categories: Readonly<Partial<Record<string, ErrorCategory>>> | undefined = undefined
 
   readonly code: Code
   readonly fields: Fields
@@ -61,7 +59,8 @@ export class ShoalError<
     this.code = code
     this.fields = fields ?? ({} as Fields)
     this.name = new.target.name
-    this.category = options?.category ?? (new.target as unknown as typeof ShoalError).categoryOf(code)
+    const cls = new.target as unknown as typeof ShoalError
+    this.category = options?.category ?? cls.categories?.[code] ?? cls.category
   }
 
   toJSON(): { name: string; code: Code; category: ErrorCategory; message: string } & Fields {

@@ -62,13 +62,9 @@ export type JweErrorCode = 'JWE_NO_RECIPIENTS' | 'JWE_DECRYPT_FAILED'
  * (not a recipient, or the JWE was altered).
  */
 export class JweError extends ShoalError<JweErrorCode> {
-  private static readonly categories: Record<JweError['code'], ErrorCategory> = {
+  static override readonly categories: Record<JweError['code'], ErrorCategory> = {
     JWE_NO_RECIPIENTS: 'usage',
     JWE_DECRYPT_FAILED: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return JweError.categories[code as JweError['code']]
   }
 }
 
@@ -93,7 +89,7 @@ export type KeystoreErrorCode =
  * - `WRONG_PASSPHRASE`: the passphrase does not open the key.
  */
 export class KeystoreError extends ShoalError<KeystoreErrorCode, { path: string } & Record<string, unknown>> {
-  private static readonly categories: Record<KeystoreError['code'], ErrorCategory> = {
+  static override readonly categories: Record<KeystoreError['code'], ErrorCategory> = {
     KEYSTORE_EXISTS: 'refused',
     KEYSTORE_NOT_FOUND: 'not-found',
     KEYSTORE_CORRUPT: 'internal',
@@ -101,9 +97,5 @@ export class KeystoreError extends ShoalError<KeystoreErrorCode, { path: string 
     KEYSTORE_INVALID_OPTIONS: 'usage',
     PASSPHRASE_REQUIRED: 'refused',
     WRONG_PASSPHRASE: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return KeystoreError.categories[code as KeystoreError['code']]
   }
 }

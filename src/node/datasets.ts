@@ -41,13 +41,9 @@ export class DatasetRequestError extends ShoalError<
   'DATASET_NOT_FOUND' | 'DATASET_SOURCE',
   Record<string, unknown>
 > {
-  private static readonly categories: Record<DatasetRequestError['code'], ErrorCategory> = {
+  static override readonly categories: Record<DatasetRequestError['code'], ErrorCategory> = {
     DATASET_NOT_FOUND: 'not-found',
     DATASET_SOURCE: 'usage'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return DatasetRequestError.categories[code as DatasetRequestError['code']]
   }
 }
 

@@ -42,15 +42,11 @@ export class SwarmError extends ShoalError<
   'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM',
   Record<string, unknown>
 > {
-  private static readonly categories: Record<SwarmError['code'], ErrorCategory> = {
+  static override readonly categories: Record<SwarmError['code'], ErrorCategory> = {
     NOT_IN_SWARM: 'refused',
     NOT_A_FOUNDER: 'refused',
     INVITE_INVALID: 'usage',
     ALREADY_IN_SWARM: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return SwarmError.categories[code as SwarmError['code']]
   }
 }
 

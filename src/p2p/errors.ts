@@ -61,16 +61,12 @@ export type GossipErrorCode =
  * - `NOT_STARTED`: publishing before `start()`.
  */
 export class GossipError extends ShoalError<GossipErrorCode> {
-  private static readonly categories: Record<GossipError['code'], ErrorCategory> = {
+  static override readonly categories: Record<GossipError['code'], ErrorCategory> = {
     UNKNOWN_TOPIC: 'usage',
     INVALID_MESSAGE: 'usage',
     MESSAGE_TOO_LARGE: 'refused',
     INVALID_TOPIC_SPEC: 'usage',
     NOT_STARTED: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return GossipError.categories[code as GossipError['code']]
   }
 
   constructor(code: GossipErrorCode, message: string, fields: Record<string, unknown> = {}) {

@@ -10,17 +10,13 @@ export class JobRequestError extends ShoalError<
   | 'JOB_INIT_INVALID',
   Record<string, unknown>
 > {
-  private static readonly categories: Record<JobRequestError['code'], ErrorCategory> = {
+  static override readonly categories: Record<JobRequestError['code'], ErrorCategory> = {
     JOB_NOT_FOUND: 'not-found',
     JOB_NO_DATA: 'refused',
     JOB_ALREADY_RUNNING: 'refused',
     JOB_NOT_RUNNING: 'refused',
     JOB_PRIVACY_BUDGET: 'refused',
     JOB_INIT_INVALID: 'usage'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return JobRequestError.categories[code as JobRequestError['code']]
   }
 }
 

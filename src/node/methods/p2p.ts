@@ -12,13 +12,9 @@ export class PeerDialError extends ShoalError<
   'BAD_MULTIADDR' | 'DIAL_FAILED',
   { addr: string; reason: string }
 > {
-  private static readonly categories: Record<PeerDialError['code'], ErrorCategory> = {
+  static override readonly categories: Record<PeerDialError['code'], ErrorCategory> = {
     BAD_MULTIADDR: 'usage',
     DIAL_FAILED: 'unavailable'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return PeerDialError.categories[code as PeerDialError['code']]
   }
 }
 

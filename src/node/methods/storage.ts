@@ -16,14 +16,10 @@ import { ADD_PATH, GET_PATH, INTEGRITY_TRAILER } from '../constants.js'
 
 /** Thrown when a request names a bad CID or path. */
 export class BadRequestError extends ShoalError<'BAD_CID' | 'BAD_PATH' | 'FILE_EXISTS', { value: string }> {
-  private static readonly categories: Record<BadRequestError['code'], ErrorCategory> = {
+  static override readonly categories: Record<BadRequestError['code'], ErrorCategory> = {
     BAD_CID: 'usage',
     BAD_PATH: 'usage',
     FILE_EXISTS: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return BadRequestError.categories[code as BadRequestError['code']]
   }
 }
 

@@ -36,16 +36,12 @@ export class TrainingRequestError extends ShoalError<
   'TASK_NOT_FOUND' | 'CHECKPOINT_NOT_FOUND' | 'TRAINING_BUSY' | 'MODEL_INVALID' | 'DATASET_UNAVAILABLE',
   Record<string, unknown>
 > {
-  private static readonly categories: Record<TrainingRequestError['code'], ErrorCategory> = {
+  static override readonly categories: Record<TrainingRequestError['code'], ErrorCategory> = {
     TASK_NOT_FOUND: 'not-found',
     CHECKPOINT_NOT_FOUND: 'not-found',
     TRAINING_BUSY: 'refused',
     MODEL_INVALID: 'usage',
     DATASET_UNAVAILABLE: 'unavailable'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return TrainingRequestError.categories[code as TrainingRequestError['code']]
   }
 }
 

@@ -22,14 +22,10 @@ export class RepoError extends ShoalError<
   'REPO_EXISTS' | 'REPO_NOT_INITIALIZED' | 'REPO_LOCKED',
   { home: string; pid?: number }
 > {
-  private static readonly categories: Record<RepoError['code'], ErrorCategory> = {
+  static override readonly categories: Record<RepoError['code'], ErrorCategory> = {
     REPO_EXISTS: 'refused',
     REPO_NOT_INITIALIZED: 'not-found',
     REPO_LOCKED: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return RepoError.categories[code as RepoError['code']]
   }
 }
 

@@ -12,14 +12,10 @@ export type UpdateRejectCode = 'UPDATE_SHAPE_MISMATCH' | 'UPDATE_NON_FINITE' | '
  * - `UPDATE_NORM_EXCEEDED`: the L2 norm of the update is beyond the bound (`fields.norm`, `fields.limit`).
  */
 export class UpdateRejectedError extends ShoalError<UpdateRejectCode> {
-  private static readonly categories: Record<UpdateRejectedError['code'], ErrorCategory> = {
+  static override readonly categories: Record<UpdateRejectedError['code'], ErrorCategory> = {
     UPDATE_SHAPE_MISMATCH: 'usage',
     UPDATE_NON_FINITE: 'usage',
     UPDATE_NORM_EXCEEDED: 'refused'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return UpdateRejectedError.categories[code as UpdateRejectedError['code']]
   }
 
   constructor(code: UpdateRejectCode, message: string, fields: Record<string, unknown> = {}) {

@@ -138,14 +138,10 @@ export class ReexecClosedError extends ShoalError<'REEXEC_CLOSED'> {
 export class ReceiptBindingError extends ShoalError<
   'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH'
 > {
-  private static readonly categories: Record<ReceiptBindingError['code'], ErrorCategory> = {
+  static override readonly categories: Record<ReceiptBindingError['code'], ErrorCategory> = {
     RECEIPT_MISSING: 'refused',
     RECEIPT_MISMATCH: 'refused',
     RESULT_MISMATCH: 'integrity'
-  }
-
-  protected static override categoryOf(code: string): ErrorCategory {
-    return ReceiptBindingError.categories[code as ReceiptBindingError['code']]
   }
 
   constructor(

@@ -15,9 +15,11 @@ class PeerGoneError extends ShoalError<'PEER_GONE'> {
   static override readonly category = 'unavailable'
 }
 
-class TwoWayError extends ShoalError<'TWO_WAY_BAD' | 'TWO_WAY_MISSING'> {
-  protected static override categoryOf(code: string): ErrorCategory {
-    return code === 'TWO_WAY_BAD' ? 'usage' : 'not-found'
+class TwoWayError extends ShoalError<'TWO_WAY_BAD' | 'TWO_WAY_MISSING' | 'TWO_WAY_OTHER'> {
+  static override readonly category = 'refused'
+  static override readonly categories: Partial<Record<TwoWayError['code'], ErrorCategory>> = {
+    TWO_WAY_BAD: 'usage',
+    TWO_WAY_MISSING: 'not-found'
   }
 }
 
@@ -35,9 +37,10 @@ describe('ShoalError categories', () => {
     assert.equal(new NotFoundError('no such cid').category, 'not-found')
   })
 
-  it('takes a per-code category from categoryOf', () => {
+  it('takes a per-code category from categories, else the class’s', () => {
     assert.equal(new TwoWayError('TWO_WAY_BAD', 'x').category, 'usage')
     assert.equal(new TwoWayError('TWO_WAY_MISSING', 'x').category, 'not-found')
+    assert.equal(new TwoWayError('TWO_WAY_OTHER', 'x').category, 'refused')
     const ks = (code: KeystoreError['code']): ErrorCategory =>
       new KeystoreError(code, 'x', { path: 'k' }).category
     assert.equal(ks('WRONG_PASSPHRASE'), 'refused')
