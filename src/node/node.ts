@@ -4,13 +4,20 @@
  * already built — and stopped in exactly the reverse order (a stack of stop functions):
  *
  * repo lock → identity → Helia/libp2p → swarm → content store → node db → datasets → models →
- * job catalog → privacy → re-executor → audit → receipts → jobs → RPC server → api file
+ * job catalog → privacy → re-executor → audit → receipts → receipt sync → jobs → RPC server →
+ * api file
  */
 import { join } from 'node:path'
 import { logger, type Logger } from '../common/index.js'
 import { Keystore, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia, grantStatus } from '../storage/index.js'
-import { PeerAccessList, addressGater, libp2pOptions, type P2PServices } from '../p2p/index.js'
+import {
+  PeerAccessList,
+  RECEIPT_SYNC_PROTOCOL,
+  addressGater,
+  libp2pOptions,
+  type P2PServices
+} from '../p2p/index.js'
 import { ContentWeightStore } from '../training/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
@@ -260,6 +267,14 @@ export class ShoalNode {
         }),
         async (r) => r.start(),
         async (r) => r.stop()
+      )
+      // Receipts missed by gossip arrive by anti-entropy with the members (src/p2p/sync.ts);
+      // stopped before the receipts and the db it writes to.
+      await this.use(
+        'receipt sync',
+        receipts.syncSource(),
+        async (source) => swarm.addSync('receipts', source, { protocol: RECEIPT_SYNC_PROTOCOL }),
+        async () => swarm.removeSync('receipts')
       )
       const jobs = await this.use(
         'jobs',

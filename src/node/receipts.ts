@@ -9,11 +9,20 @@
  * `ledger` computes balances over the stored receipts that pass `verifyAll`, with the credits of
  * excluded DIDs (chain evidence, lineage failures, accepted fraud proofs) forfeited. The ledger
  * is a pure function of the stored receipts, the grants and the accepted fraud proofs: nodes
- * that hold the same ones compute the same balances and the same `hash`.
+ * that hold the same ones compute the same balances and the same `hash`. Receipts that gossip
+ * did not deliver (a partition, time offline, a late join) arrive by anti-entropy with the
+ * swarm's members (`syncSource`, run by the node's swarm over `/shoal/1/receipt-sync/1.0.0`).
  */
 import { ShoalError, logger, type Logger } from '../common/index.js'
-import type { Identity } from '../identity/index.js'
-import type { ReceiptMessage, SwarmTopics, TopicSpec } from '../p2p/index.js'
+import { didFromPeerId, type Identity } from '../identity/index.js'
+import {
+  groupDigest,
+  type GroupDigest,
+  type ItemSource,
+  type ReceiptMessage,
+  type SwarmTopics,
+  type TopicSpec
+} from '../p2p/index.js'
 import {
   computeLedger,
   ledgerHash,
@@ -278,6 +287,49 @@ export class NodeReceipts {
       return 'error'
     } finally {
       this.inFlight.delete(hash)
+    }
+  }
+
+  /**
+   * The stored receipts as the items of anti-entropy (`ItemSync`, src/p2p/sync.ts): group = the
+   * issuer's DID, id = the receipt's hash, item = its JWT. Received receipts go through
+   * {@link add}, so they are checked exactly as gossiped ones (duplicates are counted, invalid
+   * ones refused); receipts missed by gossip (a partition, time offline, a late join) arrive so.
+   */
+  syncSource(): ItemSource {
+    return {
+      digests: async () => {
+        const byIssuer = new Map<string, string[]>()
+        for (const r of await this.c.db.list(RECEIPTS_KIND)) {
+          const ids = byIssuer.get(r.issuer)
+          if (ids === undefined) byIssuer.set(r.issuer, [r.hash])
+          else ids.push(r.hash)
+        }
+        const out = new Map<string, GroupDigest>()
+        for (const [issuer, ids] of byIssuer) out.set(issuer, groupDigest(ids))
+        return out
+      },
+      ids: async (issuer) => (await this.list({ issuer })).map((r) => r.hash),
+      get: async (hashes) => {
+        const out: string[] = []
+        for (const hash of hashes) {
+          const r = await this.get(hash)
+          if (r !== undefined) out.push(r.jwt)
+        }
+        return out
+      },
+      accept: async (jwts, from) => {
+        let sender: string
+        try {
+          sender = didFromPeerId(from)
+        } catch {
+          sender = from.toString()
+        }
+        let accepted = 0
+        for (const jwt of jwts) if ((await this.add(jwt, sender)) === 'accepted') accepted++
+        return accepted
+      },
+      idOf: (jwt) => receiptHash(jwt)
     }
   }
 

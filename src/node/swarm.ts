@@ -15,6 +15,7 @@ import { Keystore, didFromPeerId, peerIdFromDid, type Identity } from '../identi
 import {
   type PeerAccessList,
   GossipService,
+  ItemSync,
   PeerExchange,
   PeerReach,
   SwarmMembership,
@@ -26,6 +27,9 @@ import {
   type AccessDecision,
   type ExchangeInit,
   type GossipAccess,
+  type ItemSource,
+  type ItemSyncInit,
+  type ItemSyncStats,
   type P2PServices,
   type SwarmDescriptor,
   type SwarmTopics
@@ -110,6 +114,8 @@ export class NodeSwarm implements GossipAccess {
   readonly reach: PeerReach
   private readonly c: SwarmComponents
   private exchange: PeerExchange | undefined
+  /** Anti-entropy services by name (src/p2p/sync.ts), rebuilt with each swarm this node enters. */
+  private readonly syncs = new Map<string, { source: ItemSource; init: ItemSyncInit; service?: ItemSync }>()
   private state: SwarmFile | undefined
   private membership: SwarmMembership | undefined
   private readonly path: string
@@ -181,6 +187,7 @@ export class NodeSwarm implements GossipAccess {
   }
 
   async stop(): Promise<void> {
+    await this.stopSyncs()
     await this.exchange?.stop()
     this.exchange = undefined
     await this.membership?.stop()
@@ -191,6 +198,7 @@ export class NodeSwarm implements GossipAccess {
   private async enter(state: SwarmFile): Promise<void> {
     // Checks the credential names this node and was issued by a founder.
     await verifyCredential(state.credential, state.swarm, { subject: this.c.identity.did })
+    await this.stopSyncs()
     await this.exchange?.stop()
     await this.membership?.stop()
     this.membership = undefined
@@ -208,6 +216,7 @@ export class NodeSwarm implements GossipAccess {
       this.c.exchange ?? {}
     )
     await this.exchange.start()
+    for (const name of this.syncs.keys()) await this.startSync(name)
     for (const addr of state.bootstrap) {
       this.c.helia.libp2p.dial(multiaddr(addr)).catch((err: unknown) => {
         this.log.warn({ addr, err: (err as Error).message }, 'bootstrap dial failed')
@@ -216,6 +225,56 @@ export class NodeSwarm implements GossipAccess {
     this.log.info({ swarm: state.swarm.id, private: state.swarm.private }, 'in swarm')
     const topics = swarmTopics(state.swarm.id)
     for (const l of this.listeners) l(topics)
+  }
+
+  /**
+   * Keeps `source` in step with the swarm's members over `init.protocol` (anti-entropy,
+   * src/p2p/sync.ts) while this node is in a swarm, from now on and in every swarm it enters.
+   * Call {@link removeSync} before `source` stops.
+   */
+  async addSync(name: string, source: ItemSource, init: ItemSyncInit): Promise<void> {
+    await this.removeSync(name)
+    this.syncs.set(name, { source, init })
+    if (this.state !== undefined) await this.startSync(name)
+  }
+
+  /** Stops and forgets the sync `name` (waits for what it has in flight). */
+  async removeSync(name: string): Promise<void> {
+    await this.syncs.get(name)?.service?.stop()
+    this.syncs.delete(name)
+  }
+
+  /** The running sync `name`, for callers that want one now (`syncNow`, `syncWith`). */
+  itemSync(name: string): ItemSync | undefined {
+    return this.syncs.get(name)?.service
+  }
+
+  private async startSync(name: string): Promise<void> {
+    const entry = this.syncs.get(name)
+    if (entry === undefined) return
+    await entry.service?.stop()
+    entry.service = new ItemSync(
+      {
+        node: this.c.helia.libp2p,
+        source: entry.source,
+        ...(this.membership ? { members: this.membership } : {})
+      },
+      entry.init
+    )
+    await entry.service.start()
+  }
+
+  private async stopSyncs(): Promise<void> {
+    for (const entry of this.syncs.values()) {
+      await entry.service?.stop()
+      delete entry.service
+    }
+  }
+
+  private syncStats(): Record<string, ItemSyncStats> | null {
+    const out: Record<string, ItemSyncStats> = {}
+    for (const [name, entry] of this.syncs) if (entry.service !== undefined) out[name] = entry.service.stats()
+    return Object.keys(out).length > 0 ? out : null
   }
 
   private async save(state: SwarmFile): Promise<void> {
@@ -285,6 +344,7 @@ export class NodeSwarm implements GossipAccess {
       swarm: this.state?.swarm ?? null,
       enforced: this.membership !== undefined,
       exchange: this.exchange?.stats() ?? null,
+      sync: this.syncStats(),
       reach: this.reach.stats(),
       members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
       refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))

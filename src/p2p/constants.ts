@@ -163,3 +163,45 @@ export const MAX_PROVIDER_HINTS = 4_096
 
 /** Reservations a member relay holds at once (libp2p's default is 15). */
 export const RELAY_MAX_RESERVATIONS = 128
+
+/** Anti-entropy of receipts among swarm members (src/p2p/sync.ts; the node names it). */
+export const RECEIPT_SYNC_PROTOCOL = `/shoal/${PROTOCOL_VERSION}/receipt-sync/1.0.0`
+
+/** Most groups in one sync request's digests (an asker with more sends a random subset). */
+export const MAX_SYNC_GROUPS = 4_096
+
+/** Longest group key (e.g. an issuer's did:key) in a sync frame (visible ASCII). */
+export const MAX_SYNC_GROUP_CHARS = 256
+
+/** Longest item id (e.g. a receipt's hash) in a sync frame (visible ASCII). */
+export const MAX_SYNC_ID_CHARS = 128
+
+/** Most item ids in one sync answer, over all groups (a longer list is sampled at random). */
+export const MAX_SYNC_IDS = 8_192
+
+/** Most items asked for (and sent) in one sync pass. */
+export const MAX_SYNC_WANT = 256
+
+/** Longest single item in a sync answer (characters; a receipt JWT is a few KiB). */
+export const MAX_SYNC_ITEM_CHARS = 65_536
+
+/** Largest sync request (the asker's digests) (bytes). */
+export const MAX_SYNC_DIGESTS_BYTES = 1_048_576
+
+/** Largest sync id list (bytes). */
+export const MAX_SYNC_IDS_BYTES = 1_048_576
+
+/** Largest sync want list (bytes). */
+export const MAX_SYNC_WANT_BYTES = 65_536
+
+/** Largest sync items frame (bytes); the responder sends fewer items rather than more bytes. */
+export const MAX_SYNC_ITEMS_BYTES = 2 * 1_048_576
+
+/** How often one random connected member is synced with (ms). */
+export const SYNC_INTERVAL_MS = 30_000
+
+/** Time for one sync pass (one exchange on one stream) (ms). */
+export const SYNC_TIMEOUT_MS = 10_000
+
+/** Most passes of one sync with one peer (each brings up to {@link MAX_SYNC_WANT} items). */
+export const SYNC_MAX_PASSES = 16

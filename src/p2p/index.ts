@@ -105,6 +105,7 @@ export {
   consentTopic,
   MEMBERSHIP_PROTOCOL,
   PEER_EXCHANGE_PROTOCOL,
+  RECEIPT_SYNC_PROTOCOL,
   MAX_GOSSIP_MESSAGE_BYTES,
   TOPIC_MAX_BYTES
 } from './constants.js'
@@ -118,6 +119,20 @@ export {
   type ExchangedPeer,
   type ExchangeStats
 } from './exchange.js'
+export {
+  ItemSync,
+  SyncFrameError,
+  groupDigest,
+  type SyncNode,
+  type SyncMembers,
+  type GroupDigest,
+  type ItemSource,
+  type SyncComponents,
+  type ItemSyncInit,
+  type ItemSyncStats,
+  type SyncResult,
+  type SyncFrameReason
+} from './sync.js'
 export { PeerReach, type ReachNode, type ReachInit, type ReachStats } from './reach.js'
 export {
   addressScope,
