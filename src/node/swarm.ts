@@ -213,7 +213,8 @@ export class NodeSwarm implements GossipAccess {
     // Members find each other beyond the invite's bootstrap (src/p2p/exchange.ts).
     this.exchange = new PeerExchange(
       { node: this.c.helia.libp2p, ...(this.membership ? { members: this.membership } : {}) },
-      this.c.exchange ?? {}
+      // The invite's bootstrap addresses are where it starts again after losing every member.
+      { ...this.c.exchange, seeds: state.bootstrap }
     )
     await this.exchange.start()
     for (const name of this.syncs.keys()) await this.startSync(name)

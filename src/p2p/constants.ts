@@ -152,6 +152,12 @@ export const EXCHANGE_TIMEOUT_MS = 10_000
 /** A member that could not be dialed is not tried again for this long (ms). */
 export const EXCHANGE_DIAL_BACKOFF_MS = 30_000
 
+/** How soon a node with no member connected dials its known members and seeds again (ms; doubles up to EXCHANGE_INTERVAL_MS). */
+export const EXCHANGE_REJOIN_MS = 5_000
+
+/** Members remembered as places to rejoin from. */
+export const EXCHANGE_MAX_KNOWN = 64
+
 /** The circuit relay v2 HOP protocol (a peer that lists it is a relay). */
 export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 

@@ -26,7 +26,9 @@ import { advertisable, filterDialable, isRelayed, parseAddrs } from './addresses
 import {
   EXCHANGE_DIAL_BACKOFF_MS,
   EXCHANGE_INTERVAL_MS,
+  EXCHANGE_MAX_KNOWN,
   EXCHANGE_MAX_PEERS,
+  EXCHANGE_REJOIN_MS,
   EXCHANGE_TIMEOUT_MS,
   MAX_EXCHANGE_ADDRS,
   MAX_EXCHANGE_BYTES,
@@ -78,6 +80,13 @@ export interface ExchangeInit {
   timeoutMs?: number
   /** Dial private (LAN) addresses of a shared /16 (default true). */
   allowPrivate?: boolean
+  /**
+   * Where to start again when no member is connected (e.g. an invite's bootstrap addresses):
+   * see {@link PeerExchange.rejoin}.
+   */
+  seeds?: string[]
+  /** How soon a node with no member connected tries to rejoin (ms, default 5 s; doubles up to `intervalMs`; 0 = never). */
+  rejoinMs?: number
 }
 
 /** One peer in an exchange answer. */
@@ -99,6 +108,9 @@ export interface ExchangeStats {
   /** Dials of learned peers that connected / failed. */
   dialed: number
   dialFailures: number
+  /** Rejoin attempts (no member connected) and those that connected to one. */
+  rejoins: number
+  rejoined: number
 }
 
 /** Thrown (and caught, logged) when an exchange answer is not what the protocol says. */
@@ -147,8 +159,16 @@ export class PeerExchange extends EventTarget {
     refused: 0,
     learned: 0,
     dialed: 0,
-    dialFailures: 0
+    dialFailures: 0,
+    rejoins: 0,
+    rejoined: 0
   }
+  private readonly seeds: Multiaddr[]
+  private readonly rejoinMs: number
+  /** Members this node has been connected to, newest last (their addresses are in the peer store). */
+  private readonly known = new Map<string, PeerId>()
+  private rejoinTimer: ReturnType<typeof setTimeout> | undefined
+  private rejoinDelay = 0
   private timer: ReturnType<typeof setInterval> | undefined
   private controller = new AbortController()
   private started = false
@@ -161,6 +181,8 @@ export class PeerExchange extends EventTarget {
     this.intervalMs = init.intervalMs ?? EXCHANGE_INTERVAL_MS
     this.timeoutMs = init.timeoutMs ?? EXCHANGE_TIMEOUT_MS
     this.allowPrivate = init.allowPrivate ?? true
+    this.seeds = parseAddrs(init.seeds ?? [])
+    this.rejoinMs = init.rejoinMs ?? EXCHANGE_REJOIN_MS
     this.onVerified = this.onVerified.bind(this)
     this.onIdentify = this.onIdentify.bind(this)
     this.onSelfUpdate = this.onSelfUpdate.bind(this)
@@ -187,6 +209,7 @@ export class PeerExchange extends EventTarget {
     for (const c of this.node.getConnections()) {
       if (this.members === undefined || this.members.isMember(c.remotePeer)) this.exchangeSoon(c.remotePeer)
     }
+    this.scheduleRejoin(this.rejoinMs)
   }
 
   /** Stops exchanging and unregisters the protocol. Idempotent. */
@@ -196,6 +219,8 @@ export class PeerExchange extends EventTarget {
     this.controller.abort()
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    if (this.rejoinTimer !== undefined) clearTimeout(this.rejoinTimer)
+    this.rejoinTimer = undefined
     this.members?.removeEventListener('verified', this.onVerified)
     this.node.removeEventListener('peer:identify', this.onIdentify)
     this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
@@ -335,7 +360,72 @@ export class PeerExchange extends EventTarget {
   }
 
   private exchangeSoon(peer: PeerId): void {
+    this.remember(peer)
     void this.exchange(peer)
+  }
+
+  /** A member this node was connected to: one of the places to start again from. */
+  private remember(peer: PeerId): void {
+    const key = peer.toString()
+    this.known.delete(key)
+    this.known.set(key, peer)
+    if (this.known.size > EXCHANGE_MAX_KNOWN) this.known.delete(this.known.keys().next().value!)
+  }
+
+  /** Is any member (any peer, in a public swarm) connected? */
+  private memberConnected(): boolean {
+    return this.node
+      .getConnections()
+      .some((c) => this.members === undefined || this.members.isMember(c.remotePeer))
+  }
+
+  private scheduleRejoin(ms: number): void {
+    if (!this.started || this.rejoinMs <= 0) return
+    if (this.rejoinTimer !== undefined) clearTimeout(this.rejoinTimer)
+    this.rejoinTimer = setTimeout(() => void this.rejoinTick(), ms)
+    this.rejoinTimer.unref?.()
+  }
+
+  private async rejoinTick(): Promise<void> {
+    this.rejoinTimer = undefined
+    if (!this.started) return
+    if (this.memberConnected()) {
+      this.rejoinDelay = 0
+      this.scheduleRejoin(this.rejoinMs)
+      return
+    }
+    const ok = await this.rejoin()
+    this.rejoinDelay = ok
+      ? 0
+      : Math.min(Math.max(this.rejoinDelay * 2, this.rejoinMs), Math.max(this.intervalMs, this.rejoinMs))
+    this.scheduleRejoin(ok ? this.rejoinMs : this.rejoinDelay)
+  }
+
+  /**
+   * With no member connected — every connection dropped: a network change, a partition, the
+   * machine asleep — nothing else would ever dial again (exchange asks connected members only).
+   * Dials the members this node knew (newest first, by their peer-store addresses) and the
+   * seeds, until one connects; returns whether one did. Runs every `rejoinMs` while no member is
+   * connected, backing off to `intervalMs`. Never throws.
+   */
+  async rejoin(): Promise<boolean> {
+    if (!this.started) return false
+    this.counters.rejoins++
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.timeoutMs)])
+    const targets: Array<PeerId | Multiaddr> = [...[...this.known.values()].reverse(), ...this.seeds]
+    for (const target of targets) {
+      if (signal.aborted) break
+      try {
+        await this.node.dial(target, { signal })
+        this.counters.rejoined++
+        log.info({ via: target.toString() }, 'rejoined the swarm after losing every member connection')
+        return true
+      } catch (err) {
+        log.debug({ target: target.toString(), err: (err as Error).message }, 'rejoin dial failed')
+      }
+    }
+    log.info({ tried: targets.length }, 'no member connected and none reachable yet')
+    return false
   }
 
   private onVerified(evt: Event): void {

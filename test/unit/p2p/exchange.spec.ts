@@ -3,6 +3,7 @@ import {
   PeerAccessList,
   PeerExchange,
   SwarmMembership,
+  type ExchangeInit,
   createSwarm,
   issueCredential
 } from '../../../src/p2p/index.js'
@@ -13,7 +14,10 @@ describe('p2p: peer exchange among members', function () {
   const { swarm, founder } = createSwarm({ name: 'pex', private: true })
   const started: Array<{ stop(): Promise<void> | void }> = []
 
-  async function member(seed: number): Promise<{
+  async function member(
+    seed: number,
+    init: ExchangeInit = {}
+  ): Promise<{
     node: TestNode
     access: PeerAccessList
     membership: SwarmMembership
@@ -25,7 +29,7 @@ describe('p2p: peer exchange among members', function () {
     const credential = await issueCredential(founder, swarm, identity.did, { expiresIn: 3600 })
     const membership = new SwarmMembership({ node, access }, { swarm, credential, handshakeTimeoutMs: 2_000 })
     await membership.start()
-    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0 })
+    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0, rejoinMs: 0, ...init })
     await exchange.start()
     started.push(exchange, membership, node)
     return { node, access, membership, exchange }
@@ -51,6 +55,30 @@ describe('p2p: peer exchange among members', function () {
       new Set([a.node.peerId.toString(), b.node.peerId.toString()])
     )
     assert.ok(known.every((p) => p.addrs.length > 0))
+  })
+
+  it('a member that lost every connection rejoins: through the members it knew, else its seeds', async () => {
+    const hub = await member(95)
+    const seedAddr = hub.node.getMultiaddrs()[0]!.toString()
+    // Knew the hub, then every connection dropped (a network change): nothing else redials it.
+    const a = await member(96, { rejoinMs: 200, seeds: [] })
+    await connect(a.node, hub.node)
+    await waitFor(() => a.membership.isMember(hub.node.peerId), 5_000, 'a verified the hub')
+    await a.node.hangUp(hub.node.peerId)
+    assert.equal(a.node.getConnections().length, 0)
+    await waitFor(() => a.membership.isMember(hub.node.peerId), 10_000, 'a back with the hub')
+    assert.ok(a.exchange.stats().rejoined >= 1)
+    // Never connected to anyone: only the seeds (an invite's bootstrap) are left.
+    const b = await member(97, { rejoinMs: 200, seeds: [seedAddr] })
+    await waitFor(() => b.membership.isMember(hub.node.peerId), 10_000, 'b joined through its seed')
+    assert.ok(b.exchange.stats().rejoined >= 1)
+    // A member with nowhere to go keeps trying, backing off, and never throws.
+    const c = await member(98, {
+      rejoinMs: 100,
+      seeds: ['/ip4/127.0.0.1/tcp/9/p2p/' + hub.node.peerId.toString()]
+    })
+    await waitFor(() => c.exchange.stats().rejoins >= 2, 10_000, 'c tried more than once')
+    assert.equal(c.exchange.stats().rejoined, 0)
   })
 
   it('a relay serves reservations and relayed connections for verified members only', async () => {
