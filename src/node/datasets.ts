@@ -67,6 +67,11 @@ export interface ImportRequest {
 export interface DatasetsComponents {
   /** The node\'s logger for this service (carries the node id); default: a module logger. */
   log?: Logger
+  /**
+   * Makes the node's logger for each component this service builds (carries the node id,
+   * e.g. `(component) => logger(component, { node })`); default: their module loggers.
+   */
+  logger?: (component: string) => Logger
   store: ContentStore
   identity: Identity
   db: NodeDb
@@ -91,7 +96,10 @@ export class NodeDatasets {
   constructor(c: DatasetsComponents) {
     this.log = c.log ?? log
     this.c = c
-    this.grants = new GrantStore({ identity: c.identity }, { path: c.grantsPath })
+    this.grants = new GrantStore(
+      { identity: c.identity, log: c.logger?.('shoal:storage:grants') },
+      { path: c.grantsPath }
+    )
   }
 
   async start(): Promise<void> {

@@ -181,14 +181,18 @@ export class ShoalNode {
           access,
           passphrase: this.passphrase,
           exchange: { allowPrivate: p2p.allowPrivateAddresses },
-          log: log('shoal:node:swarm')
+          log: log('shoal:node:swarm'),
+          logger: log
         }),
         async (s) => s.start(),
         async (s) => s.stop()
       )
       const store = await this.use(
         'content store',
-        new ContentStore({ helia, identity }, { chunkSize: this.config.storage.chunkSize }),
+        new ContentStore(
+          { helia, identity, log: log('shoal:storage') },
+          { chunkSize: this.config.storage.chunkSize }
+        ),
         async (s) => s.start(),
         async (s) => s.stop()
       )
@@ -206,7 +210,8 @@ export class ShoalNode {
           db,
           swarm,
           grantsPath: join(this.repo.ledgerDir, 'grants'),
-          log: log('shoal:node:datasets')
+          log: log('shoal:node:datasets'),
+          logger: log
         }),
         async (d) => d.start(),
         async (d) => d.stop()

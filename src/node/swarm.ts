@@ -97,6 +97,11 @@ export function decodeInvite(text: string): Invite {
 export interface SwarmComponents {
   /** The node\'s logger for this service (carries the node id); default: a module logger. */
   log?: Logger
+  /**
+   * Makes the node's logger for each component this service builds (carries the node id,
+   * e.g. `(component) => logger(component, { node })`); default: their module loggers.
+   */
+  logger?: (component: string) => Logger
   repo: Repo
   identity: Identity
   helia: ShoalHelia<P2PServices>
@@ -125,8 +130,12 @@ export class NodeSwarm implements GossipAccess {
     this.log = components.log ?? log
     this.c = components
     this.path = join(components.repo.home, 'swarm.json')
-    this.gossip = new GossipService({ pubsub: components.helia.libp2p.services.pubsub, access: this })
-    this.reach = new PeerReach({ node: components.helia.libp2p })
+    this.gossip = new GossipService({
+      pubsub: components.helia.libp2p.services.pubsub,
+      access: this,
+      log: components.logger?.('shoal:p2p:gossip')
+    })
+    this.reach = new PeerReach({ node: components.helia.libp2p, log: components.logger?.('shoal:p2p:reach') })
   }
 
   /** Called with the swarm's topics whenever this node enters a swarm (at start or on join). */
@@ -205,14 +214,18 @@ export class NodeSwarm implements GossipAccess {
     this.state = state
     if (state.swarm.private) {
       this.membership = new SwarmMembership(
-        { node: this.c.helia.libp2p, access: this.c.access },
+        { node: this.c.helia.libp2p, access: this.c.access, log: this.c.logger?.('shoal:p2p:membership') },
         { swarm: state.swarm, credential: state.credential }
       )
       await this.membership.start()
     }
     // Members find each other beyond the invite's bootstrap (src/p2p/exchange.ts).
     this.exchange = new PeerExchange(
-      { node: this.c.helia.libp2p, ...(this.membership ? { members: this.membership } : {}) },
+      {
+        node: this.c.helia.libp2p,
+        ...(this.membership ? { members: this.membership } : {}),
+        log: this.c.logger?.('shoal:p2p:exchange')
+      },
       // The invite's bootstrap addresses are where it starts again after losing every member.
       { ...this.c.exchange, seeds: state.bootstrap }
     )
@@ -258,7 +271,8 @@ export class NodeSwarm implements GossipAccess {
       {
         node: this.c.helia.libp2p,
         source: entry.source,
-        ...(this.membership ? { members: this.membership } : {})
+        ...(this.membership ? { members: this.membership } : {}),
+        log: this.c.logger?.('shoal:p2p:sync')
       },
       entry.init
     )

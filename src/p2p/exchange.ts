@@ -21,7 +21,7 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import { advertisable, filterDialable, isRelayed, parseAddrs } from './addresses.js'
 import {
   EXCHANGE_DIAL_BACKOFF_MS,
@@ -68,6 +68,8 @@ export interface ExchangeComponents {
   node: ExchangeNode
   /** The membership of a private swarm; absent in a public one (every peer may exchange). */
   members?: ExchangeMembers
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of {@link PeerExchange}; defaults in constants.ts. */
@@ -146,6 +148,7 @@ export function parseExchangeAnswer(bytes: Uint8Array): ExchangedPeer[] {
 
 /** Peer exchange among members: see the module doc. Events: `discovered` (`CustomEvent<PeerId>`). */
 export class PeerExchange extends EventTarget {
+  private readonly log: Logger
   private readonly node: ExchangeNode
   private readonly members: ExchangeMembers | undefined
   private readonly maxPeers: number
@@ -175,6 +178,7 @@ export class PeerExchange extends EventTarget {
 
   constructor(components: ExchangeComponents, init: ExchangeInit = {}) {
     super()
+    this.log = components.log ?? log
     this.node = components.node
     this.members = components.members
     this.maxPeers = init.maxPeers ?? EXCHANGE_MAX_PEERS
@@ -282,7 +286,7 @@ export class PeerExchange extends EventTarget {
       this.counters.exchanges++
       relayCapable = await this.supports(peer, RELAY_HOP_PROTOCOL)
     } catch (err) {
-      log.debug({ peer: peer.toString(), err: (err as Error).message }, 'peer exchange failed')
+      this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'peer exchange failed')
       return []
     }
     return this.learn(answer, peer, relayCapable)
@@ -333,7 +337,7 @@ export class PeerExchange extends EventTarget {
           await this.node.dial(a, { signal })
           this.counters.dialed++
           this.backoff.delete(key)
-          log.debug({ peer: key, addr: a.toString() }, 'connected to a member found by peer exchange')
+          this.log.debug({ peer: key, addr: a.toString() }, 'connected to a member found by peer exchange')
           return
         } catch (err) {
           last = err
@@ -344,7 +348,7 @@ export class PeerExchange extends EventTarget {
     } catch (err) {
       this.counters.dialFailures++
       this.backoff.set(key, Date.now() + EXCHANGE_DIAL_BACKOFF_MS)
-      log.info(
+      this.log.info(
         { peer: key, addrs: addrs.map(String), err: (err as Error)?.message },
         'could not reach a member found by peer exchange'
       )
@@ -418,13 +422,13 @@ export class PeerExchange extends EventTarget {
       try {
         await this.node.dial(target, { signal })
         this.counters.rejoined++
-        log.info({ via: target.toString() }, 'rejoined the swarm after losing every member connection')
+        this.log.info({ via: target.toString() }, 'rejoined the swarm after losing every member connection')
         return true
       } catch (err) {
-        log.debug({ target: target.toString(), err: (err as Error).message }, 'rejoin dial failed')
+        this.log.debug({ target: target.toString(), err: (err as Error).message }, 'rejoin dial failed')
       }
     }
-    log.info({ tried: targets.length }, 'no member connected and none reachable yet')
+    this.log.info({ tried: targets.length }, 'no member connected and none reachable yet')
     return false
   }
 
@@ -460,7 +464,7 @@ export class PeerExchange extends EventTarget {
     try {
       if (this.members !== undefined && !(await this.members.waitVerified(peer))) {
         this.counters.refused++
-        log.info({ peer: peer.toString() }, 'peer exchange refused: not a verified member')
+        this.log.info({ peer: peer.toString() }, 'peer exchange refused: not a verified member')
         stream.abort(new Error('not a member'))
         return
       }
@@ -471,7 +475,7 @@ export class PeerExchange extends EventTarget {
       this.counters.served++
       await stream.close({ signal }).catch(() => stream.abort(new Error('closing')))
     } catch (err) {
-      log.debug({ peer: peer.toString(), err: (err as Error).message }, 'peer exchange answer failed')
+      this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'peer exchange answer failed')
       stream.abort(err as Error)
     }
   }

@@ -10,7 +10,7 @@ import type { GossipSub, GossipsubMessage, Message, PublishResult } from '@libp2
 import { createTopicScoreParams, validateTopicScoreParams } from '@libp2p/gossipsub/score'
 import type { TopicScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import { didFromPeerId } from '../identity/index.js'
 import { MAX_GOSSIP_MESSAGE_BYTES, TOPIC_SCORE_PARAMS } from './constants.js'
 import { GossipError } from './errors.js'
@@ -80,6 +80,8 @@ export interface GossipComponents {
   pubsub: GossipSub
   /** Membership checks; leave out for a public swarm. */
   access?: GossipAccess
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of {@link GossipService}. */
@@ -108,6 +110,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Typed, validated gossip on top of gossipsub. */
 export class GossipService {
+  private readonly log: Logger
   private readonly pubsub: GossipSub
   private readonly access: GossipAccess | undefined
   private readonly specs = new Map<string, TopicSpec<unknown>>()
@@ -119,6 +122,7 @@ export class GossipService {
   private started = false
 
   constructor(components: GossipComponents, init: GossipInit = {}) {
+    this.log = components.log ?? log
     this.pubsub = components.pubsub
     this.access = components.access
     this.scoreParams = createTopicScoreParams({ ...TOPIC_SCORE_PARAMS, ...init.topicScoreParams })
@@ -136,7 +140,7 @@ export class GossipService {
       this.onPrevalidationReject(topic, error)
     )
     if (this.removeTapListener === undefined) {
-      log.warn('gossipsub was not built by libp2pOptions(): signature rejections will not be counted')
+      this.log.warn('gossipsub was not built by libp2pOptions(): signature rejections will not be counted')
     }
     for (const spec of this.specs.values()) this.install(spec)
     for (const [topic, set] of this.handlers) if (set.size > 0) this.pubsub.subscribe(topic)
@@ -295,7 +299,7 @@ export class GossipService {
     ).score
     const topics = score?.params?.topics
     if (topics === undefined) {
-      log.warn(
+      this.log.warn(
         { topic },
         'gossipsub exposes no score parameters: rejects on this topic will not lower peer scores'
       )
@@ -316,7 +320,7 @@ export class GossipService {
     facts: Record<string, unknown> = {}
   ): TopicValidatorResult {
     this.count(topic, reason)
-    log.warn({ topic, reason, peer: source.toString(), ...facts }, 'gossip message rejected')
+    this.log.warn({ topic, reason, peer: source.toString(), ...facts }, 'gossip message rejected')
     return reason === 'internal' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 
@@ -371,7 +375,7 @@ export class GossipService {
   private onPrevalidationReject(topic: string, error: GossipsubPrevalidationError): void {
     if (!this.specs.has(topic)) return
     this.count(topic, 'signature')
-    log.warn({ topic, reason: 'signature', detail: error }, 'gossip message rejected by gossipsub')
+    this.log.warn({ topic, reason: 'signature', detail: error }, 'gossip message rejected by gossipsub')
   }
 
   private onMessage(evt: CustomEvent<GossipsubMessage>): void {
@@ -392,10 +396,10 @@ export class GossipService {
       try {
         const r = handler(decoded.body, meta)
         if (r instanceof Promise) {
-          r.catch((err: unknown) => log.error({ topic: msg.topic, err }, 'gossip handler failed'))
+          r.catch((err: unknown) => this.log.error({ topic: msg.topic, err }, 'gossip handler failed'))
         }
       } catch (err) {
-        log.error({ topic: msg.topic, err }, 'gossip handler failed')
+        this.log.error({ topic: msg.topic, err }, 'gossip handler failed')
       }
     }
   }

@@ -133,7 +133,7 @@ export {
   type SyncResult,
   type SyncFrameReason
 } from './sync.js'
-export { PeerReach, type ReachNode, type ReachInit, type ReachStats } from './reach.js'
+export { PeerReach, type ReachComponents, type ReachNode, type ReachInit, type ReachStats } from './reach.js'
 export {
   addressScope,
   ipScope,

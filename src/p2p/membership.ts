@@ -13,7 +13,7 @@
  */
 import type { Connection, ConnectionGater, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { varint } from 'multiformats'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import { didFromPeerId } from '../identity/index.js'
 import {
   DENY_TTL_MS,
@@ -160,6 +160,8 @@ export type MembershipNode = Pick<
 export interface MembershipComponents {
   node: MembershipNode
   access: PeerAccessList
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of {@link SwarmMembership}. */
@@ -294,6 +296,7 @@ export interface MembershipEventDetail {
  * Emits `verified` and `refused` events (`CustomEvent<MembershipEventDetail>`).
  */
 export class SwarmMembership extends EventTarget implements GossipAccess {
+  private readonly log: Logger
   private readonly node: MembershipNode
   private readonly access: PeerAccessList
   private readonly swarm: SwarmDescriptor
@@ -315,6 +318,7 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     if (swarmIdFromFounders(init.swarm.founders) !== init.swarm.id) {
       throw new RangeError(`swarm id ${init.swarm.id} does not match its founders`)
     }
+    this.log = components.log ?? log
     this.node = components.node
     this.access = components.access
     this.swarm = init.swarm
@@ -349,7 +353,7 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     this.sweepTimer = setInterval(() => this.sweep(), this.sweepIntervalMs)
     this.sweepTimer.unref?.()
     for (const connection of this.node.getConnections()) this.onConnection(connection)
-    log.info({ swarm: this.swarm.id }, 'swarm membership enforced')
+    this.log.info({ swarm: this.swarm.id }, 'swarm membership enforced')
   }
 
   /** Stops verifying connections. Idempotent. */
@@ -564,7 +568,10 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
         now: Math.floor(this.now() / 1000)
       })
       this.access.allow(peer, { did, expiresAt: verified.expiresAt * 1000 })
-      log.debug({ peer: peer.toString(), did, issuer: verified.issuer }, 'peer verified as a swarm member')
+      this.log.debug(
+        { peer: peer.toString(), did, issuer: verified.issuer },
+        'peer verified as a swarm member'
+      )
       this.pending.get(peer.toString())?.settle(true)
       this.dispatchEvent(
         new CustomEvent<MembershipEventDetail>('verified', { detail: { peerId: peer, did } })
@@ -587,14 +594,14 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     }
     this.access.deny(peer, reason, this.denyTtlMs)
     this.pending.get(peer.toString())?.settle(false)
-    log.warn(
+    this.log.warn(
       { peer: peer.toString(), did, reason, detail, swarm: this.swarm.id },
       'peer refused: not a swarm member'
     )
     this.dispatchEvent(
       new CustomEvent<MembershipEventDetail>('refused', { detail: { peerId: peer, did, reason, detail } })
     )
-    this.node.hangUp(peer).catch((err: unknown) => log.debug({ err }, 'hang up failed'))
+    this.node.hangUp(peer).catch((err: unknown) => this.log.debug({ err }, 'hang up failed'))
   }
 
   /** Disconnects peers whose credential has expired. */

@@ -11,7 +11,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import { MAX_PROVIDER_HINTS, REACH_TIMEOUT_MS, RELAY_HOP_PROTOCOL } from './constants.js'
 
 const log = logger('shoal:p2p:reach')
@@ -19,6 +19,13 @@ const log = logger('shoal:p2p:reach')
 /** The parts of a libp2p node that {@link PeerReach} uses. */
 export type ReachNode = Pick<Libp2p, 'peerId' | 'getConnections' | 'dial' | 'peerStore'> & {
   contentRouting?: Pick<Libp2p['contentRouting'], 'findProviders'>
+}
+
+/** What {@link PeerReach} needs. */
+export interface ReachComponents {
+  node: ReachNode
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of {@link PeerReach}. */
@@ -41,13 +48,15 @@ export interface ReachStats {
 
 /** See the module doc. */
 export class PeerReach {
+  private readonly log: Logger
   private readonly node: ReachNode
   private readonly timeoutMs: number
   private readonly useProviders: boolean
   private readonly hints = new Map<string, Set<string>>()
   private readonly counters: ReachStats = { connected: 0, dialedDirect: 0, dialedRelayed: 0, unreachable: 0 }
 
-  constructor(components: { node: ReachNode }, init: ReachInit = {}) {
+  constructor(components: ReachComponents, init: ReachInit = {}) {
+    this.log = components.log ?? log
     this.node = components.node
     this.timeoutMs = init.timeoutMs ?? REACH_TIMEOUT_MS
     this.useProviders = init.findProviders ?? false
@@ -98,7 +107,10 @@ export class PeerReach {
       this.counters.dialedDirect++
       return true
     } catch (err) {
-      log.debug({ peer: peer.toString(), err: (err as Error).message }, 'direct dial of a provider failed')
+      this.log.debug(
+        { peer: peer.toString(), err: (err as Error).message },
+        'direct dial of a provider failed'
+      )
     }
     for (const relay of await this.relays()) {
       if (within.aborted) break
@@ -109,14 +121,17 @@ export class PeerReach {
         this.counters.dialedRelayed++
         return true
       } catch (err) {
-        log.debug(
+        this.log.debug(
           { peer: peer.toString(), relay: relay.toString(), err: (err as Error).message },
           'relayed dial of a provider failed'
         )
       }
     }
     this.counters.unreachable++
-    log.info({ peer: peer.toString() }, 'the announcer of a model is unreachable (no direct or relayed path)')
+    this.log.info(
+      { peer: peer.toString() },
+      'the announcer of a model is unreachable (no direct or relayed path)'
+    )
     return false
   }
 
@@ -147,7 +162,7 @@ export class PeerReach {
         if (++n >= 3) return
       }
     } catch (err) {
-      log.debug({ cid, err: (err as Error).message }, 'no provider found by content routing')
+      this.log.debug({ cid, err: (err as Error).message }, 'no provider found by content routing')
     }
   }
 }

@@ -31,7 +31,7 @@ import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { z } from 'zod'
-import { logger } from '../common/index.js'
+import { logger, type Logger } from '../common/index.js'
 import {
   MAX_SYNC_DIGESTS_BYTES,
   MAX_SYNC_GROUP_CHARS,
@@ -95,6 +95,8 @@ export interface SyncComponents {
   source: ItemSource
   /** The membership of a private swarm; absent in a public one (every peer may sync). */
   members?: SyncMembers
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of {@link ItemSync}; defaults in constants.ts. */
@@ -247,6 +249,7 @@ function shuffled<T>(list: readonly T[]): T[] {
 
 /** Anti-entropy of an {@link ItemSource} with the swarm's members: see the module doc. */
 export class ItemSync {
+  private readonly log: Logger
   private readonly node: SyncNode
   private readonly source: ItemSource
   private readonly members: SyncMembers | undefined
@@ -274,6 +277,7 @@ export class ItemSync {
   private started = false
 
   constructor(components: SyncComponents, init: ItemSyncInit) {
+    this.log = components.log ?? log
     this.node = components.node
     this.source = components.source
     this.members = components.members
@@ -355,7 +359,7 @@ export class ItemSync {
       result.accepted += pass.accepted
       if (pass.accepted === 0 || !pass.more) break
     }
-    if (result.accepted > 0) log.debug({ ...result }, 'items synced')
+    if (result.accepted > 0) this.log.debug({ ...result }, 'items synced')
     return result
   }
 
@@ -474,7 +478,10 @@ export class ItemSync {
     try {
       if (this.members !== undefined && !(await this.members.waitVerified(peer))) {
         this.counters.refused++
-        log.info({ peer: peer.toString(), protocol: this.protocol }, 'sync refused: not a verified member')
+        this.log.info(
+          { peer: peer.toString(), protocol: this.protocol },
+          'sync refused: not a verified member'
+        )
         stream.abort(new Error('not a member'))
         return
       }
@@ -497,13 +504,16 @@ export class ItemSync {
   private refuse(err: unknown, peer: PeerId, what: 'request' | 'answer'): void {
     if (err instanceof SyncFrameError) {
       this.counters.malformed[err.reason] = (this.counters.malformed[err.reason] ?? 0) + 1
-      log.info(
+      this.log.info(
         { peer: peer.toString(), protocol: this.protocol, reason: err.reason, err: err.message },
         `sync ${what} refused`
       )
       return
     }
-    log.debug({ peer: peer.toString(), protocol: this.protocol, err: (err as Error).message }, 'sync failed')
+    this.log.debug(
+      { peer: peer.toString(), protocol: this.protocol, err: (err as Error).message },
+      'sync failed'
+    )
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -15,7 +15,7 @@ import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
-import { RAW_CODEC, logger } from '../common/index.js'
+import { RAW_CODEC, logger, type Logger } from '../common/index.js'
 import { encryptForDids, type Identity } from '../identity/index.js'
 import {
   CONTENT_KEY_BYTES,
@@ -57,6 +57,8 @@ const DAG_PB_CODEC = 0x70
 export interface ContentStoreComponents {
   helia: Helia
   identity: Pick<Identity, 'did' | 'decryptJwe'>
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of a ContentStore (defaults in constants.ts). */
@@ -181,6 +183,7 @@ export interface CryptoStatus {
  * ```
  */
 export class ContentStore {
+  private readonly log: Logger
   private readonly helia: Helia
   private readonly identity: Pick<Identity, 'did' | 'decryptJwe'>
   private readonly fs: UnixFS
@@ -193,6 +196,7 @@ export class ContentStore {
   private readonly crypto: CryptoStatus
 
   constructor(components: ContentStoreComponents, init: ContentStoreInit = {}) {
+    this.log = components.log ?? log
     this.helia = components.helia
     this.identity = components.identity
     this.fs = unixfs(this.helia)
@@ -247,7 +251,7 @@ export class ContentStore {
       if (isStream) this.crypto.workerStreams++
       return w
     } catch (err) {
-      log.warn({ err }, 'crypto worker failed to start; encrypting on the main thread')
+      this.log.warn({ err }, 'crypto worker failed to start; encrypting on the main thread')
       this.cryptoWorker = undefined
       this.crypto.worker = 'failed'
       this.crypto.error = (err as Error).message
@@ -286,7 +290,7 @@ export class ContentStore {
     })()
     const cid = await this.fs.addByteStream(counted, { signal: opts.signal })
     await this.pin(cid, 'plain', opts)
-    log.debug({ cid: cid.toString(), size }, 'added plain object')
+    this.log.debug({ cid: cid.toString(), size }, 'added plain object')
     return { cid, size, encrypted: false }
   }
 
@@ -348,7 +352,7 @@ export class ContentStore {
       const { cid, bytes } = await encodeEnvelope(env)
       await this.helia.blockstore.put(cid, bytes, { signal: opts.signal })
       await this.pin(cid, 'encrypted', opts)
-      log.debug(
+      this.log.debug(
         { cid: cid.toString(), ciphertext: ciphertext.toString(), size: length },
         'added encrypted object'
       )
@@ -505,7 +509,7 @@ export class ContentStore {
     for await (const _ of this.helia.pins.rm(cid, { signal: opts.signal, walker: localWalker })) {
       // drain
     }
-    log.debug({ cid: cid.toString() }, 'unpinned')
+    this.log.debug({ cid: cid.toString() }, 'unpinned')
   }
 
   /** Delete every block that no pin holds; returns the CIDs removed. */
@@ -517,7 +521,7 @@ export class ContentStore {
         if (evt.type === 'helia:gc:deleted') removed.push(evt.detail)
       }
     })
-    log.debug({ removed: removed.length }, 'gc finished')
+    this.log.debug({ removed: removed.length }, 'gc finished')
     return { removed }
   }
 

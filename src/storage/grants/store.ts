@@ -16,7 +16,7 @@
 import { mkdir } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
 import { Level } from 'level'
-import { logger } from '../../common/index.js'
+import { logger, type Logger } from '../../common/index.js'
 import type { Identity } from '../../identity/index.js'
 import type { DatasetSchema, LoadedManifest, ManifestBody, ManifestShard } from '../datasets/index.js'
 import { MAX_PENDING_REVOCATIONS, PURPOSE_ANY } from './constants.js'
@@ -36,6 +36,8 @@ const log = logger('shoal:storage:grants')
 /** What a GrantStore needs: the node's identity (to open the grants addressed to it). */
 export interface GrantStoreComponents {
   identity: Pick<Identity, 'did' | 'decryptJwe'>
+  /** The node's logger for this component (carries the node id); default: a module logger. */
+  log?: Logger
 }
 
 /** Options of a GrantStore. */
@@ -150,6 +152,7 @@ type Sub<V> = ReturnType<typeof sublevel<V>>
  * ```
  */
 export class GrantStore {
+  private readonly log: Logger
   private readonly identity: Pick<Identity, 'did' | 'decryptJwe'>
   private readonly path: string
   private db: Db | undefined
@@ -161,6 +164,7 @@ export class GrantStore {
   private starting: Promise<void> | undefined
 
   constructor(components: GrantStoreComponents, init: GrantStoreInit) {
+    this.log = components.log ?? log
     this.identity = components.identity
     this.path = init.path
   }
@@ -178,7 +182,7 @@ export class GrantStore {
       this.pendingDb = sublevel<PendingRevocation>(db, 'pending', 'json')
       this.db = db
       const swept = await this.sweep()
-      log.info({ path: this.path, swept }, 'grant store started')
+      this.log.info({ path: this.path, swept }, 'grant store started')
     })()
     try {
       await this.starting
@@ -195,7 +199,7 @@ export class GrantStore {
     await this.queue.catch(() => {})
     this.db = undefined
     await db.close()
-    log.info({ path: this.path }, 'grant store stopped')
+    this.log.info({ path: this.path }, 'grant store stopped')
   }
 
   /**
@@ -246,7 +250,7 @@ export class GrantStore {
           if (rev.reason !== undefined) record.revokeReason = rev.reason
           if (mine) record.keysDeleted = { why: 'revoked', at: nowSeconds() }
         } catch (err) {
-          log.warn({ grant: id, err }, 'dropped a pending revocation that does not fit its grant')
+          this.log.warn({ grant: id, err }, 'dropped a pending revocation that does not fit its grant')
         }
       }
       let keysStored = false
@@ -265,7 +269,7 @@ export class GrantStore {
       for (const shard of info.shards)
         ops.push({ type: 'put', sublevel: shards, key: `${shard}!${id}`, value: '' })
       await db.batch(ops as never)
-      log.info(
+      this.log.info(
         {
           grant: id,
           dataset: info.dataset,
@@ -316,7 +320,7 @@ export class GrantStore {
           receivedAt: nowSeconds()
         }
         await pending.put(key, value)
-        log.info(
+        this.log.info(
           { grant: grantId, issuer: read.issuer },
           'revocation of an unknown grant kept until it arrives'
         )
@@ -338,7 +342,7 @@ export class GrantStore {
         ops.push({ type: 'put', sublevel: grants, key: grantId, value: record })
       }
       if (ops.length > 0) await db.batch(ops as never)
-      log.info({ grant: grantId, keysDeleted, already, reason: rev.reason }, 'grant revoked')
+      this.log.info({ grant: grantId, keysDeleted, already, reason: rev.reason }, 'grant revoked')
       return { grant: grantId, status: already ? 'already-revoked' : 'revoked', keysDeleted }
     })
   }
@@ -518,7 +522,7 @@ export class GrantStore {
     record.keysDeleted = { why: 'expired', at: nowSeconds() }
     ops.push({ type: 'put', sublevel: grants, key: record.info.id, value: record })
     await db.batch(ops as never)
-    log.info(
+    this.log.info(
       { grant: record.info.id, exp: record.info.exp, keysDeleted: ops.length - 1 },
       'grant expired; keys deleted'
     )
