@@ -104,6 +104,13 @@ export const HANDSHAKE_TIMEOUT_MS = 5_000
 /** How long a refused peer stays in the deny-set (ms). */
 export const DENY_TTL_MS = 10 * 60_000
 
+/**
+ * How long a peer whose handshake failed for a network reason (a reset stream, no answer in
+ * time) stays denied: long enough to stop a tight loop of attempts, short enough that a member
+ * on a flaky link or across a healing partition is not shut out for {@link DENY_TTL_MS}.
+ */
+export const DENY_TRANSIENT_TTL_MS = 15_000
+
 /** How often verified peers are checked for expired credentials (ms). */
 export const MEMBERSHIP_SWEEP_MS = 10_000
 
@@ -157,6 +164,9 @@ export const EXCHANGE_REJOIN_MS = 5_000
 
 /** Members remembered as places to rejoin from. */
 export const EXCHANGE_MAX_KNOWN = 64
+
+/** Lost members redialed at most per rejoin tick (in parallel). */
+export const EXCHANGE_REDIAL_PER_TICK = 4
 
 /** The circuit relay v2 HOP protocol (a peer that lists it is a relay). */
 export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'

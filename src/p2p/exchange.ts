@@ -28,6 +28,7 @@ import {
   EXCHANGE_INTERVAL_MS,
   EXCHANGE_MAX_KNOWN,
   EXCHANGE_MAX_PEERS,
+  EXCHANGE_REDIAL_PER_TICK,
   EXCHANGE_REJOIN_MS,
   EXCHANGE_TIMEOUT_MS,
   MAX_EXCHANGE_ADDRS,
@@ -113,6 +114,8 @@ export interface ExchangeStats {
   /** Rejoin attempts (no member connected) and those that connected to one. */
   rejoins: number
   rejoined: number
+  /** Lost members (known, no longer connected) reconnected by redialing them. */
+  redialed: number
 }
 
 /** Thrown (and caught, logged) when an exchange answer is not what the protocol says. */
@@ -164,12 +167,15 @@ export class PeerExchange extends EventTarget {
     dialed: 0,
     dialFailures: 0,
     rejoins: 0,
-    rejoined: 0
+    rejoined: 0,
+    redialed: 0
   }
   private readonly seeds: Multiaddr[]
   private readonly rejoinMs: number
   /** Members this node has been connected to, newest last (their addresses are in the peer store). */
   private readonly known = new Map<string, PeerId>()
+  /** Lost members: when to redial each next, and the backoff it is on. */
+  private readonly lost = new Map<string, { until: number; delay: number }>()
   private rejoinTimer: ReturnType<typeof setTimeout> | undefined
   private rejoinDelay = 0
   private timer: ReturnType<typeof setInterval> | undefined
@@ -395,6 +401,7 @@ export class PeerExchange extends EventTarget {
     if (!this.started) return
     if (this.memberConnected()) {
       this.rejoinDelay = 0
+      await this.redialLost()
       this.scheduleRejoin(this.rejoinMs)
       return
     }
@@ -403,6 +410,46 @@ export class PeerExchange extends EventTarget {
       ? 0
       : Math.min(Math.max(this.rejoinDelay * 2, this.rejoinMs), Math.max(this.intervalMs, this.rejoinMs))
     this.scheduleRejoin(ok ? this.rejoinMs : this.rejoinDelay)
+  }
+
+  /**
+   * Members this node knew and is no longer connected to (a partition, a restart, a dropped
+   * link) are redialed, a few per tick, each with a backoff of its own (doubling from
+   * `rejoinMs` up to `intervalMs`). Exchange alone cannot heal a partition: members answer with
+   * the members they are connected to, and after a cut nobody on one side is connected to the
+   * other. Never throws.
+   */
+  private async redialLost(): Promise<void> {
+    const now = Date.now()
+    const due: Array<[string, PeerId]> = []
+    for (const [key, peer] of [...this.known].reverse()) {
+      if (this.node.getConnections(peer).length > 0) {
+        this.lost.delete(key)
+        continue
+      }
+      const b = this.lost.get(key)
+      if (b !== undefined && b.until > now) continue
+      due.push([key, peer])
+      if (due.length >= EXCHANGE_REDIAL_PER_TICK) break
+    }
+    if (due.length === 0 || this.node.getConnections().length >= this.maxPeers) return
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.timeoutMs)])
+    await Promise.all(
+      due.map(async ([key, peer]) => {
+        try {
+          await this.node.dial(peer, { signal })
+          this.lost.delete(key)
+          this.counters.redialed++
+          this.log.info({ peer: key }, 'reconnected to a member this node had lost')
+        } catch {
+          const delay = Math.min(
+            Math.max((this.lost.get(key)?.delay ?? 0) * 2, this.rejoinMs),
+            Math.max(this.intervalMs, this.rejoinMs)
+          )
+          this.lost.set(key, { until: Date.now() + delay, delay })
+        }
+      })
+    )
   }
 
   /**

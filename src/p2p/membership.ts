@@ -21,7 +21,8 @@ import {
   MAX_CREDENTIAL_BYTES,
   MAX_KNOWN_AUTHORS,
   MEMBERSHIP_PROTOCOL,
-  MEMBERSHIP_SWEEP_MS
+  MEMBERSHIP_SWEEP_MS,
+  DENY_TRANSIENT_TTL_MS
 } from './constants.js'
 import { MembershipError } from './errors.js'
 import type { MembershipReason } from './errors.js'
@@ -592,7 +593,14 @@ export class SwarmMembership extends EventTarget implements GossipAccess {
     } catch {
       did = undefined
     }
-    this.access.deny(peer, reason, this.denyTtlMs)
+    // A credential that is bad stays refused for the deny TTL; a handshake that failed on the
+    // network (reset, timeout) says nothing about membership and is retried soon.
+    const transient = reason === 'handshake_failed' || reason === 'handshake_timeout'
+    this.access.deny(
+      peer,
+      reason,
+      transient ? Math.min(this.denyTtlMs, DENY_TRANSIENT_TTL_MS) : this.denyTtlMs
+    )
     this.pending.get(peer.toString())?.settle(false)
     this.log.warn(
       { peer: peer.toString(), did, reason, detail, swarm: this.swarm.id },

@@ -81,6 +81,29 @@ describe('p2p: peer exchange among members', function () {
     assert.equal(c.exchange.stats().rejoined, 0)
   })
 
+  it('a member redials the members it lost while others stay connected (a partition heals)', async () => {
+    const hub = await member(99, { rejoinMs: 200, timeoutMs: 2_000 })
+    const a = await member(100, { rejoinMs: 200, timeoutMs: 2_000 })
+    const b = await member(101, { rejoinMs: 200, timeoutMs: 2_000 })
+    await connect(a.node, hub.node)
+    await waitFor(() => a.membership.isMember(hub.node.peerId), 5_000, 'a verified the hub')
+    await connect(b.node, hub.node)
+    await waitFor(() => a.membership.isMember(b.node.peerId), 10_000, 'a and b found each other')
+    // The link between a and b drops; both still have the hub, whose answers name only the
+    // members it is connected to — so nothing but a redial brings them back together.
+    await a.node.hangUp(b.node.peerId)
+    await b.node.hangUp(a.node.peerId)
+    // (A redial that races the hang-up can fail its handshake: that peer is then denied for
+    // DENY_TRANSIENT_TTL_MS only, not shut out, and the redial succeeds after it.)
+    await waitFor(
+      () => a.exchange.stats().redialed + b.exchange.stats().redialed >= 1,
+      40_000,
+      'a or b redialed the other'
+    )
+    await waitFor(() => a.node.getConnections(b.node.peerId).length > 0, 40_000, 'a and b reconnected')
+    assert.equal(a.exchange.stats().rejoins, 0, 'never without a member')
+  })
+
   it('a relay serves reservations and relayed connections for verified members only', async () => {
     const relay = await member(93)
     const m = await member(94)

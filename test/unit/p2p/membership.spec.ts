@@ -9,11 +9,14 @@ import {
   MEMBERSHIP_PROTOCOL,
   PeerAccessList,
   swarmTopics,
-  SwarmMembership
+  SwarmMembership,
+  p2pConstants
 } from '../../../src/p2p/index.js'
 import type { GossipMeta, JobMessage, MembershipEventDetail } from '../../../src/p2p/index.js'
 import { connect, identityOf, meshHas, sleep, startNode, stopAll, waitFor } from './helpers.js'
 import type { TestNode } from './helpers.js'
+
+const { DENY_TRANSIENT_TTL_MS } = p2pConstants
 
 const founder = identityOf(40)
 const { swarm } = createSwarm({ name: 'private-test', private: true, founder })
@@ -167,6 +170,8 @@ describe('p2p: private swarm membership', function () {
     assert.equal(refusal.did, identityOf(50).did)
     await waitFor(() => a.node.getConnections(n.peerId).length === 0, 5_000, 'disconnection')
     assert.equal(a.access.denial(n.peerId)?.reason, 'handshake_timeout')
+    // A handshake that failed on the network is retried soon; a bad credential is not.
+    assert.ok(a.access.denial(n.peerId)!.until - Date.now() <= DENY_TRANSIENT_TTL_MS)
     await waitFor(
       () => (a.gossip.stats()[JOBS]!.rejected.not_member ?? 0) === 1,
       5_000,
@@ -227,6 +232,7 @@ describe('p2p: private swarm membership', function () {
     await connect(e.node, v.node)
     await waitFor(() => v.refused.some((r) => r.peerId.equals(e.node.peerId)), 5_000, 'refusal')
     assert.equal(v.access.denial(e.node.peerId)?.reason, 'expired')
+    assert.ok(v.access.denial(e.node.peerId)!.until - Date.now() > DENY_TRANSIENT_TTL_MS)
     await waitFor(() => e.refused.some((r) => r.peerId.equals(v.node.peerId)), 5_000, 'refusal seen by e')
     const seen = e.refused.find((r) => r.peerId.equals(v.node.peerId))
     assert.equal(seen?.reason, 'refused_by_peer')
