@@ -65,6 +65,8 @@ export interface LabHost {
 
 const PREFIX_RE = /^shl([0-9a-z]+)x[0-9a-f]{4}-/
 const INTERNET = '198.18.0'
+/** The iptables chain that holds a host's partition rules. */
+const PARTITION_CHAIN = 'SHOAL_PARTITION'
 
 async function sh(cmd: string, args: string[]): Promise<string> {
   try {
@@ -93,6 +95,8 @@ export class NetworkLab {
   private readonly namespaces: string[] = []
   private readonly children = new Set<ChildProcess>()
   private readonly servers = new Set<Server>()
+  private readonly partitioned = new Set<LabHost>()
+  private readonly chains = new Set<string>()
   private nextPublic = 2
   private nextLan = 1
   private inetPort = 0
@@ -214,29 +218,42 @@ export class NetworkLab {
    * random source port (`--random-fully`), so an address seen by one peer is useless to another.
    */
   async addNatHost(name: string, opts: { symmetric?: boolean } = {}): Promise<LabHost> {
-    const k = this.nextLan++
-    const router = await this.namespace(`${name}-r`)
+    const router = await this.natRouter(`${name}-r`, opts.symmetric === true)
     const ns = await this.namespace(name)
-    const wanIp = await this.plugInternet(router, 'wan')
-    await sh('ip', [
-      'link',
-      'add',
-      'lan',
-      'netns',
-      router,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'eth0',
-      'netns',
-      ns
-    ])
-    const lan = `198.19.${k}`
-    await this.nsRun(router, ['ip', 'addr', 'add', `${lan}.1/24`, 'dev', 'lan'])
-    await this.nsRun(router, ['ip', 'link', 'set', 'lan', 'up'])
-    await this.nsRun(router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
-    await this.nsRun(router, [
+    const ip = await this.attach(ns, router)
+    return { name, ns, ip, router: { ns: router.ns, ip: router.wanIp, symmetric: router.symmetric } }
+  }
+
+  /**
+   * Moves a host behind a NAT to a new NAT router (a laptop taken to another network): its
+   * link to the old router is cut, and it comes up on a new LAN with a new address behind a
+   * router with a new public address. Processes in the host keep running; their connections
+   * die with the old link. Returns the host as it is now (the same object, updated).
+   */
+  async moveHost(host: LabHost, opts: { symmetric?: boolean } = {}): Promise<LabHost> {
+    if (host.router === undefined) throw new LabError('LAB_UNAVAILABLE', `${host.name} is not behind a NAT`)
+    const router = await this.natRouter(`${host.name}-r${this.nextLan}`, opts.symmetric === true)
+    // Deleting one end of a veth pair deletes both: the old LAN link is gone.
+    await this.nsRun(host.ns, ['ip', 'link', 'del', 'eth0'])
+    host.ip = await this.attach(host.ns, router)
+    host.router = { ns: router.ns, ip: router.wanIp, symmetric: router.symmetric }
+    return host
+  }
+
+  /**
+   * A NAT router: a public address (`wan`) and the next LAN 198.19.k.0/24 (`lan` side made by
+   * {@link attach}); `symmetric` maps each connection to a random source port
+   * (`--random-fully`), so an address seen by one peer is useless to another.
+   */
+  private async natRouter(
+    name: string,
+    symmetric: boolean
+  ): Promise<{ ns: string; wanIp: string; lan: string; symmetric: boolean }> {
+    const k = this.nextLan++
+    const ns = await this.namespace(name)
+    const wanIp = await this.plugInternet(ns, 'wan')
+    await this.nsRun(ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
+    await this.nsRun(ns, [
       'iptables',
       '-t',
       'nat',
@@ -246,10 +263,10 @@ export class NetworkLab {
       'wan',
       '-j',
       'MASQUERADE',
-      ...(opts.symmetric === true ? ['--random-fully'] : [])
+      ...(symmetric ? ['--random-fully'] : [])
     ])
     // Nothing from the internet reaches the LAN unless it belongs to a connection from inside.
-    await this.nsRun(router, [
+    await this.nsRun(ns, [
       'iptables',
       '-A',
       'FORWARD',
@@ -263,10 +280,31 @@ export class NetworkLab {
       '-j',
       'DROP'
     ])
-    await this.nsRun(ns, ['ip', 'addr', 'add', `${lan}.2/24`, 'dev', 'eth0'])
+    return { ns, wanIp, lan: `198.19.${k}`, symmetric }
+  }
+
+  /** Links a host's namespace to a router's LAN (router .1, host .2); returns the host's address. */
+  private async attach(ns: string, router: { ns: string; lan: string }): Promise<string> {
+    await sh('ip', [
+      'link',
+      'add',
+      'lan',
+      'netns',
+      router.ns,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      ns
+    ])
+    await this.nsRun(router.ns, ['ip', 'addr', 'add', `${router.lan}.1/24`, 'dev', 'lan'])
+    await this.nsRun(router.ns, ['ip', 'link', 'set', 'lan', 'up'])
+    await this.nsRun(ns, ['ip', 'addr', 'add', `${router.lan}.2/24`, 'dev', 'eth0'])
     await this.nsRun(ns, ['ip', 'link', 'set', 'eth0', 'up'])
-    await this.nsRun(ns, ['ip', 'route', 'add', 'default', 'via', `${lan}.1`])
-    return { name, ns, ip: `${lan}.2`, router: { ns: router, ip: wanIp, symmetric: opts.symmetric === true } }
+    await this.nsRun(ns, ['ip', 'route', 'add', 'default', 'via', `${router.lan}.1`])
+    return `${router.lan}.2`
   }
 
   /** Limits a host's uplink and downlink to `mbit` Mbit/s (tc tbf on its interface, and on its router's LAN side). */
@@ -275,6 +313,42 @@ export class NetworkLab {
     await this.nsRun(host.ns, ['tc', 'qdisc', 'replace', 'dev', 'eth0', ...tbf])
     if (host.router !== undefined)
       await this.nsRun(host.router.ns, ['tc', 'qdisc', 'replace', 'dev', 'lan', ...tbf])
+  }
+
+  /**
+   * Cuts every host of `a` off from every host of `b`, both ways, as a broken link between two
+   * regions would: packets are dropped (not refused), so open connections stall until their
+   * peers give up on them (libp2p's connection monitor pings every 10 s). Rules live in a chain
+   * of their own in each host's namespace; {@link heal} flushes them. A host behind a NAT is
+   * known to the others by its router's address, so both its own and its router's are cut.
+   */
+  async partition(a: readonly LabHost[], b: readonly LabHost[]): Promise<void> {
+    const addrs = (h: LabHost): string[] => (h.router !== undefined ? [h.ip, h.router.ip] : [h.ip])
+    const cut = async (host: LabHost, others: readonly LabHost[]): Promise<void> => {
+      await this.partitionChain(host)
+      for (const ip of others.flatMap(addrs)) {
+        await this.nsRun(host.ns, ['iptables', '-A', PARTITION_CHAIN, '-s', ip, '-j', 'DROP'])
+        await this.nsRun(host.ns, ['iptables', '-A', PARTITION_CHAIN, '-d', ip, '-j', 'DROP'])
+      }
+      this.partitioned.add(host)
+    }
+    for (const h of a) await cut(h, b)
+    for (const h of b) await cut(h, a)
+  }
+
+  /** Ends every partition: each cut host's partition chain is flushed. */
+  async heal(): Promise<void> {
+    for (const h of this.partitioned) await this.nsRun(h.ns, ['iptables', '-F', PARTITION_CHAIN])
+    this.partitioned.clear()
+  }
+
+  /** The host's partition chain, created and hooked into INPUT and OUTPUT once. */
+  private async partitionChain(host: LabHost): Promise<void> {
+    if (this.chains.has(host.ns)) return
+    await this.nsRun(host.ns, ['iptables', '-N', PARTITION_CHAIN])
+    await this.nsRun(host.ns, ['iptables', '-I', 'INPUT', '-j', PARTITION_CHAIN])
+    await this.nsRun(host.ns, ['iptables', '-I', 'OUTPUT', '-j', PARTITION_CHAIN])
+    this.chains.add(host.ns)
   }
 
   /** Runs a command in a host's namespace to completion; resolves with its stdout. */

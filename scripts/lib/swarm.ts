@@ -37,6 +37,8 @@ export interface JobStatus {
     aggMs: number
     bytesSent: number
     bytesReceived: number
+    /** The peer models aggregated in the round. */
+    peers: Array<{ from: string; cid: string; round: number }>
   }>
   error: unknown
 }

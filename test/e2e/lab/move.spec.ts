@@ -1,0 +1,132 @@
+/**
+ * A volunteer whose address changes mid-job (a laptop taken to another network), in the
+ * network lab (Linux network namespaces, addresses in 198.18.0.0/15 only; root, iproute2 and
+ * iptables). A founder on a public address serves as a member relay; two volunteers sit behind
+ * NATs. Mid-job, volunteer 1 is moved behind another NAT router: new LAN address, new public
+ * address, every connection gone. Nothing is dialed by hand: it must rejoin on its own, be seen by the
+ * founder at its new address, reach volunteer 2 again and train with it to the end of the job.
+ * The volunteers are held (node_pause) while the network settles, so that the rounds left after
+ * the move are known rather than raced.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NetworkLab, type LabHost } from '../../../scripts/lab/index.js'
+import { LocalSwarm, until, type JobStatus } from '../../../scripts/lib/swarm.js'
+
+const ROUNDS = 12
+
+describe('lab: a volunteer moves to another network mid-job', function () {
+  this.timeout(600_000)
+  let lab: NetworkLab
+  let swarm: LocalSwarm
+  let v1: LabHost
+
+  before(async () => {
+    lab = await NetworkLab.create()
+    const founder = await lab.addPublicHost('founder')
+    v1 = await lab.addNatHost('v1')
+    const v2 = await lab.addNatHost('v2')
+    const hosts = new Map<string, LabHost>([
+      ['owner', founder],
+      ['node-1', v1],
+      ['node-2', v2]
+    ])
+    swarm = new LocalSwarm({
+      root: await mkdtemp(join(tmpdir(), 'shoal-lab-move-')),
+      trainers: 2,
+      launch: async (n) =>
+        lab.startDaemon(
+          hosts.get(n.name)!,
+          n.home,
+          n.name === 'owner' ? ['--set', 'p2p.relay.serve=true'] : []
+        )
+    })
+    await swarm.start()
+  })
+  after(async () => {
+    await swarm?.stop()
+    await lab?.destroy()
+    if (swarm !== undefined) await rm(swarm.root, { recursive: true, force: true })
+  })
+
+  it('rejoins on its own from its new address and trains with the other volunteer to the end', async () => {
+    const [a, b] = swarm.trainers as [(typeof swarm.trainers)[0], (typeof swarm.trainers)[0]]
+    await swarm.form()
+    await swarm.meshTrainers(180_000)
+    const ds = await swarm.importAndGrant({ alpha: 1, seed: 9 })
+    const job = await swarm.createJob({
+      name: 'lab-move',
+      dataset: ds.manifestCid,
+      model: 'mlp',
+      rounds: ROUNDS,
+      H: 10,
+      k: 1,
+      lr: 0.05,
+      batchSize: 32,
+      seed: 2
+    })
+    await until(
+      'both volunteers to train two rounds',
+      async () => {
+        const r = await Promise.all([a, b].map(async (n) => (await swarm.status(n, job)).round ?? -1))
+        return r.every((x) => x >= 1) ? true : undefined
+      },
+      300_000
+    )
+
+    const oldRouter = v1.router!.ip
+    await lab.moveHost(v1)
+    assert.notEqual(v1.router!.ip, oldRouter)
+    for (const n of [a, b]) assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
+    const heldAt = await Promise.all(
+      [a, b].map(async (n) =>
+        until(
+          `${n.name} to hold`,
+          async () => {
+            const s = await swarm.status(n, job)
+            return s.held === true ? (s.round ?? 0) : undefined
+          },
+          300_000
+        )
+      )
+    )
+    // The founder sees volunteer 1 again, from its new router's public address.
+    await until(
+      'the founder to see volunteer 1 at its new address',
+      async () => {
+        const peers = await swarm.call<Array<{ did: string | null; addr: string; member: boolean | null }>>(
+          swarm.owner,
+          'peers_list'
+        )
+        return peers.some(
+          (p) => p.did === a.did && p.member === true && p.addr.includes(`/ip4/${v1.router!.ip}/`)
+        )
+          ? true
+          : undefined
+      },
+      180_000
+    )
+    // Nothing was dialed by hand. (Which mechanism brought it back depends on timing: libp2p's
+    // reconnect queue redials a relay it holds a reservation on, for about 30 s; after that, or
+    // for a node with no relay, peer exchange's rejoin and redial of lost members do —
+    // test/unit/p2p/exchange.spec.ts.)
+    // …and the two volunteers reach each other again (through the founder's relay).
+    await swarm.meshTrainers(180_000)
+    for (const n of [a, b]) assert.deepEqual(await swarm.call(n, 'node_resume'), { paused: false })
+
+    const done = await swarm.waitDone(job)
+    for (const [i, n] of [a, b].entries()) {
+      const s = done.get(n.name)! as JobStatus & { isolated: boolean }
+      assert.equal(s.state, 'done', `${n.name}: ${JSON.stringify(s.error)}`)
+      assert.ok(ROUNDS - 1 - heldAt[i]! >= 2, `${n.name} had rounds left after the move`)
+      const after = s.history.filter((h) => h.round > heldAt[i]!)
+      const other = n === a ? b.did : a.did
+      assert.ok(
+        after.some((h) => h.peers.some((p) => p.from === other)),
+        `${n.name} aggregated the other volunteer's model after the move`
+      )
+    }
+  })
+})
