@@ -9,47 +9,24 @@
  * the move are known rather than raced.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { NetworkLab, type LabHost } from '../../../scripts/lab/index.js'
-import { LocalSwarm, until, type JobStatus } from '../../../scripts/lib/swarm.js'
+import type { LabHost, NetworkLab } from '../../../scripts/lab/index.js'
+import { until, type JobStatus, type LocalSwarm } from '../../../scripts/lib/swarm.js'
+import { natSwarm, type NatSwarm } from './setup.js'
 
 const ROUNDS = 12
 
 describe('lab: a volunteer moves to another network mid-job', function () {
   this.timeout(600_000)
+  let setup: NatSwarm | undefined
   let lab: NetworkLab
   let swarm: LocalSwarm
   let v1: LabHost
 
   before(async () => {
-    lab = await NetworkLab.create()
-    const founder = await lab.addPublicHost('founder')
-    v1 = await lab.addNatHost('v1')
-    const v2 = await lab.addNatHost('v2')
-    const hosts = new Map<string, LabHost>([
-      ['owner', founder],
-      ['node-1', v1],
-      ['node-2', v2]
-    ])
-    swarm = new LocalSwarm({
-      root: await mkdtemp(join(tmpdir(), 'shoal-lab-move-')),
-      trainers: 2,
-      launch: async (n) =>
-        lab.startDaemon(
-          hosts.get(n.name)!,
-          n.home,
-          n.name === 'owner' ? ['--set', 'p2p.relay.serve=true'] : []
-        )
-    })
-    await swarm.start()
+    setup = await natSwarm({ name: 'move' })
+    ;({ lab, swarm, v1 } = setup)
   })
-  after(async () => {
-    await swarm?.stop()
-    await lab?.destroy()
-    if (swarm !== undefined) await rm(swarm.root, { recursive: true, force: true })
-  })
+  after(async () => setup?.destroy())
 
   it('rejoins on its own from its new address and trains with the other volunteer to the end', async () => {
     const [a, b] = swarm.trainers as [(typeof swarm.trainers)[0], (typeof swarm.trainers)[0]]

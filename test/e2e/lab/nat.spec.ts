@@ -10,11 +10,9 @@
  * 198.18.0.0/15 as private, so DCUtR does not even try here: see docs/p2p.md).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { NetworkLab, type LabHost } from '../../../scripts/lab/index.js'
-import { LocalSwarm, type JobStatus } from '../../../scripts/lib/swarm.js'
+import type { LabHost } from '../../../scripts/lab/index.js'
+import type { JobStatus, LocalSwarm } from '../../../scripts/lib/swarm.js'
+import { natSwarm, type NatSwarm } from './setup.js'
 
 interface Peer {
   did: string | null
@@ -27,40 +25,17 @@ interface Peer {
 
 describe('lab: a founder in public, two volunteers behind NATs', function () {
   this.timeout(480_000)
-  let lab: NetworkLab
+  let lab: NatSwarm | undefined
   let swarm: LocalSwarm
   let founder: LabHost
   let v1: LabHost
   let v2: LabHost
 
   before(async () => {
-    lab = await NetworkLab.create()
-    founder = await lab.addPublicHost('founder')
-    v1 = await lab.addNatHost('v1')
-    v2 = await lab.addNatHost('v2', { symmetric: true })
-    for (const h of [v1, v2]) await lab.limit(h, 20)
-    const hosts = new Map<string, LabHost>([
-      ['owner', founder],
-      ['node-1', v1],
-      ['node-2', v2]
-    ])
-    swarm = new LocalSwarm({
-      root: await mkdtemp(join(tmpdir(), 'shoal-lab-nat-')),
-      trainers: 2,
-      launch: async (n) =>
-        lab.startDaemon(
-          hosts.get(n.name)!,
-          n.home,
-          n.name === 'owner' ? ['--set', 'p2p.relay.serve=true'] : []
-        )
-    })
-    await swarm.start()
+    lab = await natSwarm({ name: 'nat', symmetric: true, mbit: 20 })
+    ;({ swarm, founder, v1, v2 } = lab)
   })
-  after(async () => {
-    await swarm?.stop()
-    await lab?.destroy()
-    if (swarm !== undefined) await rm(swarm.root, { recursive: true, force: true })
-  })
+  after(async () => lab?.destroy())
 
   it('join by invite, reach each other through a member relay, and exchange models', async () => {
     const [a, b] = swarm.trainers as [(typeof swarm.trainers)[0], (typeof swarm.trainers)[0]]
