@@ -17,7 +17,7 @@ import { NetworkLab, type LabHost } from '../../../scripts/lab/index.js'
 import { LocalSwarm, until, type JobStatus, type SwarmNode } from '../../../scripts/lib/swarm.js'
 import { loadMnist, trainTestSplit } from '../../../src/storage/index.js'
 
-const ROUNDS = 14
+const ROUNDS = 16
 
 type Status = JobStatus & { isolated: boolean }
 
@@ -150,12 +150,19 @@ describe('lab: a swarm cut in two halves, then healed', function () {
       },
       180_000
     )
-    // Both halves keep training on their own.
+    // Both halves keep training on their own; each node is held again once it has trained three
+    // rounds in the cut (at most one more round passes before it holds), so that neither half
+    // can run out the job while the other is slower.
     await resumeAll()
-    await until(
-      'both halves to train three rounds during the cut',
-      async () => ((await Promise.all(t.map(round))).every((r, i) => r >= cutAt[i]! + 3) ? true : undefined),
-      300_000
+    await Promise.all(
+      t.map(async (n, i) => {
+        await until(
+          `${n.name} to train three rounds during the cut`,
+          async () => ((await round(n)) >= cutAt[i]! + 3 ? true : undefined),
+          300_000
+        )
+        assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
+      })
     )
     const held = await holdAll(job)
     for (const [i, s] of held.entries()) {
