@@ -56,6 +56,12 @@ export const RECEIPTS_KIND = 'receipts' as const
 /** How long a computed ledger is reused while the stored receipts are unchanged (grants may change meanwhile). */
 export const LEDGER_CACHE_MS = 5_000
 
+function addTo(index: Map<string, Set<string>>, issuer: string, hash: string): void {
+  const ids = index.get(issuer)
+  if (ids === undefined) index.set(issuer, new Set([hash]))
+  else ids.add(hash)
+}
+
 /** Thrown when a receipt named by its hash is not stored on this node. */
 export class ReceiptRequestError extends ShoalError<'RECEIPT_NOT_FOUND', { receipt: string }> {
   static override readonly category = 'not-found'
@@ -162,6 +168,15 @@ export class NodeReceipts {
   private readonly inFlight = new Set<string>()
   private readonly counters: ReceiptStats = { accepted: 0, duplicates: 0, rejected: {} }
   private cache: { key: string; at: number; ledger: Promise<NodeLedger> } | undefined
+  /**
+   * Receipt hashes per issuer, for anti-entropy: read from the db once, then kept up to date
+   * by {@link issue} and {@link add}, with each issuer's digest cached until it changes (a sync
+   * runs every 30 s and on every new member; scanning and parsing every stored receipt each
+   * time grew with the ledger).
+   */
+  private byIssuer: Map<string, Set<string>> | undefined
+  private indexing: Promise<void> | undefined
+  private readonly digestOf = new Map<string, GroupDigest>()
   private topics: Pick<SwarmTopics, 'receipts'> | undefined
 
   constructor(components: ReceiptsComponents) {
@@ -238,6 +253,7 @@ export class NodeReceipts {
       ...(doc === undefined ? {} : { doc })
     })
     await this.c.db.put('receipt-head', did, { jwt, hash })
+    this.indexed(did, hash)
     if (this.topics !== undefined) {
       this.c.swarm.gossip
         .publish(this.topics.receipts, { type: 'receipt', receipt: jwt })
@@ -277,6 +293,7 @@ export class NodeReceipts {
         issuer: iss,
         ...(doc === undefined ? {} : { doc })
       })
+      this.indexed(iss, hash)
       this.counters.accepted++
       this.log.debug({ receipt: hash, issuer: iss, job, round }, 'receipt stored')
       void this.c.audit?.checkLineage(jwt, hash)
@@ -299,17 +316,15 @@ export class NodeReceipts {
   syncSource(): ItemSource {
     return {
       digests: async () => {
-        const byIssuer = new Map<string, string[]>()
-        for (const r of await this.c.db.list(RECEIPTS_KIND)) {
-          const ids = byIssuer.get(r.issuer)
-          if (ids === undefined) byIssuer.set(r.issuer, [r.hash])
-          else ids.push(r.hash)
-        }
         const out = new Map<string, GroupDigest>()
-        for (const [issuer, ids] of byIssuer) out.set(issuer, groupDigest(ids))
+        for (const [issuer, ids] of await this.issuerIndex()) {
+          let d = this.digestOf.get(issuer)
+          if (d === undefined) this.digestOf.set(issuer, (d = groupDigest([...ids])))
+          out.set(issuer, d)
+        }
         return out
       },
-      ids: async (issuer) => (await this.list({ issuer })).map((r) => r.hash),
+      ids: async (issuer) => [...((await this.issuerIndex()).get(issuer) ?? [])],
       get: async (hashes) => {
         const out: string[] = []
         for (const hash of hashes) {
@@ -331,6 +346,25 @@ export class NodeReceipts {
       },
       idOf: (jwt) => receiptHash(jwt)
     }
+  }
+
+  /** The receipt hashes per issuer (see {@link byIssuer}); built from the db on first use. */
+  private async issuerIndex(): Promise<ReadonlyMap<string, ReadonlySet<string>>> {
+    if (this.byIssuer === undefined) {
+      // Receipts stored while the db is read land in the new map too (indexed()).
+      const index = (this.byIssuer = new Map())
+      this.indexing = (async () => {
+        for (const r of await this.c.db.list(RECEIPTS_KIND)) addTo(index, r.issuer, r.hash)
+      })()
+    }
+    await this.indexing
+    return this.byIssuer
+  }
+
+  /** A receipt was stored: index it and drop its issuer's cached digest. */
+  private indexed(issuer: string, hash: string): void {
+    if (this.byIssuer !== undefined) addTo(this.byIssuer, issuer, hash)
+    this.digestOf.delete(issuer)
   }
 
   /** Counters of gossiped receipts (a copy). */

@@ -100,6 +100,15 @@ describe('node/receipts: anti-entropy of receipts between nodes', function () {
     assert.equal(x.sync.stats().received + y.sync.stats().received, 8)
     assert.equal(x.receipts.stats().accepted, 2 + 3 + 4)
     assert.equal(x.receipts.stats().duplicates, 0)
+    // The digests (indexed once, then kept up to date by every stored receipt) now agree, and
+    // agree with a node that read all nine from its db.
+    const [dx, dy, dall] = await Promise.all([x, y, all].map(async (m) => m.receipts.syncSource().digests()))
+    assert.deepEqual(dx, dy)
+    assert.deepEqual(dx, dall)
+    assert.deepEqual(
+      (await x.receipts.syncSource().ids(alice.did)).sort(),
+      chains.alice.map((j) => receiptHash(j)).sort()
+    )
   })
 
   it('a receipt that fails its checks is refused as from gossip', async () => {
