@@ -11,8 +11,10 @@
  * - Every run has a unique prefix `shl<pid base36>x<random>`; `cleanupLeftovers()` removes the
  *   namespaces of earlier runs whose process is gone. A lab tears itself down on `destroy()`,
  *   and on SIGINT/SIGTERM/exit of the process that made it.
- * - tc netem does not exist in this kernel (/work/shared/facts.md): there is no delay or loss
- *   emulation here yet; bandwidth only (tbf).
+ * - tc netem does not exist in this kernel (/work/shared/facts.md): bandwidth comes from tc tbf
+ *   (`limit`), and delay from user space: a daemon started with `SHOAL_LAB_DELAY_MS` in its env
+ *   loads delay.js, which holds back what it writes to lab addresses by that long (see there for
+ *   what that emulates). No loss emulation.
  * - A daemon started in a host namespace listens for RPC on that namespace's 127.0.0.1; the
  *   lab bridges it to this process's 127.0.0.1 through a Unix socket in the node's home (Unix
  *   sockets belong to the file system, not to a network namespace).
@@ -34,11 +36,15 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { createConnection, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { SHOAL_BIN, type Daemon } from '../lib/processes.js'
 
 const run = promisify(execFile)
+
+/** scripts/lab/delay.js: loaded into a lab daemon given `SHOAL_LAB_DELAY_MS` (see startDaemon). */
+const DELAY_MODULE = fileURLToPath(new URL('./delay.js', import.meta.url))
 
 /** Thrown when a lab command fails (`code`: LAB_COMMAND_FAILED) or the lab cannot run (LAB_UNAVAILABLE). */
 export class LabError extends Error {
@@ -370,6 +376,7 @@ export class NetworkLab {
   /**
    * Starts `shoal daemon` for `home` in the host's namespace, listening for libp2p on the
    * host's address, and returns it with an RPC URL on this process's 127.0.0.1 (bridged).
+   * `env.SHOAL_LAB_DELAY_MS`: every write to a lab address is delayed by that long (delay.js).
    */
   async startDaemon(
     host: LabHost,
@@ -377,10 +384,13 @@ export class NetworkLab {
     sets: string[] = [],
     env: NodeJS.ProcessEnv = {}
   ): Promise<Daemon> {
+    // A one-way delay on what the daemon sends to lab addresses (user space: no netem here).
+    const delay = env.SHOAL_LAB_DELAY_MS !== undefined ? ['--import', DELAY_MODULE] : []
     const child = this.spawn(
       host,
       [
         process.execPath,
+        ...delay,
         SHOAL_BIN,
         '--home',
         home,
