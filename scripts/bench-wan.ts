@@ -16,9 +16,9 @@
  *   volunteer to volunteer: over the relay for every pair that is not direct);
  * - final accuracy on every volunteer against a centralized run on the same data (founder);
  * - RSS per volunteer.
- * No loss emulation. Writes benchmarks/wan.md.
+ * No loss emulation. Appends a section to benchmarks/wan.md.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { NetworkLab, type LabHost } from './lab/index.js'
@@ -234,8 +234,9 @@ async function main(): Promise<void> {
     ),
     ''
   ]
-  await writeFile(join('benchmarks', 'wan.md'), lines.join('\n'))
-  console.log(`\n${lines.join('\n')}\nwritten to benchmarks/wan.md`)
+  // Each run adds its own section (a log of runs: configurations differ between runs).
+  await appendFile(join('benchmarks', 'wan.md'), lines.join('\n') + '\n')
+  console.log(`\n${lines.join('\n')}\nappended to benchmarks/wan.md`)
 }
 
 main().catch((err: unknown) => {
