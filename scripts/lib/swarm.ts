@@ -39,6 +39,9 @@ export interface JobStatus {
     bytesReceived: number
     /** The peer models aggregated in the round. */
     peers: Array<{ from: string; cid: string; round: number }>
+    /** Peer models refused, and those that could not be fetched in time. */
+    rejected: number
+    unavailable: number
   }>
   error: unknown
 }

@@ -453,7 +453,7 @@ export class SwarmTrainer {
 
     // 3. peer models
     await this.peers.waitForPeers(r, first, signal)
-    const fetched = await this.intake.fetch(this.peers.choosePeers(r), signal)
+    const fetched = await this.intake.fetch(this.peers.choosePeers(r, r >= this.options.rounds - 1), signal)
     clock.lap('netMs')
 
     // 4. validate and aggregate

@@ -13,7 +13,7 @@ import type { LabHost, NetworkLab } from '../../../scripts/lab/index.js'
 import { until, type JobStatus, type LocalSwarm } from '../../../scripts/lib/swarm.js'
 import { natSwarm, type NatSwarm } from './setup.js'
 
-const ROUNDS = 12
+const ROUNDS = 16
 
 describe('lab: a volunteer moves to another network mid-job', function () {
   this.timeout(600_000)
@@ -102,7 +102,15 @@ describe('lab: a volunteer moves to another network mid-job', function () {
       const other = n === a ? b.did : a.did
       assert.ok(
         after.some((h) => h.peers.some((p) => p.from === other)),
-        `${n.name} aggregated the other volunteer's model after the move`
+        `${n.name} aggregated the other volunteer's model after the move: ` +
+          JSON.stringify(
+            after.map((h) => ({
+              round: h.round,
+              peers: h.peers.length,
+              unavailable: h.unavailable,
+              rejected: h.rejected
+            }))
+          )
       )
     }
   })
