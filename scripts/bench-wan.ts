@@ -195,48 +195,47 @@ async function runOne(n: number, rtt: number): Promise<Row> {
   }
 }
 
+/** One table row. */
+const rowLine = (r: Row): string =>
+  `| ${r.n} | ${r.rtt} ms | ${range(r.joinS)} | ${range(r.firstRoundS)} | ${median(r.sPerRound).toFixed(2)} | ` +
+  `${r.direct} of ${r.pairs} | ${(r.bytesReceived / 2 ** 20).toFixed(1)} MiB | ${range(r.accuracy, 2)} % | ` +
+  `${r.reference.toFixed(2)} % | ${range(r.rssMiB, 0)} MiB |`
+
 async function main(): Promise<void> {
   const ok = await NetworkLab.available()
   if (!ok.ok) throw new Error(`bench:wan needs the network lab: ${ok.reason}`)
-  const rows: Row[] = []
+  // A section per run, its rows appended as they are measured (an interrupted run keeps them).
+  const out = join('benchmarks', 'wan.md')
+  const date = new Date().toISOString().slice(0, 10)
+  await appendFile(
+    out,
+    [
+      `## bench:wan — ${date}`,
+      '',
+      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}\`, ${cpus().length} cores ` +
+        `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average at the start ` +
+        `${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' / ')}. A founder (public, member relay) and N volunteers behind NATs (every fourth ` +
+        `symmetric), ${MBIT} Mbit/s per volunteer; RTT = the delay added in user space (scripts/lab/delay.js: ` +
+        `every message costs it, TCP's own handshake and ACKs do not; no loss). MLP, ` +
+        `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(3, N − 1), ${ROUNDS} rounds; centralized = the ` +
+        `same model on the union for the same samples. Every process of every node shares the 2 cores.`,
+      '',
+      '| N | RTT | join → all members verified (s) | job_create → first round (s) | s / round (mean of rounds) | volunteer pairs direct | model bytes received (all volunteers) | accuracy (volunteers) | centralized | RSS / volunteer |',
+      '| ---: | ---: | --- | --- | ---: | --- | ---: | --- | ---: | --- |',
+      ''
+    ].join('\n')
+  )
   for (const n of NODES)
     for (const rtt of RTTS) {
       console.log(`N = ${n}, RTT ${rtt} ms: founder + ${n} volunteers behind NATs at ${MBIT} Mbit/s…`)
       const row = await runOne(n, rtt)
-      rows.push(row)
-      console.log(
-        `  join ${range(row.joinS)} s, first round ${range(row.firstRoundS)} s after job_create, ` +
-          `${median(row.sPerRound).toFixed(2)} s/round, ${row.direct}/${row.pairs} pairs direct, ` +
-          `accuracy ${range(row.accuracy, 2)} % vs ${row.reference.toFixed(2)} % centralized (${row.wallS.toFixed(0)} s)`
-      )
+      await appendFile(out, rowLine(row) + '\n')
+      console.log(`${rowLine(row)}  (${row.wallS.toFixed(0)} s)`)
     }
-  const date = new Date().toISOString().slice(0, 10)
-  const lines = [
-    `## bench:wan — ${date}`,
-    '',
-    `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}\`, ${cpus().length} cores ` +
-      `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average after the run ` +
-      `${loadavg()
-        .map((x) => x.toFixed(1))
-        .join(' / ')}. A founder (public, member relay) and N volunteers behind NATs (every fourth ` +
-      `symmetric), ${MBIT} Mbit/s per volunteer; RTT = the delay added in user space (scripts/lab/delay.js: ` +
-      `every message costs it, TCP's own handshake and ACKs do not; no loss). MLP, ` +
-      `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(3, N − 1), ${ROUNDS} rounds; centralized = the ` +
-      `same model on the union for the same samples. Every process of every node shares the 2 cores.`,
-    '',
-    '| N | RTT | join → all members verified (s) | job_create → first round (s) | s / round (median) | volunteer pairs direct | model bytes received (all volunteers) | accuracy (volunteers) | centralized | RSS / volunteer |',
-    '| ---: | ---: | --- | --- | ---: | --- | ---: | --- | ---: | --- |',
-    ...rows.map(
-      (r) =>
-        `| ${r.n} | ${r.rtt} ms | ${range(r.joinS)} | ${range(r.firstRoundS)} | ${median(r.sPerRound).toFixed(2)} | ` +
-        `${r.direct} of ${r.pairs} | ${(r.bytesReceived / 2 ** 20).toFixed(1)} MiB | ${range(r.accuracy, 2)} % | ` +
-        `${r.reference.toFixed(2)} % | ${range(r.rssMiB, 0)} MiB |`
-    ),
-    ''
-  ]
-  // Each run adds its own section (a log of runs: configurations differ between runs).
-  await appendFile(join('benchmarks', 'wan.md'), lines.join('\n') + '\n')
-  console.log(`\n${lines.join('\n')}\nappended to benchmarks/wan.md`)
+  await appendFile(out, '\n')
+  console.log(`appended to ${out}`)
 }
 
 main().catch((err: unknown) => {
