@@ -98,6 +98,7 @@ export type {
   SwarmRunResult,
   SwarmRunOptions
 } from './types.js'
+export { emptyCounters } from './types.js'
 export {
   JobError,
   SwarmOptionsError,

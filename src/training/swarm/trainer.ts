@@ -28,15 +28,16 @@ import { resolveOptions, type ResolvedSwarmOptions } from './options.js'
 import { PeerTable } from './peers.js'
 import { concatDatasets, roundSeed, trainRound, type TrainRoundResult } from './round.js'
 import { wakeOn } from './signals.js'
-import type {
-  RoundStats,
-  StartPoint,
-  SwarmComponents,
-  SwarmCounters,
-  SwarmRunOptions,
-  SwarmRunResult,
-  SwarmTrainerInit,
-  UsedModel
+import {
+  emptyCounters,
+  type RoundStats,
+  type StartPoint,
+  type SwarmComponents,
+  type SwarmCounters,
+  type SwarmRunOptions,
+  type SwarmRunResult,
+  type SwarmTrainerInit,
+  type UsedModel
 } from './types.js'
 
 const moduleLog = logger('shoal:training:swarm')
@@ -128,17 +129,7 @@ export class SwarmTrainer {
   private readonly aggregator: Aggregator
   private readonly retained: Array<{ round: number; cids: string[] }> = []
   private lastAccuracy: number | undefined
-  private readonly totals: SwarmCounters = {
-    rounds: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    announcementsReceived: 0,
-    rejected: {},
-    unavailable: 0,
-    equivocations: 0,
-    excluded: 0,
-    otherEpoch: 0
-  }
+  private readonly totals: SwarmCounters = emptyCounters()
 
   /**
    * @throws {SwarmOptionsError} for options that cannot work or data that does not fit the model.

@@ -250,6 +250,21 @@ export interface SwarmCounters {
   otherEpoch: number
 }
 
+/** Counters of a trainer that has done nothing yet. */
+export function emptyCounters(): SwarmCounters {
+  return {
+    rounds: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    announcementsReceived: 0,
+    rejected: {},
+    unavailable: 0,
+    equivocations: 0,
+    excluded: 0,
+    otherEpoch: 0
+  }
+}
+
 /** Where a run started from. */
 export interface StartPoint {
   source: 'initial' | 'checkpoint' | 'peers'

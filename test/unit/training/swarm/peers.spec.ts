@@ -1,19 +1,7 @@
 import assert from 'node:assert/strict'
 import { logger, rawCid } from '../../../../src/common/index.js'
 import { PeerTable } from '../../../../src/training/swarm/peers.js'
-import type { SwarmCounters } from '../../../../src/training/swarm/index.js'
-
-const counters = (): SwarmCounters => ({
-  rounds: 0,
-  bytesSent: 0,
-  bytesReceived: 0,
-  announcementsReceived: 0,
-  rejected: {},
-  unavailable: 0,
-  equivocations: 0,
-  excluded: 0,
-  otherEpoch: 0
-})
+import { emptyCounters } from '../../../../src/training/swarm/index.js'
 
 describe('training/swarm: the peer table', () => {
   const table = (): PeerTable =>
@@ -22,7 +10,7 @@ describe('training/swarm: the peer table', () => {
       did: 'did:key:zSelf',
       options: { k: 2, peerWaitMs: 0, seed: 1, epoch: '' },
       exclusions: undefined,
-      totals: counters(),
+      totals: emptyCounters(),
       log: logger('test:peers')
     })
   const announce = (t: PeerTable, did: string, round: number): void =>
