@@ -4,6 +4,9 @@
  * — forward, mean softmax cross-entropy, backward, SGD/Adam update — that any ONNX runtime can
  * run as plain inference, plus an inference graph that can be exported with embedded weights.
  *
+ * Transformer blocks (`nn`: embedding, LayerNorm, GELU, causal self-attention, …) are built
+ * the same way; `clipByGlobalNorm` and AdamW serve language-model train steps.
+ *
  * Lower level: `Graph` and the op builders record a tape of differentiable ops; `gradients()`
  * walks it backwards, each op's gradient rule emitting backward nodes into the same graph.
  *
@@ -40,7 +43,9 @@ export {
 export {
   ADAM_DEFAULTS,
   ADAM_STEP,
+  ADAMW_WEIGHT_DECAY,
   applyOptimizer,
+  clipByGlobalNorm,
   optimizerState,
   validateOptimizer,
   type OptimizerSpec
@@ -65,3 +70,5 @@ export {
 export { gradients } from './autodiff.js'
 export { IR_VERSION, OPSET, serializeGraph, type SerializeOptions } from './onnx.js'
 export * as ops from './ops.js'
+export * as nn from './nn.js'
+export type { AttentionWeights } from './nn.js'

@@ -4,15 +4,23 @@
  */
 import { OptimizerSpecError } from './errors.js'
 import type { Graph, Value } from './graph.js'
-import { add, div, mul, pow, sqrt, sub } from './ops.js'
+import { add, div, mul, pow, reduceSum, sqrt, sub } from './ops.js'
 import type { ParamInfo, TensorInfo } from './spec.js'
 
 export type OptimizerSpec =
   | { type: 'sgd'; momentum?: number; weightDecay?: number }
   | { type: 'adam'; beta1?: number; beta2?: number; eps?: number }
+  /**
+   * Adam with decoupled weight decay (Loshchilov & Hutter): p ← p − lr·(m̂/(√v̂ + ε) + wd·p),
+   * the decay applied to matrices only (params of rank ≥ 2), not to biases and norm gains.
+   */
+  | { type: 'adamw'; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
 
 /** Adam defaults (Kingma & Ba). */
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const
+
+/** AdamW's default decoupled weight decay (PyTorch's). */
+export const ADAMW_WEIGHT_DECAY = 0.01
 
 /** Name of the Adam step counter state tensor (float [1], counts completed steps). */
 export const ADAM_STEP = 'adam.t'
@@ -48,19 +56,26 @@ export function validateOptimizer(spec: unknown): OptimizerSpec {
     if (o.weightDecay !== undefined) out.weightDecay = o.weightDecay as number
     return out
   }
-  if (o.type === 'adam') {
+  if (o.type === 'adam' || o.type === 'adamw') {
     check('beta1', o.beta1 === undefined || inRange(o.beta1, 0, 1), '[0, 1)')
     check('beta2', o.beta2 === undefined || inRange(o.beta2, 0, 1), '[0, 1)')
     check('eps', o.eps === undefined || inRange(o.eps, 0, Infinity, true), '(0, ∞)')
-    const out: OptimizerSpec = { type: 'adam' }
+    const out: OptimizerSpec = o.type === 'adam' ? { type: 'adam' } : { type: 'adamw' }
     if (o.beta1 !== undefined) out.beta1 = o.beta1 as number
     if (o.beta2 !== undefined) out.beta2 = o.beta2 as number
     if (o.eps !== undefined) out.eps = o.eps as number
+    if (out.type === 'adamw') {
+      check('weightDecay', o.weightDecay === undefined || inRange(o.weightDecay, 0, Infinity), '[0, ∞)')
+      if (o.weightDecay !== undefined) out.weightDecay = o.weightDecay as number
+    }
     return out
   }
-  throw new OptimizerSpecError(`unknown optimizer type ${JSON.stringify(o.type)} (expected sgd or adam)`, {
-    type: o.type
-  })
+  throw new OptimizerSpecError(
+    `unknown optimizer type ${JSON.stringify(o.type)} (expected sgd, adam or adamw)`,
+    {
+      type: o.type
+    }
+  )
 }
 
 /** The optimizer state tensors for these params, in graph input order. */
@@ -112,6 +127,7 @@ export function applyOptimizer(
   const b1 = opt.beta1 ?? ADAM_DEFAULTS.beta1
   const b2 = opt.beta2 ?? ADAM_DEFAULTS.beta2
   const eps = opt.eps ?? ADAM_DEFAULTS.eps
+  const wd = opt.type === 'adamw' ? (opt.weightDecay ?? ADAMW_WEIGHT_DECAY) : 0
   const one = g.scalar(1)
   const t = add(g, st(ADAM_STEP), one)
   newState.set(ADAM_STEP, t)
@@ -124,7 +140,45 @@ export function applyOptimizer(
     newState.set(`adam.m:${name}`, m)
     newState.set(`adam.v:${name}`, v)
     const denom = add(g, mul(g, sqrt(g, v), invSqrtBc2), g.scalar(eps))
-    newParams.set(name, sub(g, p, mul(g, div(g, m, denom), stepSize)))
+    let next = sub(g, p, mul(g, div(g, m, denom), stepSize))
+    // Decoupled decay, on the weights before this step: p ← p − lr·wd·p (matrices only).
+    if (wd !== 0 && p.shape.length >= 2) next = sub(g, next, mul(g, p, mul(g, lr, g.scalar(wd))))
+    newParams.set(name, next)
   }
   return { params: newParams, state: newState }
+}
+
+/**
+ * Global-norm gradient clipping: with n = √(Σ‖gᵢ‖²) over all gradients, each gradient is scaled
+ * by min(1, maxNorm / (n + 1e-6)). Returns the clipped gradients and n (before clipping).
+ *
+ * Thrown: OptimizerSpecError when maxNorm is not a positive finite number.
+ */
+export function clipByGlobalNorm(
+  g: Graph,
+  grads: readonly Value[],
+  maxNorm: number
+): { grads: Value[]; norm: Value } {
+  if (!(Number.isFinite(maxNorm) && maxNorm > 0)) {
+    throw new OptimizerSpecError(`gradient clipping: maxNorm must be finite and > 0, got ${maxNorm}`, {
+      field: 'maxNorm'
+    })
+  }
+  if (grads.length === 0) throw new OptimizerSpecError('gradient clipping needs at least one gradient')
+  const dt = grads[0]!.dtype
+  let sq: Value | undefined
+  for (const d of grads) {
+    const s = reduceSum(g, mul(g, d, d))
+    sq = sq === undefined ? s : add(g, sq, s)
+  }
+  const norm = sqrt(g, sq!)
+  const factor = g.node1(
+    'Min',
+    [g.scalar(1, dt), div(g, g.scalar(maxNorm, dt), add(g, norm, g.scalar(1e-6, dt)))],
+    {
+      dtype: dt,
+      shape: []
+    }
+  )
+  return { grads: grads.map((d) => mul(g, d, factor)), norm }
 }
