@@ -7,6 +7,13 @@ import { DEFAULT_CREDIT_PER_SAMPLE } from './constants.js'
 import { LedgerInputError } from './errors.js'
 import { decodeReceipt } from './receipt.js'
 import { exclusionKey, type ReceiptClaims } from './claims.js'
+import {
+  dataRewards,
+  totalBalances,
+  trainerCredits,
+  type DataRewards,
+  type RewardOptions
+} from './rewards.js'
 
 /** Options of {@link computeLedger}. */
 export interface LedgerOptions {
@@ -14,6 +21,11 @@ export interface LedgerOptions {
   creditPerSample?: number
   /** DIDs whose credits are forfeited (`verifyAll`'s `excluded`). */
   forfeited: ReadonlySet<string>
+  /**
+   * Reward shares of the swarm's policy: with them, each round also credits the owners of the
+   * shards it trained on (`dataOwners`, rewards.ts), and the trainer gets its share.
+   */
+  rewards?: RewardOptions
 }
 
 /** One credited receipt. */
@@ -35,6 +47,10 @@ export interface Ledger {
   balances: Record<string, number>
   /** Ordered by (did, job, round, receipt). */
   history: LedgerEntry[]
+  /** With `rewards`: what the data owners earned. */
+  dataOwners?: DataRewards
+  /** With `rewards`: trainer and data-owner credits added up per DID. */
+  totals?: Record<string, number>
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -70,7 +86,7 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
   const history: LedgerEntry[] = [...chosen.values()]
     .map(({ hash, claims }) => {
       const lost = forfeited.has(claims.iss)
-      const credits = lost ? 0 : claims.samples * weight
+      const credits = lost ? 0 : trainerCredits(claims.samples * weight, opts.rewards ?? {})
       if (!Number.isSafeInteger(credits)) {
         throw new LedgerInputError(`credits ${claims.samples} × ${weight} exceed the safe integer range`, {
           samples: claims.samples,
@@ -98,7 +114,9 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
   }
   const balances: Record<string, number> = {}
   for (const did of [...totals.keys()].sort(cmp)) balances[did] = totals.get(did)!
-  return { balances, history }
+  if (opts.rewards === undefined) return { balances, history }
+  const dataOwners = dataRewards([...chosen.values()], weight, forfeited, opts.rewards)
+  return { balances, history, dataOwners, totals: totalBalances(balances, dataOwners.balances) }
 }
 
 /**
