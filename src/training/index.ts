@@ -1,8 +1,9 @@
 /**
  * The training layer: ONNX graphs built from model specs (`graph/`), the onnxruntime-node
  * trainer and local training loop (`runtime/`), the data pipeline (`data/`), model export
- * plus the weights format used by checkpoints and gossip (`export/`), and differential
- * privacy for shared updates (`privacy/`).
+ * plus the weights format used by checkpoints and gossip (`export/`), differential
+ * privacy for shared updates (`privacy/`), and small transformer language models (`lm/`) over
+ * byte-tokenized text (`text/`).
  *
  * @example
  * ```ts
@@ -55,4 +56,6 @@ export * from './swarm/index.js'
 export * from './receipts/index.js'
 export * from './dpsgd/index.js'
 export * from './aggregate/index.js'
+export * from './text/index.js'
+export * from './lm/index.js'
 export * from './governance/index.js'
