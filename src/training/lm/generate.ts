@@ -56,8 +56,8 @@ export function sampleToken(logits: Float32Array, temperature: number, rng: Rng)
  * Continue `prompt` with `tokens` sampled tokens.
  *
  * @throws {PromptTooLongError} PROMPT_TOO_LONG when the prompt has more tokens than the context.
- * @throws {LmOptionsError} LM_OPTIONS_INVALID for an empty prompt, a negative or fractional token
- *   count, or a negative or non-finite temperature.
+ * @throws {LmOptionsError} LM_OPTIONS_INVALID for an empty prompt, a prompt byte outside the
+ *   vocabulary, a negative or fractional token count, or a negative or non-finite temperature.
  * @throws {GptSpecError}, WeightsMismatchError for a bad spec or weights that do not fit it.
  */
 export async function generate(
@@ -83,6 +83,13 @@ export async function generate(
         context: spec.context
       }
     )
+  }
+  const outside = start.find((t) => t >= spec.vocab)
+  if (outside !== undefined) {
+    throw new LmOptionsError(`prompt byte ${outside} is outside the model's vocabulary of ${spec.vocab}`, {
+      token: outside,
+      vocab: spec.vocab
+    })
   }
   const c = spec.context
   const { session } = await createSession(buildGptInference(spec, weights), { deterministic: true, ...opts })

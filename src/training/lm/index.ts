@@ -2,8 +2,8 @@
  * Small transformer language models: the `gpt` spec (decoder-only, pre-norm, byte vocabulary
  * by default: 4 layers, d 128, 4 heads, context 128, ≈ 0.8 M parameters), its train-step,
  * evaluation and inference graphs (standard ONNX opset 17, built with the graph module's
- * autodiff, AdamW and global-norm clipping), a trainer, the warm-up + cosine schedule, and
- * seeded text generation.
+ * autodiff, AdamW and global-norm clipping), a trainer, the warm-up + cosine schedule,
+ * seeded text generation, and ONNX export for any runtime (`exportGptOnnx`).
  *
  * @example
  * ```ts
@@ -43,6 +43,12 @@ export { LmTrainer, type LmStepResult, type LmTrainerOptions } from './trainer.j
 export { warmupCosineLr, type WarmupCosine } from './schedule.js'
 export { generate, sampleToken, type GenerateOptions, type Generated } from './generate.js'
 export { GptSpecError, LmOptionsError, PromptTooLongError } from './errors.js'
+export {
+  exportGptOnnx,
+  METADATA_LM_INPUT_KEY,
+  METADATA_TOKENIZER_KEY,
+  type LmInputContract
+} from './export.js'
 export {
   DEFAULT_GENERATE_TOKENS,
   DEFAULT_LM_OPTIMIZER,

@@ -15,6 +15,7 @@ import {
   compileGpt,
   generate,
   gptParamCount,
+  gptParams,
   initGptParams,
   validateGptSpec,
   warmupCosineLr,
@@ -194,6 +195,12 @@ describe('training/lm gpt', function () {
       await assert.rejects(generate(w, '', { spec: TINY }), LmOptionsError)
       await assert.rejects(generate(w, 'a', { spec: TINY, temperature: -1 }), LmOptionsError)
       await assert.rejects(generate(w, 'a', { spec: TINY, tokens: 1.5 }), LmOptionsError)
+      const small = { ...TINY, vocab: 100 }
+      const ws = initGptParams({ params: gptParams(validateGptSpec(small)) }, 1)
+      await assert.rejects(
+        generate(ws, 'a\u00e9', { spec: small }),
+        (e: unknown) => e instanceof LmOptionsError && e.fields.token === 0xc3 && e.fields.vocab === 100
+      )
     })
   })
 
