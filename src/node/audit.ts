@@ -27,7 +27,9 @@ import {
   type GrantLookup,
   type ReceiptClaims,
   type Reexecutor,
-  REPRODUCIBLE_EP
+  reexecutionConvicts,
+  toleranceFor,
+  verifiability
 } from '../training/index.js'
 import type { NodeDb } from './db.js'
 import type { AuditRecord, FraudProofRecord } from './records.js'
@@ -55,7 +57,7 @@ export const AUDITS_KIND = 'audits' as const
 export interface AuditStats {
   /** Receipts considered (peers' receipts that arrived). */
   considered: number
-  /** Considered but not re-run, per reason (`not-sampled`, `not-reproducible`, `no-data`, `queue-full`). */
+  /** Considered but not re-run, per reason (`not-sampled`, `unverifiable`, `no-data`, `queue-full`). */
   skipped: Record<string, number>
   reexecuted: number
   /** Time spent re-executing (ms, wall: fetching the base and preparing data included). */
@@ -63,6 +65,8 @@ export interface AuditStats {
   /** Of which in training steps (ms): the compute re-execution costs. */
   reexecTrainMs: number
   matched: number
+  /** Of the matches, non-bit-exact rounds found within their provider's tolerance. */
+  withinTolerance: number
   mismatched: number
   errors: number
   queued: number
@@ -101,6 +105,12 @@ export interface AuditInit {
   queue: number
 }
 
+/** The failure reason of a stored re-execution outcome that did not match. */
+export function auditReason(record: Pick<AuditRecord, 'outcome' | 'mode'>): string {
+  if (record.outcome === 'error') return 'reexecution-error'
+  return record.mode === 'tolerance' ? 'outside-tolerance' : 'result-mismatch'
+}
+
 /** Counters of an audit that has done nothing (also what a node without an audit reports). */
 export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued' | 'lineageOffenders'> {
   return {
@@ -110,6 +120,7 @@ export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued' | 'li
     reexecMs: 0,
     reexecTrainMs: 0,
     matched: 0,
+    withinTolerance: 0,
     mismatched: 0,
     errors: 0,
     proofsIssued: 0,
@@ -148,7 +159,8 @@ export class NodeAudit {
           const r = await inner.run(claims, opts)
           if (typeof r.trainMs === 'number') this.counters.reexecTrainMs += r.trainMs
           return r
-        }
+        },
+        ...(inner.result === undefined ? {} : { result: inner.result.bind(inner) })
       }
     }
     this.init = init
@@ -284,16 +296,20 @@ export class NodeAudit {
   }
 
   /**
-   * Why this node cannot re-run a receipt's round: `not-reproducible` (it did not run in
-   * deterministic CPU mode) or `no-data` (a shard this node cannot read); undefined when it can.
+   * Why this node cannot re-run a receipt's round: `unverifiable` (neither a deterministic CPU
+   * round nor one of a provider with a calibrated tolerance whose result weights are published,
+   * see `verifiability`) or `no-data` (a shard this node cannot read); undefined when it can.
    */
   private async cannotRerun(
     claims: ReceiptClaims
-  ): Promise<{ reason: 'not-reproducible' | 'no-data'; detail: string } | undefined> {
-    if (claims.ep !== REPRODUCIBLE_EP) {
+  ): Promise<{ reason: 'unverifiable' | 'no-data'; detail: string } | undefined> {
+    if (verifiability(claims) === 'unverifiable') {
       return {
-        reason: 'not-reproducible',
-        detail: `the round ran on '${claims.ep}', which is not bit-reproducible on CPU`
+        reason: 'unverifiable',
+        detail:
+          toleranceFor(claims.ep) === undefined
+            ? `the round ran on '${claims.ep}', which is neither deterministic CPU nor a provider with a calibrated tolerance`
+            : `the '${claims.ep}' round did not publish its result weights (resultCid)`
       }
     }
     for (const s of claims.shards) {
@@ -329,7 +345,9 @@ export class NodeAudit {
   async reexecuteNow(
     jwt: string,
     hash: string
-  ): Promise<{ ok: true } | { ok: false; skipped?: boolean; reason: string; detail: string }> {
+  ): Promise<
+    { ok: true; detail?: string } | { ok: false; skipped?: boolean; reason: string; detail: string }
+  > {
     let claims: ReceiptClaims
     try {
       claims = decodeReceipt(jwt).claims
@@ -341,11 +359,12 @@ export class NodeAudit {
     const outcome = await this.reexecute(jwt, claims, hash)
     if (outcome === undefined)
       return { ok: false, skipped: true, reason: 'aborted', detail: 'the node is stopping' }
-    if (outcome.outcome === 'match') return { ok: true }
+    if (outcome.outcome === 'match')
+      return { ok: true, ...(outcome.detail === undefined ? {} : { detail: outcome.detail }) }
     return {
       ok: false,
       skipped: outcome.outcome === 'error',
-      reason: outcome.outcome === 'error' ? 'reexecution-error' : 'result-mismatch',
+      reason: auditReason(outcome),
       detail: outcome.detail ?? ''
     }
   }
@@ -364,7 +383,9 @@ export class NodeAudit {
       issuer: claims.iss,
       job: claims.job,
       round: claims.round,
-      outcome: r.ok ? 'match' : r.reason === 'reexecution-error' ? 'error' : 'mismatch',
+      outcome: r.ok ? 'match' : reexecutionConvicts(r.reason) ? 'mismatch' : 'error',
+      mode: verifiability(claims) === 'tolerance' ? 'tolerance' : 'exact',
+      ...(r.comparison === undefined ? {} : { comparison: r.comparison }),
       ms: Math.round(performance.now() - t0),
       at: new Date().toISOString()
     }
@@ -372,6 +393,10 @@ export class NodeAudit {
     this.counters.reexecMs += record.ms
     if (r.ok) {
       this.counters.matched++
+      if (r.mode === 'tolerance') {
+        this.counters.withinTolerance++
+        record.detail = `within the '${claims.ep}' tolerance: relative distance ${r.comparison?.relDistance.toPrecision(3)}, cosine ${r.comparison?.cosine.toFixed(6)}`
+      }
       this.log.debug(
         { receipt: hash, issuer: claims.iss, round: claims.round, ms: record.ms },
         're-execution matches'

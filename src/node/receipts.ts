@@ -35,10 +35,14 @@ import {
   type ReceiptInput,
   type GrantLookup,
   type LedgerEntry,
-  type VerifyLevel
+  type UnverifiablePolicy,
+  type VerifyLevel,
+  DEFAULT_UNVERIFIABLE_POLICY,
+  decodeReceipt
 } from '../training/index.js'
 import {
   AUDITS_KIND,
+  auditReason,
   emptyAuditStats,
   type AuditStats,
   type FraudProofRecord,
@@ -110,6 +114,11 @@ export interface ReceiptsComponents {
   audit?: NodeAudit
   /** Pins each stored receipt as a dag-json document (the node's ContentStore). */
   documents?: { putDocument(value: unknown, opts?: { name?: string }): Promise<{ toString(): string }> }
+  /**
+   * The job document's policy for rounds nobody can check by re-execution (undefined: the job
+   * does not say, or is unknown here; the ledger then uses DEFAULT_UNVERIFIABLE_POLICY).
+   */
+  unverifiable?: (job: string) => Promise<UnverifiablePolicy | undefined>
 }
 
 /** The outcome of one level in {@link NodeReceipts.verify}. */
@@ -473,7 +482,13 @@ export class NodeReceipts {
     }
     if (now) {
       const r = await audit.reexecuteNow(jwt, hash)
-      if (r.ok) return { level: 'reexecution', status: 'pass', detail: 're-executed now' }
+      if (r.ok) {
+        return {
+          level: 'reexecution',
+          status: 'pass',
+          detail: r.detail === undefined ? 're-executed now' : `re-executed now, ${r.detail}`
+        }
+      }
       return {
         level: 'reexecution',
         status: r.skipped === true ? 'skip' : 'fail',
@@ -489,11 +504,16 @@ export class NodeReceipts {
         detail: 'not re-executed here (sampled out, or no access to its data)'
       }
     }
-    if (done.outcome === 'match')
-      return { level: 'reexecution', status: 'pass', detail: `re-executed at ${done.at}` }
-    if (done.outcome === 'error')
-      return { level: 'reexecution', status: 'skip', reason: 'reexecution-error', detail: done.detail ?? '' }
-    return { level: 'reexecution', status: 'fail', reason: 'result-mismatch', detail: done.detail ?? '' }
+    if (done.outcome === 'match') {
+      const how = done.detail === undefined ? '' : `, ${done.detail}`
+      return { level: 'reexecution', status: 'pass', detail: `re-executed at ${done.at}${how}` }
+    }
+    return {
+      level: 'reexecution',
+      status: done.outcome === 'error' ? 'skip' : 'fail',
+      reason: auditReason(done),
+      detail: done.detail ?? ''
+    }
   }
 
   private async fraudExclusions(did?: string): Promise<Exclusion[]> {
@@ -534,7 +554,19 @@ export class NodeReceipts {
     const all = await verifyAll(jwts, { grants: this.c.grants })
     const fraud = await this.fraudExclusions()
     const excluded = new Set([...all.excluded, ...fraud.map((e) => e.did)])
-    const ledger = computeLedger(all.verified, { forfeited: excluded })
+    const policies = new Map<string, UnverifiablePolicy>()
+    for (const jwt of all.verified) {
+      const { job } = decodeReceipt(jwt).claims
+      if (policies.has(job)) continue
+      policies.set(
+        job,
+        (await this.c.unverifiable?.(job).catch(() => undefined)) ?? DEFAULT_UNVERIFIABLE_POLICY
+      )
+    }
+    const ledger = computeLedger(all.verified, {
+      forfeited: excluded,
+      unverifiable: (job) => policies.get(job) ?? DEFAULT_UNVERIFIABLE_POLICY
+    })
     return {
       balances: ledger.balances,
       history: ledger.history,

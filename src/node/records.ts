@@ -117,6 +117,10 @@ export interface AuditRecord {
   job: string
   round: number
   outcome: 'match' | 'mismatch' | 'error'
+  /** `exact` (by hash) or `tolerance` (a non-bit-exact round compared within its provider's bound). */
+  mode?: 'exact' | 'tolerance'
+  /** For a tolerance check: the claimed update against the re-run's. */
+  comparison?: { relDistance: number; cosine: number; updateNorm: number; claimedNorm: number }
   detail?: string
   ms: number
   at: string

@@ -324,6 +324,8 @@ export class JobRunner {
       lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
       lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
       ep: r.ep,
+      ...(r.resultCid === undefined ? {} : { resultCid: r.resultCid }),
+      ...(r.threads === undefined ? {} : { threads: r.threads }),
       ...(run.excluded.length > 0 ? { excluded: run.excluded } : {})
     })
     run.receipts++

@@ -45,7 +45,11 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         init: z
           .string()
           .optional()
-          .describe('a checkpoint on this node (e.g. an imported personal model) every node starts from')
+          .describe('a checkpoint on this node (e.g. an imported personal model) every node starts from'),
+        unverifiable: z
+          .enum(['credit', 'no-credit', 'exclude'])
+          .optional()
+          .describe('what rounds nobody can check by re-execution earn in the ledger (default no-credit)')
       }),
       result: JobRecord,
       handler: async (p) => {
@@ -69,7 +73,8 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
           privacy: (p.privacy as never) ?? null,
           maxNorm: p.maxNorm ?? 1000,
           seed: p.seed ?? 1,
-          ...(p.init !== undefined ? { init: p.init } : {})
+          ...(p.init !== undefined ? { init: p.init } : {}),
+          ...(p.unverifiable !== undefined ? { unverifiable: p.unverifiable } : {})
         })
       }
     }),

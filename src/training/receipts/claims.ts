@@ -92,8 +92,13 @@ export const ReceiptClaimsSchema = z
     lossBefore: finite,
     /** Mean training loss of the last step. */
     lossAfter: finite,
-    /** Execution provider the round ran on: `cpu`, `cuda`, `webgpu`. */
+    /**
+     * Execution provider the round ran on: `cpu` (deterministic, one thread: checked by hash),
+     * `cpu-parallel`, `cuda`, `webgpu` (checked within a tolerance, see `verifiability`).
+     */
     ep: z.string().min(1).max(32),
+    /** Intra-op threads of a non-deterministic CPU round (informational; the bound does not depend on it). */
+    threads: z.int().min(1).max(4096).optional(),
     /** `receiptHash` of this issuer's previous receipt, or null for its first. */
     prev: cidString.nullable(),
     /**

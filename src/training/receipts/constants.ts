@@ -27,6 +27,13 @@ export const MAX_ID_CHARS = 256
 /** Default credits per trained sample (an integer, so balances never drift). */
 export const DEFAULT_CREDIT_PER_SAMPLE = 1
 
+/**
+ * What an unverifiable round earns in the ledger by default: nothing (it stays in the history
+ * with 0 credits), so that claiming a GPU without publishing the result cannot earn credit
+ * unchecked. A job may say otherwise (`unverifiable: credit | no-credit | exclude`).
+ */
+export const DEFAULT_UNVERIFIABLE_POLICY = 'no-credit' as const
+
 /** Default fraction of receipts that `verifyAll` re-executes when it has a re-executor. */
 export const DEFAULT_REEXEC_FRACTION = 0.1
 

@@ -12,6 +12,8 @@ import { FraudProofInputError, ReceiptMalformedError } from './errors.js'
 import { decodeReceipt, signatureReasonOf, splitJwt, verifySignature } from './receipt.js'
 import type { VerifyTimeOptions } from './receipt.js'
 import type { FraudProofFailure, FraudProofReason, ReexecutionResult, Reexecutor } from './types.js'
+import { verifiability } from './tolerance.js'
+import { checkWithinTolerance } from './verify.js'
 
 /** What a verifier accuses a receipt of. */
 export interface FraudProofInput {
@@ -222,9 +224,17 @@ export async function checkFraudProof(
   const env = await checkEnvelope(proof, opts)
   if ('ok' in env) return env
   const { claims, rc } = env
+  const mode = verifiability(rc)
+  if (mode === 'unverifiable') {
+    return fail(
+      'unverifiable',
+      `a '${rc.ep}' round without published result weights cannot be proven wrong by a re-run`
+    )
+  }
+  const signalOpts = opts.signal === undefined ? {} : { signal: opts.signal }
   let rerun: ReexecutionResult
   try {
-    rerun = await reexec.run(rc, opts.signal === undefined ? {} : { signal: opts.signal })
+    rerun = await reexec.run(rc, { ...signalOpts, ...(mode === 'tolerance' ? { keepWeights: true } : {}) })
     if (typeof rerun?.resultHash !== 'string') throw new Error('the re-executor returned no resultHash')
   } catch (err) {
     return fail('reexecution-error', (err as Error).message)
@@ -241,8 +251,18 @@ export async function checkFraudProof(
       `re-run counted ${String(rerun.samples)} samples, the proof says ${claims.expectedSamples}`
     )
   }
-  const hashDiffers = rerun.resultHash !== claims.claimedHash
   const samplesDiffer = rerun.samples !== undefined && rerun.samples !== rc.samples
+  if (mode === 'tolerance') {
+    // A non-bit-exact round differs from the CPU re-run by design: only a difference beyond
+    // the provider's bound (or published weights the receipt does not commit to) convicts.
+    const check = await checkWithinTolerance(rc, rerun, reexec, signalOpts)
+    if (check.kind === 'unavailable') return fail('reexecution-error', check.detail)
+    if (check.kind === 'within' && !samplesDiffer) {
+      return fail('no-mismatch', `the re-run is within the tolerance: ${check.detail}`)
+    }
+    return convicted(env, 'reexecution')
+  }
+  const hashDiffers = rerun.resultHash !== claims.claimedHash
   if (!hashDiffers && !samplesDiffer) {
     return fail('no-mismatch', 'the re-run matches the receipt: the accusation is false')
   }

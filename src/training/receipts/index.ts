@@ -85,11 +85,27 @@ export {
 export {
   verifyLineage,
   verifyReexecution,
+  reexecutionConvicts,
+  checkWithinTolerance,
   shouldReexecute,
   expectedSamples,
   type LineageResult,
-  type ReexecutionCheck
+  type ReexecutionCheck,
+  type ToleranceCheck
 } from './verify.js'
+export {
+  EXACT_EP,
+  TOLERANCE_BOUNDS,
+  toleranceFor,
+  verifiability,
+  compareUpdates,
+  withinTolerance,
+  describeComparison,
+  type ToleranceBound,
+  type Verifiability,
+  type UpdateComparison,
+  type WeightsView
+} from './tolerance.js'
 export {
   issueFraudProof,
   checkFraudProof,
@@ -106,7 +122,24 @@ export {
   type Exclusion
 } from './verify-all.js'
 export { resultHash } from './result.js'
-export { computeLedger, ledgerHash, type Ledger, type LedgerEntry, type LedgerOptions } from './ledger.js'
+export {
+  computeLedger,
+  ledgerHash,
+  UNVERIFIABLE_POLICIES,
+  type Ledger,
+  type LedgerEntry,
+  type LedgerOptions,
+  type UnverifiablePolicy
+} from './ledger.js'
+export { DEFAULT_UNVERIFIABLE_POLICY } from './constants.js'
+export {
+  dataRewards,
+  totalBalances,
+  trainerCredits,
+  type DataRewards,
+  type DataRewardEntry,
+  type RewardOptions
+} from './rewards.js'
 export type {
   VerifyLevel,
   VerifyFailure,
@@ -123,7 +156,8 @@ export type {
   GrantInfo,
   GrantLookup,
   Reexecutor,
-  ReexecutionResult
+  ReexecutionResult,
+  ClaimedResult
 } from './types.js'
 export {
   ReceiptClaimsError,

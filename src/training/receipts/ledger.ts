@@ -3,10 +3,11 @@
  * same receipts computes the same balances, whatever order they arrived in.
  */
 import { createHash } from 'node:crypto'
-import { DEFAULT_CREDIT_PER_SAMPLE } from './constants.js'
+import { DEFAULT_CREDIT_PER_SAMPLE, DEFAULT_UNVERIFIABLE_POLICY } from './constants.js'
 import { LedgerInputError } from './errors.js'
 import { decodeReceipt } from './receipt.js'
 import { exclusionKey, type ReceiptClaims } from './claims.js'
+import { verifiability } from './tolerance.js'
 import {
   dataRewards,
   totalBalances,
@@ -26,7 +27,22 @@ export interface LedgerOptions {
    * shards it trained on (`dataOwners`, rewards.ts), and the trainer gets its share.
    */
   rewards?: RewardOptions
+  /**
+   * What a round that nobody can check by re-execution earns (`verifiability` =
+   * `unverifiable`: a provider without a calibrated tolerance, or a non-bit-exact round whose
+   * result weights are not published): `credit` as any round, `no-credit` (kept in the history
+   * with 0 credits, and nothing for its data owners), or `exclude` (left out entirely). One
+   * policy, or one per job (the job document's `unverifiable`). Default
+   * {@link DEFAULT_UNVERIFIABLE_POLICY}.
+   */
+  unverifiable?: UnverifiablePolicy | ((job: string) => UnverifiablePolicy)
 }
+
+/** What the ledger does with rounds nobody can check: see {@link LedgerOptions.unverifiable}. */
+export type UnverifiablePolicy = 'credit' | 'no-credit' | 'exclude'
+
+/** The policies, for schemas and CLI choices. */
+export const UNVERIFIABLE_POLICIES: readonly UnverifiablePolicy[] = ['credit', 'no-credit', 'exclude']
 
 /** One credited receipt. */
 export interface LedgerEntry {
@@ -37,6 +53,8 @@ export interface LedgerEntry {
   /** `samples × creditPerSample`, or 0 when the DID forfeited. */
   credits: number
   forfeited: boolean
+  /** Present (true) for a round nobody can check by re-execution, credited per the `unverifiable` policy. */
+  unverifiable?: true
   /** `receiptHash` of the receipt. */
   receipt: string
 }
@@ -83,10 +101,16 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
     const current = chosen.get(key)
     if (current === undefined || hash < current.hash) chosen.set(key, { hash, claims })
   }
+  const policy = opts.unverifiable ?? DEFAULT_UNVERIFIABLE_POLICY
+  const policyOf = typeof policy === 'function' ? policy : (): UnverifiablePolicy => policy
+  const ruleOf = (claims: ReceiptClaims): UnverifiablePolicy =>
+    verifiability(claims) === 'unverifiable' ? policyOf(claims.job) : 'credit'
   const history: LedgerEntry[] = [...chosen.values()]
+    .filter(({ claims }) => ruleOf(claims) !== 'exclude')
     .map(({ hash, claims }) => {
       const lost = forfeited.has(claims.iss)
-      const credits = lost ? 0 : trainerCredits(claims.samples * weight, opts.rewards ?? {})
+      const unpaid = lost || ruleOf(claims) === 'no-credit'
+      const credits = unpaid ? 0 : trainerCredits(claims.samples * weight, opts.rewards ?? {})
       if (!Number.isSafeInteger(credits)) {
         throw new LedgerInputError(`credits ${claims.samples} × ${weight} exceed the safe integer range`, {
           samples: claims.samples,
@@ -100,6 +124,7 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
         samples: claims.samples,
         credits,
         forfeited: lost,
+        ...(verifiability(claims) === 'unverifiable' ? { unverifiable: true as const } : {}),
         receipt: hash
       }
     })
@@ -115,7 +140,8 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
   const balances: Record<string, number> = {}
   for (const did of [...totals.keys()].sort(cmp)) balances[did] = totals.get(did)!
   if (opts.rewards === undefined) return { balances, history }
-  const dataOwners = dataRewards([...chosen.values()], weight, forfeited, opts.rewards)
+  const paid = [...chosen.values()].filter(({ claims }) => ruleOf(claims) === 'credit')
+  const dataOwners = dataRewards(paid, weight, forfeited, opts.rewards)
   return { balances, history, dataOwners, totals: totalBalances(balances, dataOwners.balances) }
 }
 

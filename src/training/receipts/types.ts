@@ -4,6 +4,7 @@
  */
 import type { GrantInfo as StoredGrantInfo } from '../../storage/index.js'
 import type { ReceiptClaims } from './claims.js'
+import type { UpdateComparison } from './tolerance.js'
 
 /** The levels of receipt verification, in the order `verifyAll` runs them. */
 export type VerifyLevel = 'signature' | 'chain' | 'lineage' | 'reexecution'
@@ -51,7 +52,10 @@ export type ReexecutionReason =
   | 'malformed'
   | 'no-result-hash' // neither resultHash nor a raw sha-256 resultCid to compare with
   | 'reexecution-error' // the re-executor failed (says nothing about the receipt)
-  | 'result-mismatch' // the re-run's weights hash differs from the claim
+  | 'result-mismatch' // the re-run's weights hash differs from the claim (exact), or the weights at resultCid are not the claimed ones
+  | 'outside-tolerance' // a non-bit-exact round whose weights are too far from the deterministic re-run's
+  | 'unverifiable' // the receipt cannot be checked by re-execution (see `verifiability`): no verdict
+  | 'result-unavailable' // the claimed weights (resultCid) could not be fetched: no verdict
   | 'samples-mismatch' // the re-run counted other samples than claimed
   | 'fraud-proof' // a valid fraud proof from another verifier convicts it
 
@@ -69,7 +73,8 @@ export type FraudProofReason =
   | 'claimed-hash' // claimedHash/claimedSamples are not what the receipt claims
   | 'reexecution-error' // the checker's re-executor failed: no verdict
   | 'expected-hash-wrong' // the checker's re-run disagrees with the proof's expectedHash/expectedSamples
-  | 'no-mismatch' // the checker's re-run matches the receipt: a false accusation
+  | 'no-mismatch' // the checker's re-run matches the receipt (or is within its tolerance): a false accusation
+  | 'unverifiable' // the receipt's round cannot be checked by re-execution (see `verifiability`)
   | 'untrusted' // checkAttestedFraudProof: the signer is no authority on the data, and no re-run was possible
 
 interface FailureBase {
@@ -101,6 +106,8 @@ export interface ReexecutionFailure extends FailureBase {
   expectedHash?: string
   claimedSamples?: number
   expectedSamples?: number
+  /** For `outside-tolerance`: how the claimed update compares with the re-run's. */
+  comparison?: UpdateComparison
 }
 export interface FraudProofFailure extends Omit<FailureBase, 'receipt'> {
   level: 'fraud-proof'
@@ -130,6 +137,15 @@ export interface ReexecutionResult {
   samples?: number
   /** Time the re-run spent in training steps (ms), when measured: its compute, without loading inputs. */
   trainMs?: number
+  /** The re-run's weights and its base, when asked for (`keepWeights`): for a tolerance check. */
+  weights?: ReadonlyMap<string, Float32Array>
+  base?: ReadonlyMap<string, Float32Array>
+}
+
+/** The weights a receipt's `resultCid` names, and their SHOALWT1 hash as the job's model orders them. */
+export interface ClaimedResult {
+  weights: ReadonlyMap<string, Float32Array>
+  resultHash: string
 }
 
 /**
@@ -138,5 +154,17 @@ export interface ReexecutionResult {
  * runtime provides the real one.
  */
 export interface Reexecutor {
-  run(claims: ReceiptClaims, opts?: { signal?: AbortSignal }): Promise<ReexecutionResult>
+  /**
+   * Re-run the round deterministically. With `keepWeights`, also return the re-run's weights
+   * and base (rounds of other execution providers are then re-run too, for a tolerance check).
+   */
+  run(
+    claims: ReceiptClaims,
+    opts?: { signal?: AbortSignal; keepWeights?: boolean }
+  ): Promise<ReexecutionResult>
+  /**
+   * Fetch the weights a receipt's `resultCid` names (needed to check rounds within a
+   * tolerance; a re-executor without it can check bit-exact rounds only).
+   */
+  result?(claims: ReceiptClaims, opts?: { signal?: AbortSignal }): Promise<ClaimedResult>
 }

@@ -11,7 +11,7 @@ import { checkFraudProof, issueFraudProof } from './fraud.js'
 import type { FraudProofCheck } from './fraud.js'
 import { receiptHash, verifySignature } from './receipt.js'
 import type { GrantLookup, Reexecutor, VerifyFailure } from './types.js'
-import { shouldReexecute, verifyLineage, verifyReexecution } from './verify.js'
+import { reexecutionConvicts, shouldReexecute, verifyLineage, verifyReexecution } from './verify.js'
 
 const log = logger('shoal:training:receipts')
 
@@ -165,8 +165,14 @@ export async function verifyAll(
       v.reexecuted = true
       const r = await verifyReexecution(v.jwt, opts.reexec, signalOpts)
       if (r.ok) continue
+      if (r.reason === 'unverifiable') {
+        // Nothing to re-run: the round stays verified at the other levels, and the ledger's
+        // `unverifiable` policy decides what it earns.
+        v.reexecuted = false
+        continue
+      }
       failWith(v, r)
-      if (r.reason !== 'result-mismatch' && r.reason !== 'samples-mismatch') continue
+      if (!reexecutionConvicts(r.reason)) continue
       exclude(v.did!, 'fraud', v.receipt)
       log.warn({ did: v.did, receipt: v.receipt, reason: r.reason }, 'receipt failed re-execution')
       if (opts.verifier !== undefined && r.claimedHash !== undefined && r.expectedHash !== undefined) {

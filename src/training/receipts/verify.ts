@@ -13,9 +13,19 @@ import type {
   GrantLookup,
   LineageFailure,
   LineageReason,
+  ClaimedResult,
   ReexecutionFailure,
+  ReexecutionResult,
   Reexecutor
 } from './types.js'
+import {
+  compareUpdates,
+  describeComparison,
+  toleranceFor,
+  verifiability,
+  withinTolerance,
+  type UpdateComparison
+} from './tolerance.js'
 
 /** The result of {@link verifyLineage}. */
 /** The decoded claims and hash of a receipt, or the reason it does not decode. */
@@ -202,14 +212,35 @@ export async function verifyLineage(
 }
 
 /** The result of {@link verifyReexecution}. */
-export type ReexecutionCheck = { ok: true; resultHash: string; samples?: number } | ReexecutionFailure
+export type ReexecutionCheck =
+  | {
+      ok: true
+      resultHash: string
+      samples?: number
+      /** `exact` (same hash) or `tolerance` (within the provider's bound; see `comparison`). */
+      mode: 'exact' | 'tolerance'
+      comparison?: UpdateComparison
+    }
+  | ReexecutionFailure
+
+/**
+ * True for the `reexecution` failures that prove the trainer wrong (its DID is excluded and a
+ * fraud proof can be signed); the others (`reexecution-error`, `unverifiable`,
+ * `result-unavailable`, `no-result-hash`, `malformed`) give no verdict on the trainer.
+ */
+export function reexecutionConvicts(reason: ReexecutionFailure['reason']): boolean {
+  return reason === 'result-mismatch' || reason === 'samples-mismatch' || reason === 'outside-tolerance'
+}
 
 /**
  * Level `reexecution`: re-runs the receipt's round with `reexec` (deterministic CPU) and
- * compares the weights hash with the claim (`resultHash`, or the digest of a raw sha-256
- * `resultCid`), and the samples when the re-executor counts them. A mismatch carries both
- * hashes: hand them to `issueFraudProof`. It decodes the receipt but does not verify its
- * signature. Never throws.
+ * compares the result with the claim. A deterministic CPU round (`ep: "cpu"`) must give the
+ * claimed weights hash (`resultHash`, or the digest of a raw sha-256 `resultCid`); a round of
+ * another provider with a calibrated bound (`verifiability` = `tolerance`) must have published
+ * weights at `resultCid` that hash to `resultHash` and lie within the bound of the re-run
+ * (`outside-tolerance` otherwise). The samples are compared when the re-executor counts them.
+ * A mismatch carries both hashes: hand them to `issueFraudProof`. It decodes the receipt but
+ * does not verify its signature. Never throws.
  */
 export async function verifyReexecution(
   receipt: string,
@@ -230,10 +261,39 @@ export async function verifyReexecution(
       receipt: hash
     }
   }
-  let rerun: { resultHash: string; samples?: number }
+  const mode = verifiability(claims)
+  if (mode === 'unverifiable') {
+    return {
+      ok: false,
+      level: 'reexecution',
+      reason: 'unverifiable',
+      detail:
+        toleranceFor(claims.ep) === undefined
+          ? `the round ran on '${claims.ep}', which has no calibrated tolerance`
+          : `the round ran on '${claims.ep}' and its result weights are not published (no resultCid)`,
+      receipt: hash
+    }
+  }
+  if (mode === 'tolerance' && reexec.result === undefined) {
+    return {
+      ok: false,
+      level: 'reexecution',
+      reason: 'reexecution-error',
+      detail: 'this re-executor cannot fetch claimed weights, so it checks bit-exact rounds only',
+      receipt: hash
+    }
+  }
+  const signalOpts = opts.signal === undefined ? {} : { signal: opts.signal }
+  let rerun: ReexecutionResult
   try {
-    rerun = await reexec.run(claims, opts.signal === undefined ? {} : { signal: opts.signal })
+    rerun = await reexec.run(claims, {
+      ...signalOpts,
+      ...(mode === 'tolerance' ? { keepWeights: true } : {})
+    })
     if (typeof rerun?.resultHash !== 'string') throw new Error('the re-executor returned no resultHash')
+    if (mode === 'tolerance' && (rerun.weights === undefined || rerun.base === undefined)) {
+      throw new Error('the re-executor returned no weights to compare')
+    }
   } catch (err) {
     return {
       ok: false,
@@ -252,25 +312,103 @@ export async function verifyReexecution(
     claimedSamples: claims.samples,
     ...(rerun.samples === undefined ? {} : { expectedSamples: rerun.samples })
   }
-  if (rerun.resultHash !== claimedHash) {
-    return {
-      ...base,
-      reason: 'result-mismatch',
-      detail: `re-run gave ${rerun.resultHash}, receipt claims ${claimedHash}`
+  let comparison: UpdateComparison | undefined
+  if (mode === 'exact') {
+    if (rerun.resultHash !== claimedHash) {
+      return {
+        ...base,
+        reason: 'result-mismatch',
+        detail: `re-run gave ${rerun.resultHash}, receipt claims ${claimedHash}`
+      }
+    }
+  } else {
+    const check = await checkWithinTolerance(claims, rerun, reexec, signalOpts)
+    if (check.kind === 'unavailable') {
+      return {
+        ok: false,
+        level: 'reexecution',
+        reason: 'result-unavailable',
+        detail: check.detail,
+        receipt: hash
+      }
+    }
+    if (check.kind === 'inconsistent') return { ...base, reason: 'result-mismatch', detail: check.detail }
+    comparison = check.comparison
+    if (check.kind === 'outside') {
+      return { ...base, reason: 'outside-tolerance', detail: check.detail, comparison }
     }
   }
   if (rerun.samples !== undefined && rerun.samples !== claims.samples) {
     return {
       ...base,
       reason: 'samples-mismatch',
-      detail: `re-run processed ${rerun.samples} samples, receipt claims ${claims.samples}`
+      detail: `re-run processed ${rerun.samples} samples, receipt claims ${claims.samples}`,
+      ...(comparison === undefined ? {} : { comparison })
     }
   }
   return {
     ok: true,
     resultHash: rerun.resultHash,
-    ...(rerun.samples === undefined ? {} : { samples: rerun.samples })
+    mode,
+    ...(rerun.samples === undefined ? {} : { samples: rerun.samples }),
+    ...(comparison === undefined ? {} : { comparison })
   }
+}
+
+/** What {@link checkWithinTolerance} found. */
+export type ToleranceCheck =
+  | { kind: 'within'; comparison: UpdateComparison; detail: string }
+  | { kind: 'outside'; comparison: UpdateComparison; detail: string }
+  /** The weights at resultCid are not the ones the receipt's resultHash commits to, or do not fit. */
+  | { kind: 'inconsistent'; detail: string }
+  /** The claimed weights could not be fetched: no verdict. */
+  | { kind: 'unavailable'; detail: string }
+
+/**
+ * Compare a tolerance-mode receipt's published weights (`resultCid`, which must hash to its
+ * `resultHash`) with a deterministic re-run that kept its weights and base. Never throws.
+ */
+export async function checkWithinTolerance(
+  claims: ReceiptClaims,
+  rerun: ReexecutionResult,
+  reexec: Reexecutor,
+  opts: { signal?: AbortSignal } = {}
+): Promise<ToleranceCheck> {
+  const bound = toleranceFor(claims.ep)
+  if (
+    bound === undefined ||
+    reexec.result === undefined ||
+    rerun.weights === undefined ||
+    rerun.base === undefined
+  ) {
+    return { kind: 'unavailable', detail: 'no tolerance check is possible for this receipt here' }
+  }
+  let claimed: ClaimedResult
+  try {
+    claimed = await reexec.result(claims, opts)
+  } catch (err) {
+    return {
+      kind: 'unavailable',
+      detail: `cannot fetch the claimed weights ${claims.resultCid}: ${(err as Error).message}`
+    }
+  }
+  if (claimed.resultHash !== claims.resultHash) {
+    return {
+      kind: 'inconsistent',
+      detail: `the weights at ${claims.resultCid} hash to ${claimed.resultHash}, the receipt claims ${claims.resultHash}`
+    }
+  }
+  const comparison = compareUpdates(rerun.base, claimed.weights, rerun.weights)
+  if (typeof comparison === 'string') {
+    return {
+      kind: 'inconsistent',
+      detail: `the weights at ${claims.resultCid} do not fit the model: ${comparison}`
+    }
+  }
+  const detail = `'${claims.ep}' round against the CPU re-run: ${describeComparison(comparison, bound)}`
+  return withinTolerance(comparison, bound)
+    ? { kind: 'within', comparison, detail }
+    : { kind: 'outside', comparison, detail }
 }
 
 /** A uniform number in [0, 1) from the first 53 bits of a digest. */

@@ -65,7 +65,7 @@ export class ModelTooLargeError extends ShoalError<'UPDATE_TOO_LARGE'> {
 }
 
 /** The input of a re-executed round that could not be had. */
-export type ReexecInput = 'job' | 'base' | 'shards'
+export type ReexecInput = 'job' | 'base' | 'shards' | 'result'
 
 /**
  * Thrown by `RoundReexecutor.run` when an input of the round cannot be had: the job spec
@@ -133,19 +133,21 @@ export class ReexecClosedError extends ShoalError<'REEXEC_CLOSED'> {
 /**
  * Thrown (and turned into a rejected model) when a peer model does not match the receipt it
  * was announced with: `RECEIPT_MISSING`, `RECEIPT_MISMATCH` (bad signature, another issuer,
- * job or round), `RESULT_MISMATCH` (the weights do not hash to the receipt's `resultHash`).
+ * job or round), `RESULT_MISMATCH` (the weights do not hash to the receipt's `resultHash`),
+ * `RECEIPT_UNVERIFIABLE` (the job excludes rounds nobody can re-execute, and this is one).
  */
 export class ReceiptBindingError extends ShoalError<
-  'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH'
+  'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH' | 'RECEIPT_UNVERIFIABLE'
 > {
   static override readonly categories: Record<ReceiptBindingError['code'], ErrorCategory> = {
     RECEIPT_MISSING: 'refused',
     RECEIPT_MISMATCH: 'refused',
-    RESULT_MISMATCH: 'integrity'
+    RESULT_MISMATCH: 'integrity',
+    RECEIPT_UNVERIFIABLE: 'refused'
   }
 
   constructor(
-    code: 'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH',
+    code: 'RECEIPT_MISSING' | 'RECEIPT_MISMATCH' | 'RESULT_MISMATCH' | 'RECEIPT_UNVERIFIABLE',
     message: string,
     fields: Record<string, unknown> = {}
   ) {

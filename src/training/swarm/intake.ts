@@ -11,7 +11,7 @@ import {
   validateUpdate
 } from '../aggregate/index.js'
 import type { CompiledModel } from '../graph/index.js'
-import { claimedResultHash, resultHash, verifySignature } from '../receipts/index.js'
+import { claimedResultHash, resultHash, verifiability, verifySignature } from '../receipts/index.js'
 import { ModelTooLargeError, ReceiptBindingError } from './errors.js'
 import type { JobSpec } from './job.js'
 import { maxModelBytes, type ResolvedSwarmOptions } from './options.js'
@@ -212,6 +212,13 @@ export class ModelIntake {
       throw new ReceiptBindingError(
         'RECEIPT_MISMATCH',
         `the announced receipt is ${c.iss}'s for job ${c.job} round ${c.round}, not ${peer.did}'s for round ${peer.msg.round}`,
+        { from: peer.did }
+      )
+    }
+    if (this.job.unverifiable === 'exclude' && verifiability(c) === 'unverifiable') {
+      throw new ReceiptBindingError(
+        'RECEIPT_UNVERIFIABLE',
+        `the job excludes rounds nobody can re-execute, and this '${c.ep}' round is one (no published result weights or no calibrated tolerance)`,
         { from: peer.did }
       )
     }

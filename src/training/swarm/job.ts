@@ -98,6 +98,11 @@ export const JobSpecSchema = z.strictObject({
    * a personal model trained elsewhere and imported): fetched by CID, checked against the model.
    */
   init: CidSchema.optional(),
+  /**
+   * What a round nobody can check by re-execution earns in the ledger (docs/receipts.md):
+   * `credit`, `no-credit` (the default when absent) or `exclude`.
+   */
+  unverifiable: z.enum(['credit', 'no-credit', 'exclude']).optional(),
   /** The creator's did:key; must be the JWT's signer. */
   creator: DidSchema
 })

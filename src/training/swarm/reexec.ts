@@ -13,7 +13,14 @@ import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
 import { compileModel, initState, type CompiledModel } from '../graph/index.js'
-import { resultHash, type ReceiptClaims, type ReexecutionResult, type Reexecutor } from '../receipts/index.js'
+import {
+  resultHash,
+  toleranceFor,
+  type ClaimedResult,
+  type ReceiptClaims,
+  type ReexecutionResult,
+  type Reexecutor
+} from '../receipts/index.js'
 import { Trainer } from '../runtime/index.js'
 import {
   ReexecClosedError,
@@ -158,7 +165,10 @@ export class RoundReexecutor implements Reexecutor {
    * @throws {ReexecClosedError} `REEXEC_CLOSED` after `close()`.
    * @throws the signal's reason when aborted; errors of the training runtime otherwise.
    */
-  async run(claims: ReceiptClaims, opts: { signal?: AbortSignal } = {}): Promise<ReexecutionResult> {
+  async run(
+    claims: ReceiptClaims,
+    opts: { signal?: AbortSignal; keepWeights?: boolean } = {}
+  ): Promise<ReexecutionResult> {
     if (this.closed) throw new ReexecClosedError()
     const signal =
       opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
@@ -168,7 +178,7 @@ export class RoundReexecutor implements Reexecutor {
     this.tail = before.then(async () => done)
     try {
       await untilAborted(before, signal)
-      return await this.execute(claims, signal)
+      return await this.execute(claims, signal, opts.keepWeights === true)
     } finally {
       release()
     }
@@ -189,13 +199,44 @@ export class RoundReexecutor implements Reexecutor {
     await Promise.all(entries.map(async (e) => this.release(e)))
   }
 
+  /**
+   * The weights a receipt's `resultCid` names, checked against the job's model and hashed as
+   * its receipt's `resultHash` is (for a tolerance check, `verifyReexecution`).
+   *
+   * @throws {ReexecInputError} `REEXEC_INPUT_UNAVAILABLE` when the receipt names no resultCid,
+   *   or the weights (SHOALWT1, read like a base) cannot be had.
+   * @throws {ReexecSpecError} `REEXEC_SPEC_MISMATCH` when they do not fit the job's model.
+   */
+  async result(claims: ReceiptClaims, opts: { signal?: AbortSignal } = {}): Promise<ClaimedResult> {
+    if (this.closed) throw new ReexecClosedError()
+    const signal =
+      opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
+    const cid = claims.resultCid
+    if (cid === undefined) {
+      throw new ReexecInputError('result', 'the receipt names no resultCid', {
+        job: claims.job,
+        round: claims.round
+      })
+    }
+    const entry = await this.entryFor(claims.job, signal)
+    const weights = await this.load('result', { job: claims.job, cid }, signal, async () =>
+      this.c.weights(cid, signal)
+    )
+    checkLayout(weights, entry.compiled, cid, 'resultCid')
+    return { weights, resultHash: resultHash(weights, entry.compiled.params) }
+  }
+
   // ---------------------------------------------------------------------------------------
 
-  private async execute(claims: ReceiptClaims, signal: AbortSignal): Promise<ReexecutionResult> {
+  private async execute(
+    claims: ReceiptClaims,
+    signal: AbortSignal,
+    keepWeights: boolean
+  ): Promise<ReexecutionResult> {
     const t0 = performance.now()
-    if (claims.ep !== REPRODUCIBLE_EP) {
+    if (claims.ep !== REPRODUCIBLE_EP && toleranceFor(claims.ep) === undefined) {
       throw new ReexecUnsupportedError(
-        `the round ran on '${claims.ep}'; only rounds run on the CPU can be reproduced bit for bit`,
+        `the round ran on '${claims.ep}', which is neither deterministic CPU nor a provider with a calibrated tolerance`,
         { ep: claims.ep, job: claims.job, round: claims.round }
       )
     }
@@ -205,7 +246,7 @@ export class RoundReexecutor implements Reexecutor {
     const base = await this.load('base', { job: claims.job, cid: claims.baseCid }, signal, async () =>
       this.c.weights(claims.baseCid, signal)
     )
-    checkLayout(base, entry.compiled, claims.baseCid)
+    checkLayout(base, entry.compiled, claims.baseCid, 'baseCid')
     const cids = claims.shards.map((s) => s.cid)
     const data = await this.load('shards', { job: claims.job, cids }, signal, async () =>
       this.c.shards(cids, entry.spec, signal, claims.job)
@@ -240,7 +281,8 @@ export class RoundReexecutor implements Reexecutor {
       signal
     })
     const trainMs = performance.now() - tTrain
-    const result = resultHash(trainer.getWeights(), entry.compiled.params)
+    const after = trainer.getWeights()
+    const result = resultHash(after, entry.compiled.params)
     log.debug(
       {
         job: claims.job,
@@ -253,7 +295,12 @@ export class RoundReexecutor implements Reexecutor {
       },
       're-executed a round'
     )
-    return { resultHash: result, samples: local.samples, trainMs }
+    return {
+      resultHash: result,
+      samples: local.samples,
+      trainMs,
+      ...(keepWeights ? { weights: after, base } : {})
+    }
   }
 
   /** The job's cached entry (moved to most recently used), or a new one (evicting the oldest). */
@@ -336,10 +383,16 @@ export class RoundReexecutor implements Reexecutor {
   }
 }
 
-/** @throws {ReexecSpecError} (field `baseCid`) unless `weights` has exactly the model's params and sizes. */
-function checkLayout(weights: ReadonlyMap<string, Float32Array>, compiled: CompiledModel, cid: string): void {
+/** @throws {ReexecSpecError} (field `baseCid` or `resultCid`) unless `weights` has exactly the model's params and sizes. */
+function checkLayout(
+  weights: ReadonlyMap<string, Float32Array>,
+  compiled: CompiledModel,
+  cid: string,
+  field: 'baseCid' | 'resultCid'
+): void {
+  const what = field === 'baseCid' ? 'base' : 'result'
   const problem = (detail: string): never => {
-    throw new ReexecSpecError('baseCid', `base weights ${cid} do not fit the job's model: ${detail}`, { cid })
+    throw new ReexecSpecError(field, `${what} weights ${cid} do not fit the job's model: ${detail}`, { cid })
   }
   if (!(weights instanceof Map)) problem('not a map of tensors')
   for (const p of compiled.params) {

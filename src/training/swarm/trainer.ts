@@ -10,6 +10,7 @@
  */
 import { randomInt } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { availableParallelism } from 'node:os'
 import { logger, Rng, type Logger } from '../../common/index.js'
 import { encodeCompressed, validateUpdate } from '../aggregate/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
@@ -62,6 +63,8 @@ interface Announced {
   /** The weights shared (privatized under output DP). */
   shared: Map<string, Float32Array>
   weightsCid: string
+  /** The exact result weights published for a tolerance check (a non-bit-exact round). */
+  resultCid: string | undefined
   bytesSent: number
 }
 
@@ -498,6 +501,8 @@ export class SwarmTrainer {
     const bytes = encodeCompressed(shared, o.compression, this.compiled.params)
     clock.lap('aggMs')
     const weightsCid = await this.store.put(bytes, signal)
+    const exact = trainer.executionProvider === REPRODUCIBLE_EP && o.deterministic
+    const result = exact ? undefined : await this.publishResult(mine, signal)
     const receipt = await this.receipts?.sign(
       {
         job: this.jobId,
@@ -520,7 +525,8 @@ export class SwarmTrainer {
         ep:
           trainer.executionProvider === REPRODUCIBLE_EP && !o.deterministic
             ? PARALLEL_CPU_EP
-            : trainer.executionProvider
+            : trainer.executionProvider,
+        ...(result === undefined ? {} : result)
       },
       signal
     )
@@ -536,7 +542,23 @@ export class SwarmTrainer {
     if (receipt !== undefined) msg.receipt = receipt
     await this.bus.publish(msg)
     this.totals.bytesSent += bytes.length
-    return { mine, shared, weightsCid, bytesSent: bytes.length }
+    return { mine, shared, weightsCid, resultCid: result?.resultCid, bytesSent: bytes.length }
+  }
+
+  /**
+   * For a round that is not bit-reproducible: its exact result weights, published in the
+   * SHOALWT1 encoding (so that a raw CID of them is their `resultHash`), which a verifier
+   * compares with its CPU re-run within a tolerance. Nothing under differential privacy: only
+   * noised weights may leave the node.
+   */
+  private async publishResult(
+    mine: Map<string, Float32Array>,
+    signal: AbortSignal
+  ): Promise<{ resultCid?: string; threads: number }> {
+    const threads = this.options.threads ?? availableParallelism()
+    const privacy = this.job.privacy
+    if (privacy !== undefined && privacy !== null) return { threads }
+    return { resultCid: await this.store.put(encodeWeights(mine, this.compiled.params), signal), threads }
   }
 
   /** Step 4: the own model aggregated with the valid peer models (by DID), installed as the new base. */
@@ -575,7 +597,7 @@ export class SwarmTrainer {
     })
     clock.lap('netMs')
     this.baseCid = checkpointCid
-    this.retain(r, [own.weightsCid, checkpointCid])
+    this.retain(r, [own.weightsCid, checkpointCid, ...(own.resultCid === undefined ? [] : [own.resultCid])])
     this.totals.rounds++
 
     const peers: UsedModel[] = valid.map((v) => ({

@@ -72,6 +72,14 @@ export interface RoundRecord {
   lossAfter: number
   /** The provider, with `cpu` only for a deterministic round (`REPRODUCIBLE_EP`), else `cpu-parallel`. */
   ep: ExecutionProviderName | typeof PARALLEL_CPU_EP
+  /**
+   * A non-bit-exact round's exact result weights (the announced encoding), published so that a
+   * verifier can compare its CPU re-run within a tolerance; absent for deterministic rounds and
+   * under differential privacy.
+   */
+  resultCid?: string
+  /** Intra-op threads of a non-deterministic round. */
+  threads?: number
 }
 
 /** Signs a receipt for a round; its JWT goes into the announcement (`receipt`). */
@@ -175,6 +183,7 @@ export type RejectReason =
   | 'RECEIPT_MISSING' // requireReceipts, and the announcement carries none
   | 'RECEIPT_MISMATCH' // the announcement's receipt is invalid, or not the announcer's for this job and round
   | 'RESULT_MISMATCH' // the model announced is not the one its receipt commits to
+  | 'RECEIPT_UNVERIFIABLE' // the job excludes rounds nobody can re-execute (`unverifiable: exclude`), and this is one
 
 /** A rejected peer model. */
 export interface RejectedModel {

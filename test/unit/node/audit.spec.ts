@@ -201,7 +201,7 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
     assert.ok((await v.receipts.ledger()).excluded.includes(trudy.did))
   })
 
-  it('skips what it should not re-run: sampled out, or not reproducible on CPU', async () => {
+  it('skips what it should not re-run: sampled out, or unverifiable (a GPU round without published weights)', async () => {
     const none = await makeNode(94, { canRead: true, fraction: 0 })
     await none.swarm.deliver(asReceipts(honest))
     await none.audit.idle()
@@ -216,10 +216,11 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
     )
     await v.swarm.deliver(asReceipts([gpu]))
     await v.audit.idle()
-    assert.equal(v.audit.stats().skipped['not-reproducible'], 1)
+    assert.equal(v.audit.stats().skipped.unverifiable, 1)
+    assert.equal(v.reexec.runs, 0)
     const report = await v.receipts.verify(gpu, { reexecute: true })
     const level = report.levels.find((l) => l.level === 'reexecution')!
     assert.equal(level.status, 'skip')
-    assert.equal(level.reason, 'not-reproducible')
+    assert.equal(level.reason, 'unverifiable')
   })
 })

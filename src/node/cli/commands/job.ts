@@ -24,6 +24,10 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .option('--seed <n>', 'seed of the initial weights and data order', int)
     .option('--init <checkpoint>', 'start every node from this checkpoint (e.g. an imported personal model)')
     .option(
+      '--unverifiable <policy>',
+      'credit, no-credit (default) or exclude: what rounds nobody can re-execute earn in the ledger'
+    )
+    .option(
       '--clip-norm <C>',
       'differential privacy: clip each shared update to this L2 norm',
       Number.parseFloat

@@ -1,0 +1,145 @@
+/**
+ * Verification with a tolerance: rounds that are not bit-reproducible (several CPU threads, a
+ * GPU) are re-run deterministically on the CPU and compared with the claimed weights under a
+ * bound calibrated for the execution provider, instead of by hash.
+ *
+ * The comparison is made on the round's *update* (weights after − base): the distance between
+ * the claimed and re-run weights relative to the length of the re-run's update, and the cosine
+ * between the two updates. Honest divergence from floating-point reordering is tiny and grows
+ * slowly with the local steps; a round that skipped steps, trained on other data, scaled or
+ * replaced its update, or interpolated towards a peer's model lands far outside. How the bounds
+ * were calibrated: docs/receipts.md, "Verification with a tolerance", and
+ * `npm run bench:tolerance` (BENCHMARKS.md).
+ */
+import type { ReceiptClaims } from './claims.js'
+import { claimedResultHash } from './claims.js'
+
+/** The `ep` of a deterministic, one-thread CPU round: the only one checked by hash. */
+export const EXACT_EP = 'cpu'
+
+/** A bound for one execution provider. */
+export interface ToleranceBound {
+  /** Largest accepted ‖claimed − rerun‖ / ‖rerun − base‖. */
+  maxRelDistance: number
+  /** Smallest accepted cosine between (claimed − base) and (rerun − base). */
+  minCosine: number
+  /** Where the bound comes from: measured on these models, or provisional. */
+  basis: string
+}
+
+/**
+ * Bounds per execution provider. `cpu-parallel` was measured (`npm run bench:tolerance`):
+ * honest multi-threaded rounds of the MLP and the CNN at H = 10–100 stay below a relative
+ * distance of about 1e-6; the bound leaves a margin of about 1,000× and still sits two orders
+ * of magnitude below the smallest dishonest round measured (a round one step short at H = 100,
+ * about 1e-2). The GPU bounds are provisional until measured on a GPU (issue 19 part 2): they
+ * allow for TF32 matrix products and reordered reductions (relative errors of 1e-3 per
+ * product), and stay ten times below the dishonest rounds measured on the CPU.
+ */
+export const TOLERANCE_BOUNDS: Readonly<Record<string, ToleranceBound>> = Object.freeze({
+  'cpu-parallel': { maxRelDistance: 1e-3, minCosine: 0.99999, basis: 'measured: MLP and CNN, H = 10–100' },
+  cuda: { maxRelDistance: 5e-2, minCosine: 0.998, basis: 'provisional: not yet measured on a GPU' },
+  webgpu: { maxRelDistance: 5e-2, minCosine: 0.998, basis: 'provisional: not yet measured on a GPU' }
+})
+
+/** The bound for an execution provider, or undefined when its rounds cannot be checked with one. */
+export function toleranceFor(ep: string): ToleranceBound | undefined {
+  return Object.hasOwn(TOLERANCE_BOUNDS, ep) ? TOLERANCE_BOUNDS[ep] : undefined
+}
+
+/**
+ * How a receipt's round can be verified:
+ * - `exact`: deterministic CPU and a result hash, re-run and compared by hash;
+ * - `tolerance`: a provider with a calibrated bound, and the result's weights published
+ *   (`resultCid` beside `resultHash`), re-run on the CPU and compared within the bound;
+ * - `unverifiable`: anything else (an unknown provider, or a result kept private, e.g. under
+ *   differential privacy where only noised weights are published).
+ *
+ * A pure function of the receipt, so every node classifies it the same way (the ledger's
+ * `unverifiable` policy depends on it).
+ */
+export type Verifiability = 'exact' | 'tolerance' | 'unverifiable'
+
+/** See {@link Verifiability}. */
+export function verifiability(claims: Pick<ReceiptClaims, 'ep' | 'resultCid' | 'resultHash'>): Verifiability {
+  if (claims.ep === EXACT_EP) {
+    return claimedResultHash(claims as ReceiptClaims) === undefined ? 'unverifiable' : 'exact'
+  }
+  if (toleranceFor(claims.ep) === undefined) return 'unverifiable'
+  return claims.resultCid !== undefined && claims.resultHash !== undefined ? 'tolerance' : 'unverifiable'
+}
+
+/** Read-only weights by tensor name. */
+export type WeightsView = ReadonlyMap<string, Float32Array>
+
+/** How a claimed round compares with the deterministic re-run of it. */
+export interface UpdateComparison {
+  /** ‖claimed − rerun‖ / ‖rerun − base‖ (0 when both are the base; Infinity when only the re-run is). */
+  relDistance: number
+  /** Cosine between (claimed − base) and (rerun − base) (1 when both are zero, 0 when one is). */
+  cosine: number
+  /** ‖rerun − base‖: the length of the honest update. */
+  updateNorm: number
+  /** ‖claimed − base‖. */
+  claimedNorm: number
+}
+
+/**
+ * Compare a claimed round's weights with the deterministic re-run from the same base, in
+ * float64. Returns a string (why) when the three do not have the same tensors and sizes, or
+ * hold a non-finite value.
+ */
+export function compareUpdates(
+  base: WeightsView,
+  claimed: WeightsView,
+  rerun: WeightsView
+): UpdateComparison | string {
+  if (claimed.size !== base.size || rerun.size !== base.size) {
+    return `tensor counts differ: base ${base.size}, claimed ${claimed.size}, re-run ${rerun.size}`
+  }
+  let dist2 = 0
+  let upd2 = 0
+  let clm2 = 0
+  let dot = 0
+  for (const [name, b] of base) {
+    const c = claimed.get(name)
+    const r = rerun.get(name)
+    if (c === undefined || r === undefined) return `tensor '${name}' is missing`
+    if (c.length !== b.length || r.length !== b.length) return `tensor '${name}' has another size`
+    for (let i = 0; i < b.length; i++) {
+      const bi = b[i]!
+      const u = r[i]! - bi
+      const v = c[i]! - bi
+      const d = c[i]! - r[i]!
+      dist2 += d * d
+      upd2 += u * u
+      clm2 += v * v
+      dot += u * v
+    }
+  }
+  if (!Number.isFinite(dist2 + upd2 + clm2 + dot)) return 'a tensor holds a non-finite value'
+  const updateNorm = Math.sqrt(upd2)
+  const claimedNorm = Math.sqrt(clm2)
+  const distance = Math.sqrt(dist2)
+  const relDistance = updateNorm > 0 ? distance / updateNorm : distance === 0 ? 0 : Infinity
+  const cosine =
+    updateNorm > 0 && claimedNorm > 0
+      ? Math.max(-1, Math.min(1, dot / (updateNorm * claimedNorm)))
+      : updateNorm === claimedNorm
+        ? 1
+        : 0
+  return { relDistance, cosine, updateNorm, claimedNorm }
+}
+
+/** True when a comparison is inside a bound (both the distance and the cosine). */
+export function withinTolerance(c: UpdateComparison, bound: ToleranceBound): boolean {
+  return c.relDistance <= bound.maxRelDistance && c.cosine >= bound.minCosine
+}
+
+/** A comparison in words, for logs and failure details. */
+export function describeComparison(c: UpdateComparison, bound: ToleranceBound): string {
+  return (
+    `relative distance ${c.relDistance.toPrecision(3)} (bound ${bound.maxRelDistance}), ` +
+    `cosine ${c.cosine.toFixed(6)} (bound ${bound.minCosine})`
+  )
+}
