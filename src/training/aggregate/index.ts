@@ -2,7 +2,8 @@
  * What a node does with the models it receives in gossip averaging: validate each update
  * (layout, finite values, norm bound) with a reason a peer can act on, aggregate with a
  * deterministic rule (mean, weighted mean, coordinate-wise trimmed mean or median, Krum /
- * multi-Krum), and compress what is exchanged (int8 with a per-tensor scale, optionally of a
+ * multi-Krum), optionally take DiLoCo's outer Nesterov step from the round's base towards the
+ * aggregate (`outerNesterovStep`), and compress what is exchanged (int8 with a per-tensor scale, optionally of a
  * delta against a shared base) in a compact, validated binary format.
  *
  * @example
@@ -50,6 +51,7 @@ export {
   type QuantizedWeights,
   type ShapeList
 } from './compress.js'
+export { DILOCO_OUTER, outerNesterovStep, type OuterNesterovOptions, type OuterStep } from './outer.js'
 export { AggregationError, UpdateDecodeError, UpdateRejectedError, type UpdateRejectCode } from './errors.js'
 export {
   COMPRESSED_MAGIC,
