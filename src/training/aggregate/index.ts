@@ -3,8 +3,8 @@
  * (layout, finite values, norm bound) with a reason a peer can act on, aggregate with a
  * deterministic rule (mean, weighted mean, coordinate-wise trimmed mean or median, Krum /
  * multi-Krum), optionally take DiLoCo's outer Nesterov step from the round's base towards the
- * aggregate (`outerNesterovStep`), and compress what is exchanged (int8 with a per-tensor scale, optionally of a
- * delta against a shared base) in a compact, validated binary format.
+ * aggregate (`outerNesterovStep`), and compress what is exchanged (int8 with a per-tensor scale,
+ * optionally of a delta against a shared base) in a compact, validated binary format.
  *
  * @example
  * ```ts
