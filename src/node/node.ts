@@ -3,8 +3,8 @@
  * objects and wires them. Services are built in dependency order — each gets what it needs,
  * already built — and stopped in exactly the reverse order (a stack of stop functions):
  *
- * repo lock → identity → Helia/libp2p → swarm → content store → node db → datasets → models →
- * job catalog → privacy → re-executor → audit → receipts → receipt sync → jobs → RPC server →
+ * repo lock → identity → Helia/libp2p → swarm → content store → node db → datasets → governance →
+ * governance sync → models → job catalog → privacy → re-executor → audit → receipts → receipt sync → jobs → RPC server →
  * api file
  */
 import { join } from 'node:path'
@@ -24,6 +24,7 @@ import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
 import {
   datasetMethods,
+  governanceMethods,
   jobMethods,
   nodeMethods,
   p2pMethods,
@@ -35,8 +36,10 @@ import {
 import { NodeSwarm } from './swarm.js'
 import { NodeDb } from './db.js'
 import { NodeDatasets } from './datasets.js'
-import { JobCatalog, NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
+import { NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
 import { NodeReceipts } from './receipts.js'
+import { GOVERNANCE_SYNC_PROTOCOL, GovernedJobCatalog, NodeGovernance } from './governance.js'
+import { NodeRewards } from './rewards.js'
 import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
 import { VERSION } from './constants.js'
@@ -216,14 +219,42 @@ export class ShoalNode {
         async (d) => d.start(),
         async (d) => d.stop()
       )
+      // Governance of the swarm (docs/governance.md): documents, tallies, effects; synced with the members.
+      const governance = await this.use(
+        'governance',
+        new NodeGovernance({
+          identity,
+          swarm,
+          path: join(this.repo.ledgerDir, 'governance'),
+          documents: store,
+          addresses: () =>
+            helia.libp2p.getMultiaddrs().map((a) => {
+              const s = a.toString()
+              return s.includes('/p2p/') ? s : `${s}/p2p/${identity.peerId.toString()}`
+            }),
+          log: log('shoal:node:governance')
+        }),
+        async (g) => g.start(),
+        async (g) => g.stop()
+      )
+      await this.use(
+        'governance sync',
+        governance.syncSource(),
+        async (source) => swarm.addSync('governance', source, { protocol: GOVERNANCE_SYNC_PROTOCOL }),
+        async () => swarm.removeSync('governance')
+      )
       const models = new ContentWeightStore({ content: store, reach: swarm.reach })
-      const catalog = new JobCatalog({
-        identity,
-        db,
-        models,
-        gossip: swarm.gossip,
-        log: log('shoal:node:jobs')
-      })
+      // In a governed swarm a job runs only once a proposal for it passed.
+      const catalog = new GovernedJobCatalog(
+        {
+          identity,
+          db,
+          models,
+          gossip: swarm.gossip,
+          log: log('shoal:node:jobs')
+        },
+        governance
+      )
       const privacy = new NodePrivacy({
         db,
         job: async (id) => catalog.spec(id),
@@ -281,6 +312,14 @@ export class ShoalNode {
         async (source) => swarm.addSync('receipts', source, { protocol: RECEIPT_SYNC_PROTOCOL }),
         async () => swarm.removeSync('receipts')
       )
+      governance.setCredits(async () => (await receipts.ledger()).balances)
+      const rewards = new NodeRewards({
+        receipts,
+        grants: datasets.grants,
+        policy: () => (governance.state().constitution === null ? undefined : governance.state().policy),
+        identity,
+        swarmId: () => swarm.swarm?.id
+      })
       const jobs = await this.use(
         'jobs',
         new NodeJobs({
@@ -309,6 +348,11 @@ export class ShoalNode {
         async (j) => j.start(),
         async (j) => j.stop()
       )
+      governance.onApproved((job) => {
+        jobs.join(job).catch((err: unknown) => {
+          this.log.info({ job, err: (err as Error).message }, 'approved job not joined here')
+        })
+      })
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods({
@@ -334,7 +378,8 @@ export class ShoalNode {
         }),
         ...datasetMethods(datasets, privacy),
         ...jobMethods(jobs, store, db),
-        ...receiptMethods(receipts)
+        ...receiptMethods(receipts),
+        ...governanceMethods(governance, rewards)
       ]
       const streams: Record<string, StreamHandler> = { ...storageStreams(store) }
       const rpc = await this.use(

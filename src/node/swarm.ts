@@ -41,6 +41,9 @@ const log = logger('shoal:node:swarm')
 
 export const INVITE_PREFIX = 'shoal-invite:'
 
+/** How long a member removed by governance stays denied at the gater (100 years). */
+const REVOKED_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+
 /** Thrown for swarm operations that cannot proceed (not in a swarm, not a founder, bad invite). */
 export class SwarmError extends ShoalError<
   'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM',
@@ -125,6 +128,8 @@ export class NodeSwarm implements GossipAccess {
   private membership: SwarmMembership | undefined
   private readonly path: string
   private readonly listeners: Array<(topics: SwarmTopics) => void> = []
+  /** Members removed by the swarm's governance (DID → reason): refused at the gater and in gossip. */
+  private readonly revoked = new Map<string, string>()
 
   constructor(components: SwarmComponents) {
     this.log = components.log ?? log
@@ -170,6 +175,11 @@ export class NodeSwarm implements GossipAccess {
     author: PeerId,
     credential: string | undefined
   ): Promise<AccessDecision> {
+    for (const peer of [author, source]) {
+      const did = this.revoked.size > 0 ? peerDid(peer) : undefined
+      if (did !== undefined && this.revoked.has(did))
+        return { ok: false, reason: `${did} was removed from the swarm: ${this.revoked.get(did)}` }
+    }
     if (this.membership === undefined) return { ok: true }
     return this.membership.checkMessage(source, author, credential)
   }
@@ -363,6 +373,42 @@ export class NodeSwarm implements GossipAccess {
       reach: this.reach.stats(),
       members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
       refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))
+    }
+  }
+
+  /**
+   * Refuses the member `did` from now on (removed by the swarm's governance): its connections
+   * are closed, the gater refuses it, and gossip it signs or forwards is rejected. Its
+   * credential stays valid until its `exp` for nodes that do not know of the removal.
+   */
+  revoke(did: string, reason: string): void {
+    this.revoked.set(did, reason)
+    let peer: PeerId
+    try {
+      peer = peerIdFromDid(did)
+    } catch {
+      return
+    }
+    this.c.access.deny(peer, `removed: ${reason}`, REVOKED_TTL_MS)
+    this.c.helia.libp2p.hangUp(peer).catch((err: unknown) => {
+      this.log.debug({ did, err: (err as Error).message }, 'hang up of a removed member failed')
+    })
+    this.log.info({ did, reason }, 'member removed from the swarm: refused from now on')
+  }
+
+  /** Whether `did` was removed by the swarm's governance. */
+  isRevoked(did: string): boolean {
+    return this.revoked.has(did)
+  }
+
+  /** The founders' key of the current swarm when this node holds it (it created the swarm). */
+  async founderIdentity(): Promise<Identity | undefined> {
+    const swarm = this.state?.swarm
+    if (swarm === undefined) return undefined
+    try {
+      return await Keystore.load(this.founderDir(swarm.id), { passphrase: this.c.passphrase })
+    } catch {
+      return undefined
     }
   }
 

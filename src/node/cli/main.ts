@@ -14,6 +14,7 @@ import { registerReceiptCommands } from './receipts.js'
 import {
   out,
   registerDatasetCommands,
+  registerGovernanceCommands,
   registerJobCommands,
   registerNetworkCommands,
   registerNodeCommands,
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
   registerVolunteerCommands(program, ctx)
   registerPredictCommands(program, ctx)
   registerReceiptCommands(program, ctx.client, ctx.out, ctx.json)
+  registerGovernanceCommands(program, ctx)
 
   return program
 }

@@ -142,12 +142,30 @@ export function registerReceiptCommands(
     .command('ledger')
     .description('credits per DID over the verified receipts on this node')
     .action(async () => {
-      const r = await (await client()).call<BalancesView>('ledger_balances')
-      out(json(), r, () =>
+      const c = await client()
+      const r = await c.call<BalancesView>('ledger_balances')
+      // Data owners (docs/governance.md, "Rewards for data"): the owners of the shards each round trained on.
+      const owners = (
+        await c.call<{ dataOwners: { balances: Record<string, number> }; dataShare: number }>(
+          'ledger_rewards'
+        )
+      ).dataOwners.balances
+      out(json(), { ...r, dataOwners: owners }, () =>
         [
           Object.keys(r.balances).length === 0
             ? 'no credits'
-            : table([['DID', 'CREDITS'], ...Object.entries(r.balances).map(([did, c]) => [did, String(c)])]),
+            : table([
+                ['TRAINER', 'CREDITS'],
+                ...Object.entries(r.balances).map(([did, c]) => [did, String(c)])
+              ]),
+          ...(Object.keys(owners).length === 0
+            ? []
+            : [
+                table([
+                  ['DATA OWNER', 'CREDITS'],
+                  ...Object.entries(owners).map(([did, c]) => [did, String(c)])
+                ])
+              ]),
           `${r.verified} of ${r.receipts} receipts verified; ledger hash ${r.hash}`,
           ...(r.excluded.length > 0 ? [`excluded: ${r.excluded.join(', ')}`] : [])
         ].join('\n')

@@ -1,6 +1,6 @@
 /**
  * The node's JSON-RPC methods, one file per namespace (`node_*`, `storage_*`, `peers_*` and
- * `swarm_*`, `train_*` and `model_*`, `dataset_*`, `job_*`, `receipts_*` and `ledger_*`). Each
+ * `swarm_*`, `train_*` and `model_*`, `dataset_*`, `job_*`, `receipts_*` and `ledger_*`, `governance_*`). Each
  * factory takes the services its methods call — never the node — and returns `RpcMethod`s
  * that `node.ts` hands to the RPC server.
  */
@@ -17,3 +17,4 @@ export {
 export { datasetMethods } from './datasets.js'
 export { jobMethods } from './jobs.js'
 export { receiptMethods } from './receipts.js'
+export { governanceMethods } from './governance.js'

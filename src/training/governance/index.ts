@@ -98,5 +98,13 @@ export {
   governanceTopicName,
   type GovernanceMessage
 } from './topic.js'
+export {
+  STATEMENT_KIND,
+  StatementClaimsSchema,
+  balancesHash,
+  signStatement,
+  verifyStatement,
+  type StatementClaims
+} from './statement.js'
 export { GovernanceError, type GovernanceErrorCode, type GovernanceRejectReason } from './errors.js'
 export * as governanceConstants from './constants.js'

@@ -1,6 +1,7 @@
 /** `shoal swarm create|invite|info`, `shoal join`, `shoal peers [connect]` and `shoal pubsub`. */
 import type { Command } from 'commander'
 import type { CliContext } from './context.js'
+import { found } from './governance.js'
 
 /** Registers swarm, join, peers, pubsub on `program`. */
 export function registerNetworkCommands(program: Command, ctx: CliContext): void {
@@ -9,14 +10,29 @@ export function registerNetworkCommands(program: Command, ctx: CliContext): void
     .command('create <name>')
     .description("create a swarm (a new founders' key) and join it")
     .option('--public', 'a public swarm (default: private, members only)')
-    .action(async (name: string, opts: { public?: boolean }) => {
+    .option('--governed', 'the members decide by proposals and votes (docs/governance.md)')
+    .option(
+      '--constitution <file>',
+      'the constitution of a governed swarm (JSON; defaults for what it leaves out)'
+    )
+    .action(async (name: string, opts: { public?: boolean; governed?: boolean; constitution?: string }) => {
       const d = await (
         await ctx.client()
       ).call<{ id: string; private: boolean }>('swarm_create', {
         name,
         private: opts.public !== true
       })
-      ctx.out(ctx.json(), d, () => `created ${d.private ? 'private' : 'public'} swarm ${d.id} (${name})`)
+      const governed =
+        opts.governed === true || opts.constitution !== undefined
+          ? await found(ctx, opts.constitution)
+          : undefined
+      ctx.out(
+        ctx.json(),
+        governed === undefined ? d : { ...d, ...governed },
+        () =>
+          `created ${d.private ? 'private' : 'public'} swarm ${d.id} (${name})` +
+          (governed === undefined ? '' : `, governed by constitution ${governed.constitution}`)
+      )
     })
   swarmCmd
     .command('invite <did>')
