@@ -62,6 +62,21 @@ describe('shoal daemon and CLI (processes)', function () {
     assert.match(info.did, /^did:key:z6Mk/)
     assert.ok(info.listenAddresses.every((a) => a.startsWith('/ip4/127.0.0.1/')))
     assert.ok(info.executionProviders.includes('cpu'))
+    // Which providers start here, and why the others do not (a volunteer's first question).
+    const probes = (
+      JSON.parse(id.stdout) as { providers: Array<{ provider: string; available: boolean; detail: string }> }
+    ).providers
+    assert.deepEqual(
+      probes.map((p) => p.provider),
+      ['cpu', 'cuda', 'webgpu']
+    )
+    assert.equal(probes[0]!.available, true)
+    assert.ok(probes.every((p) => p.detail.length > 0))
+    const text = await shoal(home, ['id'])
+    assert.match(text.stdout, /^provider cpu\s+works/m)
+    for (const p of probes.filter((q) => !q.available)) {
+      assert.ok(text.stdout.includes(`provider ${p.provider}`) && text.stdout.includes(p.detail), p.provider)
+    }
 
     const file = join(work, 'data.bin')
     const data = randomBytes(5 * 1024 * 1024 + 17) // above WORKER_MIN_BYTES

@@ -212,6 +212,8 @@ export class JobRunner {
         epoch: epochOf(excluded),
         deterministic,
         device: deterministic ? 'cpu' : this.c.training.device,
+        // A volunteer's GPU that fails to start must not stop it from training: CPU, with a warning.
+        fallbackToCpu: true,
         ...(this.c.training.threads > 0 ? { threads: this.c.training.threads } : {})
       }
     )

@@ -5,6 +5,7 @@ import { method, type RpcMethod } from '../rpc/index.js'
 import type { Identity } from '../../identity/index.js'
 import type { ShoalHelia, ContentStore } from '../../storage/index.js'
 import type { P2PServices } from '../../p2p/index.js'
+import { probeProviders } from '../../training/index.js'
 
 export const NodeInfo = z.object({
   did: z.string(),
@@ -16,7 +17,10 @@ export const NodeInfo = z.object({
   relayAddresses: z.array(z.string()),
   addresses: z.array(z.object({ addr: z.string(), type: z.string(), verified: z.boolean() })),
   uptimeSeconds: z.number(),
-  executionProviders: z.array(z.string()),
+  executionProviders: z.array(z.string()).describe('providers this onnxruntime build ships'),
+  providers: z
+    .array(z.object({ provider: z.string(), available: z.boolean(), detail: z.string() }))
+    .describe('which providers start on this machine, and why the others do not'),
   home: z.string(),
   rssBytes: z.number(),
   /** Where large objects are encrypted and decrypted (the crypto worker thread, or the main thread). */
@@ -59,6 +63,7 @@ export function nodeMethods(node: NodeInfoSource): RpcMethod[] {
           addresses: net.addresses,
           uptimeSeconds: Math.round((Date.now() - node.startedAt()) / 1000),
           executionProviders: ort.listSupportedBackends().map((b) => b.name),
+          providers: await probeProviders(),
           home: node.home,
           rssBytes: process.memoryUsage().rss,
           crypto: node.store.cryptoStatus()

@@ -45,6 +45,7 @@ export {
   type ProviderPlan,
   type SessionConfig
 } from './providers.js'
+export { probeProviders, vulkanLoaderPresent, type ProviderProbe } from './probe.js'
 export {
   NonFiniteLossError,
   ExecutionProviderError,

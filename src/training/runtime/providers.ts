@@ -35,6 +35,12 @@ export interface SessionConfig {
   interOpNumThreads?: number
   /** CPU, one thread, sequential execution, deterministic kernels: bit-reproducible runs. */
   deterministic?: boolean
+  /**
+   * Fall back to the CPU (with a warning that says why) when an explicitly requested `cuda` or
+   * `webgpu` provider is missing or fails to start, instead of failing (what a node does: a
+   * volunteer's failed GPU start must not stop it from training). `auto` always falls back.
+   */
+  fallbackToCpu?: boolean
 }
 
 /** A resolved plan: which provider to try, and whether to fall back to CPU on failure. */
@@ -84,7 +90,7 @@ export function planProvider(
   }
   if (device === 'cpu') return { provider: 'cpu', fallbackToCpu: false, reason: 'requested' }
   if (device === 'cuda' || device === 'webgpu')
-    return { provider: device, fallbackToCpu: false, reason: 'requested' }
+    return { provider: device, fallbackToCpu: config.fallbackToCpu === true, reason: 'requested' }
   return cudaInstalled
     ? { provider: 'cuda', fallbackToCpu: true, reason: 'auto: CUDA provider library installed' }
     : { provider: 'cpu', fallbackToCpu: false, reason: 'auto: CUDA provider library not installed' }
@@ -137,8 +143,16 @@ export async function createSession(
   config: SessionConfig,
   plan: ProviderPlan = planProvider(config)
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProviderName }> {
-  if (plan.provider === 'cuda' && !plan.fallbackToCpu && !cudaProviderInstalled()) {
+  if (plan.provider === 'cuda' && !cudaProviderInstalled()) {
     const lib = CUDA_PROVIDER_LIBRARY[process.platform] ?? 'the CUDA provider library'
+    if (plan.fallbackToCpu) {
+      log.warn(
+        { provider: 'cuda', reason: `${lib} not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)` },
+        'CUDA requested but its provider library is not installed; training on the CPU'
+      )
+      const session = await ort.InferenceSession.create(model, sessionOptions('cpu', config))
+      return { session, provider: 'cpu' }
+    }
     throw new ExecutionProviderError(
       `CUDA execution provider unavailable: ${lib} not found in ${ortBinaryDir()} ` +
         '(reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12, or use device "cpu" or "auto")',

@@ -42,6 +42,7 @@ export interface ResolvedSwarmOptions {
   deterministic: boolean
   threads: number | undefined
   device: Device | undefined
+  fallbackToCpu: boolean
 }
 
 /** The largest encoded model (float32, any header) a node accepts for these params. */
@@ -110,6 +111,7 @@ export function resolveOptions(init: SwarmTrainerInit): ResolvedSwarmOptions {
     epoch: init.epoch ?? '',
     deterministic: init.deterministic === true,
     threads: init.threads,
-    device: init.device
+    device: init.device,
+    fallbackToCpu: init.fallbackToCpu === true
   }
 }

@@ -348,6 +348,7 @@ export class SwarmTrainer {
       weights: initial,
       deterministic: this.options.deterministic,
       ...(this.options.device !== undefined ? { device: this.options.device } : {}),
+      fallbackToCpu: this.options.fallbackToCpu,
       ...(this.options.threads !== undefined ? { intraOpNumThreads: this.options.threads } : {}),
       signal
     })

@@ -166,6 +166,8 @@ export interface SwarmTrainerInit {
   /** Intra-op threads of the trainer (ignored when deterministic). */
   threads?: number
   device?: Device
+  /** Train on the CPU (with a warning) when the requested GPU provider is missing or fails to start. */
+  fallbackToCpu?: boolean
   /**
    * Seed of the differential-privacy noise. Random by default, and it must stay private: whoever
    * knows it can subtract the noise. Set it only to reproduce a run in tests.

@@ -69,10 +69,21 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
     .description("show this node's DID, peer id and addresses")
     .action(async () => {
       const info = await (await ctx.client()).call<Record<string, unknown>>('node_info')
+      const providers = (info.providers ?? []) as Array<{
+        provider: string
+        available: boolean
+        detail: string
+      }>
       ctx.out(ctx.json(), info, () =>
-        Object.entries(info)
-          .map(([k, v]) => `${k.padEnd(20)} ${renderValue(v)}`)
-          .join('\n')
+        [
+          ...Object.entries(info)
+            .filter(([k]) => k !== 'providers')
+            .map(([k, v]) => `${k.padEnd(20)} ${renderValue(v)}`),
+          ...providers.map(
+            (p) =>
+              `${`provider ${p.provider}`.padEnd(20)} ${p.available ? 'works' : 'unavailable'}: ${p.detail}`
+          )
+        ].join('\n')
       )
     })
 }
