@@ -27,6 +27,12 @@ export function extractWeights(model: Uint8Array, spec: ModelSpec): Map<string, 
     let values: Float32Array
     if (t.rawData !== undefined && t.rawData !== null && t.rawData.length > 0) {
       const raw = t.rawData
+      if (raw.length % 4 !== 0) {
+        throw new OnnxModelError(`initializer "${p.name}" has ${raw.length} raw bytes, not whole float32s`, {
+          param: p.name,
+          bytes: raw.length
+        })
+      }
       const copy = new Uint8Array(raw.length)
       copy.set(raw)
       values = new Float32Array(copy.buffer)
