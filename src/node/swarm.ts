@@ -85,16 +85,19 @@ export function decodeInvite(text: string): Invite {
   } catch {
     throw bad('its payload is not base64url JSON')
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('its payload is not an object')
   const o = raw as Partial<Invite>
   if (o.v !== 1 || typeof o.credential !== 'string' || !Array.isArray(o.bootstrap))
     throw bad('missing fields')
+  if (!o.bootstrap.every((a: unknown) => typeof a === 'string'))
+    throw bad('bootstrap addresses must be strings')
   let swarm: SwarmDescriptor
   try {
     swarm = parseSwarmDescriptor(o.swarm)
   } catch (err) {
     throw bad((err as Error).message)
   }
-  return { v: 1, swarm, bootstrap: o.bootstrap.map(String), credential: o.credential }
+  return { v: 1, swarm, bootstrap: [...o.bootstrap], credential: o.credential }
 }
 
 export interface SwarmComponents {
