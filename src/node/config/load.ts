@@ -39,6 +39,8 @@ function isObject(v: unknown): v is JsonObject {
 export function deepMerge(base: JsonObject, over: JsonObject): JsonObject {
   const out: JsonObject = { ...base }
   for (const [k, v] of Object.entries(over)) {
+    // JSON.parse makes "__proto__" an own key; assigning it would swap out's prototype.
+    if (k === '__proto__') continue
     const b = out[k]
     out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v
   }
@@ -54,7 +56,18 @@ function parseValue(raw: string): Json {
   }
 }
 
-function setPath(obj: JsonObject, path: string[], value: Json): void {
+/** Keys that would reach `Object.prototype` (or a constructor) through plain assignment. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
+
+function setPath(obj: JsonObject, path: string[], value: Json, source: string): void {
+  const bad = path.find((key) => FORBIDDEN_KEYS.has(key))
+  if (bad !== undefined) {
+    throw new ConfigError('CONFIG_INVALID', `config path ${path.join('.')} names the reserved key "${bad}"`, {
+      path: path.join('.'),
+      source,
+      reason: `reserved key ${bad}`
+    })
+  }
   let cur = obj
   for (const key of path.slice(0, -1)) {
     const next = cur[key]
@@ -81,7 +94,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): JsonObject {
       log.debug({ variable: name }, 'not a config variable (no such config section); ignored')
       continue
     }
-    setPath(out, [section.toLowerCase(), camel(rest.join('_'))], parseValue(raw))
+    setPath(out, [section.toLowerCase(), camel(rest.join('_'))], parseValue(raw), 'environment')
   }
   return out
 }
@@ -98,7 +111,7 @@ export function configFromFlags(sets: string[]): JsonObject {
         reason: 'expected path=value'
       })
     }
-    setPath(out, s.slice(0, eq).split('.'), parseValue(s.slice(eq + 1)))
+    setPath(out, s.slice(0, eq).split('.'), parseValue(s.slice(eq + 1)), 'flags')
   }
   return out
 }
