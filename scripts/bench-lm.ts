@@ -181,9 +181,9 @@ async function main(): Promise<void> {
   log('### Held-out loss during training')
   log('')
   log(
-    '| step | tokens | minutes | train loss (last 20) | held-out nats/byte | nats/char | perplexity (per char) |'
+    '| step | tokens | minutes | train loss (last 20) | held-out nats/byte | nats/char | perplexity (per char) | load (1 min) |'
   )
-  log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   const t0 = performance.now()
   let warmupEnd = 0
   const recent: number[] = []
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     const trainLoss = recent.length === 0 ? NaN : recent.reduce((a, b) => a + b, 0) / recent.length
     log(
       `| ${step} | ${fmt(step * BATCH * CONTEXT)} | ${fmt(minutes, 1)} | ${fmt(trainLoss, 3)} | ${fmt(held, 3)} | ` +
-        `${fmt(perChar, 3)} | ${fmt(Math.exp(perChar), 2)} |`
+        `${fmt(perChar, 3)} | ${fmt(Math.exp(perChar), 2)} | ${os.loadavg()[0]!.toFixed(1)} |`
     )
   }
   while (performance.now() - t0 < budgetMs) {
@@ -230,7 +230,11 @@ async function main(): Promise<void> {
       `(${fmt(finalHeld / Math.LN2, 3)} bits/byte). Goal ≤ 1.7 nats/char: ${finalHeld * bytesPerChar <= 1.7 ? 'met' : 'not met'}` +
       `${firstUnder17 === undefined ? '' : ` (first under 1.7 on the evaluation windows at ${firstUnder17})`}.`
   )
-  log(`- Peak RSS: ${fmt(peakRss() / 2 ** 20)} MiB.`)
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')
+  log(`- Peak RSS: ${fmt(peakRss() / 2 ** 20)} MiB. Load average at the end: ${load} (1, 5, 15 min).`)
   const sample = await generate(weights, 'Call me Ishmael.', { tokens: 400, temperature: 0.8, seed: 1 })
   log('')
   log('Sample (prompt "Call me Ishmael.", 400 bytes, temperature 0.8, seed 1):')
