@@ -49,6 +49,18 @@ export class DatasetRequestError extends ShoalError<
 
 export type { DatasetRecord } from './records.js'
 
+/** An I/O failure reading an import's files (ENOENT, EISDIR, EACCES…) as a named error; others pass. */
+function unreadable(err: unknown): never {
+  const e = err as NodeJS.ErrnoException
+  if (!(err instanceof ShoalError) && typeof e?.code === 'string' && typeof e.syscall === 'string') {
+    throw new DatasetRequestError('DATASET_SOURCE', `cannot read ${e.path ?? 'the file'}: ${e.code}`, {
+      path: e.path,
+      reason: e.code
+    })
+  }
+  throw err
+}
+
 export interface ImportRequest {
   source: 'mnist' | 'idx' | 'csv'
   name: string
@@ -197,7 +209,7 @@ export class NodeDatasets {
         if (req.images === undefined || req.labels === undefined) {
           throw new DatasetRequestError('DATASET_SOURCE', 'an idx import needs images and labels paths', {})
         }
-        return readIdx(req.images, req.labels)
+        return readIdx(req.images, req.labels).catch(unreadable)
       case 'csv':
         if (req.csv === undefined || req.labelColumn === undefined) {
           throw new DatasetRequestError(
@@ -206,7 +218,7 @@ export class NodeDatasets {
             {}
           )
         }
-        return readCsv(req.csv, { labelColumn: req.labelColumn })
+        return readCsv(req.csv, { labelColumn: req.labelColumn }).catch(unreadable)
     }
   }
 

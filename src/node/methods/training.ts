@@ -17,6 +17,7 @@ import {
   extractWeights,
   readOnnxMetadata,
   readInputContract,
+  readLineage,
   IMAGE_NORMALIZATION,
   trainLocal,
   validateSpec,
@@ -27,7 +28,7 @@ import type { ShoalConfig } from '../config/index.js'
 import { exportOptionsOf, type CheckpointRecord, type NodeDb } from '../db.js'
 import type { JobLineage } from '../jobs/index.js'
 import { method, type RpcMethod } from '../rpc/index.js'
-import { parseCid } from './storage.js'
+import { BadRequestError, parseCid } from './storage.js'
 
 const log = logger('shoal:node:training')
 
@@ -407,7 +408,13 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
         warnings: z.array(z.string())
       }),
       handler: async ({ path }) => {
-        const bytes = new Uint8Array(await readFile(path))
+        const bytes = new Uint8Array(
+          await readFile(path).catch((err: NodeJS.ErrnoException) => {
+            throw new BadRequestError('BAD_PATH', `cannot read ${path}: ${err.code ?? err.message}`, {
+              value: path
+            })
+          })
+        )
         const meta = readOnnxMetadata(bytes)
         const specText = meta['shoal.spec']
         if (specText === undefined) {
@@ -417,14 +424,22 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
             { path }
           )
         }
-        const spec = validateSpec(JSON.parse(specText))
+        let specJson: unknown
+        try {
+          specJson = JSON.parse(specText)
+        } catch {
+          throw new TrainingRequestError('MODEL_INVALID', `${path}: its shoal.spec metadata is not JSON`, {
+            path
+          })
+        }
+        const spec = validateSpec(specJson)
         // Its input contract says whether the graph standardises its input; an export from
         // before contracts were recorded was trained on standardised images.
         const contract = readInputContract(meta)
+        const lineage = readLineage(meta)
         const weights = extractWeights(bytes, spec)
         const added = await c.store.add(encodeWeights(weights, paramsOf(spec)), { name: `imported ${path}` })
         const cid = added.cid.toString()
-        const lineage = meta.lineage !== undefined ? (JSON.parse(meta.lineage) as string[]) : []
         const consent = parseConsent(meta['shoal.consent'])
         // Data whose grant has ended since the export (as this node knows) still shaped the model.
         const warnings: string[] = []
