@@ -228,7 +228,8 @@ export class NodeGovernance {
       this.log.info({ member, err: (err as Error).message }, 'credential refused')
       return
     }
-    if (!this.state().members.includes(member)) return
+    // Kept even before this node sees the admission (its window may close here a moment later):
+    // `invite` hands it out only to a member.
     this.credentials.set(member, credential)
     await this.db.put(`cred!${member}`, credential)
   }
@@ -568,7 +569,7 @@ export class NodeGovernance {
   invite(member: string): { invite: string } {
     const swarm = this.c.swarm.swarm
     const credential = this.credentials.get(member)
-    if (swarm === undefined || credential === undefined) {
+    if (swarm === undefined || credential === undefined || !this.refresh().members.includes(member)) {
       throw new GovernanceError(
         'GOVERNANCE_NOT_FOUND',
         `no credential for ${member} here (not admitted yet, or no founder node has issued it)`,
