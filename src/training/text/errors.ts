@@ -9,12 +9,12 @@ export class TextEmptyError extends ShoalError<'TEXT_EMPTY'> {
   }
 }
 
-/** Thrown when a text input is neither a string nor bytes, or text options are out of range. */
+/** Thrown when a text input is neither a string nor bytes, a text file cannot be read, or text options are out of range. */
 export class TextInputError extends ShoalError<'TEXT_INVALID'> {
   static override readonly category = 'usage'
 
-  constructor(message: string, fields: Record<string, unknown> = {}) {
-    super('TEXT_INVALID', message, fields)
+  constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('TEXT_INVALID', message, fields, options)
   }
 }
 

@@ -15,7 +15,7 @@
  * ```
  */
 export { BYTE_TOKENIZER, decodeBytes, encodeBytes, type TokenizerInfo } from './tokenizer.js'
-export { mobyDick, textTokens } from './corpus.js'
+export { mobyDick, textFileTokens, textTokens } from './corpus.js'
 export { requireWindow, splitText, type TextSplit, type TextSplitOptions } from './shards.js'
 export { WindowSampler, evalWindows, type WindowBatch } from './windows.js'
 export { ContextTooLongError, TextEmptyError, TextInputError } from './errors.js'

