@@ -14,6 +14,10 @@ export {
   RpcListenError,
   method,
   toRpcError,
+  RPC_HEADERS_TIMEOUT_MS,
+  RPC_BODY_TIMEOUT_MS,
+  RPC_STREAM_IDLE_MS,
+  type RpcServerInit,
   type RpcMethod,
   type StreamHandler
 } from './server.js'

@@ -42,11 +42,33 @@ export type StreamHandler = (
   signal: AbortSignal
 ) => Promise<void>
 
+/** Default of {@link RpcServerInit.headersTimeoutMs}. */
+export const RPC_HEADERS_TIMEOUT_MS = 10_000
+/** Default of {@link RpcServerInit.bodyTimeoutMs}. */
+export const RPC_BODY_TIMEOUT_MS = 10_000
+/** Default of {@link RpcServerInit.streamIdleMs}. */
+export const RPC_STREAM_IDLE_MS = 30_000
+
 export interface RpcServerInit {
   host: string
   port: number
   token: string
   maxBodyBytes: number
+  /**
+   * A request's headers must arrive whole within this time, or the connection is closed
+   * (slowloris). Default {@link RPC_HEADERS_TIMEOUT_MS}.
+   */
+  headersTimeoutMs?: number
+  /**
+   * A JSON-RPC request's body must arrive whole within this time after its headers, or it is
+   * answered 408 and the connection closed. Default {@link RPC_BODY_TIMEOUT_MS}.
+   */
+  bodyTimeoutMs?: number
+  /**
+   * An upload to a streaming endpoint that sends no byte for this long is closed (a long
+   * upload that keeps sending is not limited). Default {@link RPC_STREAM_IDLE_MS}.
+   */
+  streamIdleMs?: number
   /** Title/version for the OpenRPC document. */
   info?: { title: string; version: string }
 }
@@ -73,6 +95,7 @@ interface Request {
 }
 
 class BodyTooLargeError extends Error {}
+class BodyTimeoutError extends Error {}
 
 export class RpcServer {
   private readonly methods = new Map<string, RpcMethod>()
@@ -110,15 +133,24 @@ export class RpcServer {
 
   async start(): Promise<URL> {
     if (this.server !== undefined) return this.url()
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        log.error({ err }, 'unhandled RPC error')
-        if (!res.headersSent) this.sendJson(res, 500, { error: 'internal error' })
-        else res.destroy()
-      })
-    })
-    server.headersTimeout = 10_000
-    server.requestTimeout = 0 // streams may be long; the token guards access
+    const headersTimeout = this.init.headersTimeoutMs ?? RPC_HEADERS_TIMEOUT_MS
+    const server = createServer(
+      {
+        headersTimeout,
+        // Streams may be long: the body deadline and the upload idle limit bound slow clients.
+        requestTimeout: 0,
+        // How often Node checks headersTimeout (its default, 30 s, would let a slow client hold
+        // a connection for up to headersTimeout + 30 s).
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4)))
+      },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => {
+          log.error({ err }, 'unhandled RPC error')
+          if (!res.headersSent) this.sendJson(res, 500, { error: 'internal error' })
+          else res.destroy()
+        })
+      }
+    )
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         const reason =
@@ -180,6 +212,15 @@ export class RpcServer {
     }
     const stream = this.streams[url.pathname]
     if (stream !== undefined) {
+      if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
+        // An upload: close it when the client stops sending; no limit once the body is in.
+        req.setTimeout(this.init.streamIdleMs ?? RPC_STREAM_IDLE_MS, () => {
+          log.warn({ path: url.pathname }, 'RPC upload idle: closing the connection')
+          req.destroy()
+          res.destroy()
+        })
+        req.once('end', () => req.setTimeout(0))
+      }
       const ac = new AbortController()
       const onAbort = (): void => ac.abort()
       this.controller.signal.addEventListener('abort', onAbort)
@@ -208,8 +249,19 @@ export class RpcServer {
     }
     let body: Buffer
     try {
-      body = await readBody(req, this.init.maxBodyBytes)
+      body = await readBody(req, this.init.maxBodyBytes, this.init.bodyTimeoutMs ?? RPC_BODY_TIMEOUT_MS)
     } catch (err) {
+      if (err instanceof BodyTimeoutError) {
+        log.warn({ remote: req.socket.remoteAddress }, 'RPC request body too slow: closing the connection')
+        res.setHeader('connection', 'close')
+        this.sendJson(res, 408, {
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: INVALID_REQUEST, message: 'request body not received in time' }
+        })
+        req.destroy()
+        return
+      }
       if (err instanceof BodyTooLargeError) {
         res.setHeader('connection', 'close')
         this.sendJson(res, 413, {
@@ -353,16 +405,35 @@ function errorStatus(err: unknown): number {
   return 500
 }
 
-/** Read a request body, refusing (without buffering it whole) once it passes `limit`. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Read a request body, refusing (without buffering it whole) once it passes `limit`, or when
+ * it has not arrived whole within `timeoutMs` ({@link BodyTimeoutError}; the caller answers and
+ * destroys the request).
+ */
+async function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError()
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) throw new BodyTooLargeError()
-    chunks.push(chunk)
+  const collect = async (): Promise<Buffer> => {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limit) throw new BodyTooLargeError()
+      chunks.push(chunk)
+    }
+    return Buffer.concat(chunks)
   }
-  return Buffer.concat(chunks)
+  const reading = collect()
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeoutError()), timeoutMs)
+  })
+  try {
+    return await Promise.race([reading, late])
+  } catch (err) {
+    reading.catch(() => {}) // the request is destroyed by the caller; its read then fails
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
 }
