@@ -32,6 +32,7 @@ import {
   decodeDocument,
   documentHash,
   governanceTopic,
+  jobPolicyProblem,
   signConstitution,
   signDecree,
   signProposal,
@@ -42,6 +43,7 @@ import {
   type GovernanceMessage,
   type GovernanceRejectReason,
   type GovernanceState,
+  type PolicyJobSpec,
   type ProposalState,
   type VerifiedDocument
 } from '../training/index.js'
@@ -565,6 +567,17 @@ export class NodeGovernance {
     return state.constitution === null || state.approvedJobs.includes(job)
   }
 
+  /** Why a job's spec breaks the policy in force (a governed swarm only), or undefined. */
+  jobPolicyProblem(spec: PolicyJobSpec): string | undefined {
+    const state = this.state()
+    return state.constitution === null ? undefined : jobPolicyProblem(spec, state.policy)
+  }
+
+  /** When `did` was removed from the swarm (Unix seconds), or undefined when it was not. */
+  removedAt(did: string): number | undefined {
+    return this.state().removed.find((r) => r.did === did)?.at
+  }
+
   /** An invite for an admitted member, from any member holding its credential. */
   invite(member: string): { invite: string } {
     const swarm = this.c.swarm.swarm
@@ -656,12 +669,13 @@ export class NodeGovernance {
 /**
  * The job catalog of a governed swarm: a job whose proposal has not passed cannot be joined
  * (`GOVERNANCE_REJECTED`, reason `job-not-approved`); outside a governed swarm it is the plain
- * catalog. Announcements are still recorded; the node joins once the proposal passes.
+ * catalog. A job whose spec breaks the policy in force (`jobPolicyProblem`) is refused too
+ * (reason `policy`). Announcements are still recorded; the node joins once the proposal passes.
  */
 export class GovernedJobCatalog extends JobCatalog {
   constructor(
     components: ConstructorParameters<typeof JobCatalog>[0],
-    private readonly gate: { jobAllowed(job: string): boolean }
+    private readonly gate: Pick<NodeGovernance, 'jobAllowed' | 'jobPolicyProblem'>
   ) {
     super(components)
   }
@@ -674,6 +688,15 @@ export class GovernedJobCatalog extends JobCatalog {
         { reason: 'job-not-approved', job: jobId }
       )
     }
-    return super.verified(jobId)
+    const job = await super.verified(jobId)
+    const problem = this.gate.jobPolicyProblem(job.spec)
+    if (problem !== undefined) {
+      throw new GovernanceError('GOVERNANCE_REJECTED', `job ${jobId} breaks the swarm's policy: ${problem}`, {
+        reason: 'policy',
+        job: jobId,
+        detail: problem
+      })
+    }
+    return job
   }
 }

@@ -299,6 +299,9 @@ export class ShoalNode {
           identity,
           audit,
           documents: store,
+          // A member removed by the swarm's governance earns nothing for what it signs afterwards.
+          refuse: (issuer, iat) =>
+            (governance.removedAt(issuer) ?? Infinity) <= iat ? 'removed' : undefined,
           log: log('shoal:node:receipts')
         }),
         async (r) => r.start(),

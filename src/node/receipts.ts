@@ -115,6 +115,11 @@ export interface ReceiptsComponents {
   /** Pins each stored receipt as a dag-json document (the node's ContentStore). */
   documents?: { putDocument(value: unknown, opts?: { name?: string }): Promise<{ toString(): string }> }
   /**
+   * Why a receipt of `issuer` signed at `iat` is refused whatever its signature (e.g. `removed`:
+   * the swarm's governance removed the issuer before), or undefined.
+   */
+  refuse?: (issuer: string, iat: number) => string | undefined
+  /**
    * The job document's policy for rounds nobody can check by re-execution (undefined: the job
    * does not say, or is unknown here; the ledger then uses DEFAULT_UNVERIFIABLE_POLICY).
    */
@@ -293,6 +298,12 @@ export class NodeReceipts {
         return r.reason
       }
       const { iss, job, round } = r.claims
+      const refused = this.c.refuse?.(iss, r.claims.iat)
+      if (refused !== undefined) {
+        this.counters.rejected[refused] = (this.counters.rejected[refused] ?? 0) + 1
+        this.log.info({ receipt: hash, from, issuer: iss, reason: refused }, 'receipt refused')
+        return refused
+      }
       const doc = await pinReceipt(this.c.documents, jwt, this.log)
       await this.c.db.put(RECEIPTS_KIND, hash, {
         hash,

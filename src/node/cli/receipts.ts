@@ -145,11 +145,11 @@ export function registerReceiptCommands(
       const c = await client()
       const r = await c.call<BalancesView>('ledger_balances')
       // Data owners (docs/governance.md, "Rewards for data"): the owners of the shards each round trained on.
-      const owners = (
-        await c.call<{ dataOwners: { balances: Record<string, number> }; dataShare: number }>(
-          'ledger_rewards'
-        )
-      ).dataOwners.balances
+      // A daemon without `ledger_rewards` (an older one) shows the trainers only.
+      const owners = await c
+        .call<{ dataOwners: { balances: Record<string, number> } }>('ledger_rewards')
+        .then((x) => x.dataOwners.balances)
+        .catch((): Record<string, number> => ({}))
       out(json(), { ...r, dataOwners: owners }, () =>
         [
           Object.keys(r.balances).length === 0

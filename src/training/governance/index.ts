@@ -98,6 +98,7 @@ export {
   governanceTopicName,
   type GovernanceMessage
 } from './topic.js'
+export { jobPolicyProblem, type PolicyJobSpec } from './policy.js'
 export {
   STATEMENT_KIND,
   StatementClaimsSchema,

@@ -20,6 +20,10 @@ import {
   type GovernanceMessage
 } from '../../../src/training/index.js'
 import { NodeGovernance, type GovernanceSwarm } from '../../../src/node/governance.js'
+import { NodeDb } from '../../../src/node/db.js'
+import { NodeReceipts } from '../../../src/node/receipts.js'
+import { issueReceipt } from '../../../src/training/index.js'
+import { FakeSwarm } from './fake-swarm.js'
 import { decodeInvite, encodeInvite } from '../../../src/node/swarm.js'
 
 const identity = (n: number): Identity => Identity.fromKeypair(keypairFromSeed(new Uint8Array(32).fill(n)))
@@ -266,3 +270,43 @@ async function waitFor(f: () => unknown, ms = 5_000): Promise<void> {
     }
   }
 }
+
+describe('node/governance: receipts of a removed member', () => {
+  it('refuses the receipts a removed member signs after its removal, and keeps the earlier ones', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-gov-receipts-'))
+    const db = new NodeDb(join(dir, 'db'))
+    await db.start()
+    const removed = identity(97)
+    const removedAt = 1_700_000_100
+    const receipts = new NodeReceipts({
+      db,
+      swarm: new FakeSwarm(),
+      grants: { find: async () => undefined },
+      identity: identity(98),
+      refuse: (issuer, iat) => (issuer === removed.did && iat >= removedAt ? 'removed' : undefined)
+    })
+    const input = (round: number, iat: number): Parameters<typeof issueReceipt>[1] => ({
+      job: 'job-1',
+      round,
+      baseCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+      shards: [{ cid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', grant: 'g' }],
+      hyper: { lr: 0.1, batchSize: 8, steps: 1, optimizer: 'sgd' },
+      seed: 1,
+      samples: 8,
+      steps: 1,
+      resultHash: '0'.repeat(64),
+      lossBefore: 1,
+      lossAfter: 1,
+      ep: 'cpu',
+      iat
+    })
+    const before = await issueReceipt(removed, input(0, removedAt - 10), null)
+    const after = await issueReceipt(removed, input(1, removedAt + 10), before)
+    assert.equal(await receipts.add(before), 'accepted')
+    assert.equal(await receipts.add(after), 'removed')
+    assert.deepEqual(receipts.stats().rejected, { removed: 1 })
+    assert.equal((await receipts.list()).length, 1)
+    await db.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+})
