@@ -20,10 +20,15 @@ export const MEMORY_BOUND_BYTES = 1536 * 1024 * 1024
 /** Deadline of one fuzzed call. */
 export const CALL_DEADLINE_MS = 5_000
 
-/** Inputs tried per decoder (read by scripts/fuzz.ts). */
-export const tally = new Map<string, number>()
+/**
+ * Inputs tried per decoder (read by scripts/fuzz.ts). Kept on `globalThis` so that the spec
+ * files (loaded by mocha) and the script share one map even if they load this module twice.
+ */
+export const tally: Map<string, number> = ((
+  globalThis as { __shoalFuzzTally?: Map<string, number> }
+).__shoalFuzzTally ??= new Map<string, number>())
 
-/** Failures seen by long runs (scripts/fuzz.ts prints them); specs fail on the first instead. */
+/** Counts one input tried by `decoder` (names starting with `skipped:` count inputs not sent). */
 export function count(decoder: string): void {
   tally.set(decoder, (tally.get(decoder) ?? 0) + 1)
 }

@@ -205,7 +205,7 @@ describe('fuzz: JSON-RPC of a real node', function () {
             ? Object.fromEntries(params.map((v, i) => [Object.keys(methods.get(method)!.params.shape)[i], v]))
             : (params ?? {})
           if (methods.get(method)!.params.strict().safeParse(asObject).success) {
-            count(`rpc.${method}.valid-not-sent`)
+            count(`skipped:rpc.${method} (valid params not sent)`)
             return
           }
         }
