@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from '../../src/node/cli/connect.js'
+import { Identity, generateKeypair } from '../../src/identity/index.js'
+import { signVote } from '../../src/training/index.js'
 import type { RpcClient } from '../../src/node/rpc/index.js'
 import { shoal, startDaemon, type Daemon } from '../helpers/cli.js'
 
@@ -222,6 +224,33 @@ describe('governed swarm (processes)', function () {
       })
       assert.deepEqual(t, reference, `n${i} computes the same tallies`)
     }
+    // The CLI shows the same tallies.
+    const cliTally = await shoal(homes[4]!, ['proposal', 'tally', '--json'])
+    assert.equal(cliTally.code, 0, cliTally.stderr)
+    assert.deepEqual(JSON.parse(cliTally.stdout), reference)
+
+    // Bad input handed to a node is refused with a reason and counted.
+    const t = Math.floor(Date.now() / 1000)
+    const outsider = Identity.fromKeypair(generateKeypair())
+    const submit = async (document: string): Promise<string> =>
+      (await rpc(0).call<{ result: string }>('governance_submit', { document })).result
+    const stranger = await signVote(outsider, { iat: t, swarm: swarmId, proposal: remove, choice: 'no' })
+    const replay = await signVote(outsider, {
+      iat: t,
+      swarm: 'another-swarm',
+      proposal: remove,
+      choice: 'no'
+    })
+    const forged =
+      stranger.slice(0, stranger.lastIndexOf('.') + 1) + replay.slice(replay.lastIndexOf('.') + 1)
+    assert.equal(await submit(stranger), 'not-member')
+    assert.equal(await submit(stranger), 'duplicate')
+    assert.equal(await submit(replay), 'wrong-swarm')
+    assert.equal(await submit(forged), 'bad-signature')
+    const counts = (await rpc(0).call<{ refused: Record<string, number> }>('governance_status')).refused
+    for (const reason of ['not-member', 'duplicate', 'wrong-swarm', 'bad-signature'])
+      assert.ok((counts[reason] ?? 0) >= 1, `${reason} counted: ${JSON.stringify(counts)}`)
+
     const s4 = await rpc(4).call<Status>('governance_status')
     assert.deepEqual(
       s4.removed.map((r) => r.did),
@@ -229,6 +258,5 @@ describe('governed swarm (processes)', function () {
     )
     assert.ok(s4.members.includes(dids[5]!))
     assert.deepEqual(s4.approvedJobs, [])
-    void swarmId
   })
 })
