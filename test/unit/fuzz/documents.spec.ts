@@ -43,6 +43,8 @@ import { createSwarm, issueCredential, verifyCredential } from '../../../src/p2p
 import { INVITE_PREFIX, decodeInvite, encodeInvite } from '../../../src/node/swarm.js'
 import { FakeReexecutor, MemoryGrants, T0, grantFor, honestChain } from '../training/receipts/helpers.js'
 import { synthetic } from '../storage/datasets/helpers.js'
+import { CREATOR, jobInput } from '../training/swarm/helpers.js'
+import { createJob, verifyJob, verifyJobAnnouncement } from '../../../src/training/index.js'
 import {
   anyJson,
   anyValue,
@@ -245,6 +247,25 @@ describe('fuzz: signed documents', function () {
         fuzzParams(150)
       )
     })
+  })
+
+  it('signed jobs: verifyJob / verifyJobAnnouncement return the job or JOB_INVALID', async () => {
+    const job = await createJob(CREATOR, jobInput())
+    await fc.assert(
+      fc.asyncProperty(
+        jwtInput([job.jwt], CREATOR),
+        fc.oneof(fc.constant(job.id), nastyString),
+        anyValue,
+        async (input, jobId, junk) => {
+          const jwt = await materialize(input)
+          const verified = await expectNamed('job.verify', () => verifyJob(jwt))
+          if (verified !== undefined) assert.equal(verified.spec.creator, CREATOR.did)
+          await expectNamed('job.announcement', () => verifyJobAnnouncement({ type: 'job', jobId, jwt }))
+          await expectNamed('job.announcement', () => verifyJobAnnouncement(junk))
+        }
+      ),
+      fuzzParams(200)
+    )
   })
 
   describe('swarm credentials and invites', () => {

@@ -19,11 +19,14 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import onnxProto from 'onnx-proto'
 import type { z } from 'zod'
-import { Keystore } from '../../../src/identity/index.js'
 import { loadConfig } from '../../../src/node/config/index.js'
 import { ShoalNode } from '../../../src/node/node.js'
 import { Repo } from '../../../src/node/repo/index.js'
-import { MODELS, compileModel, exportOnnx, initParams } from '../../../src/training/index.js'
+import { MODELS, compileModel, createJob, exportOnnx, initParams } from '../../../src/training/index.js'
+import { Identity, Keystore, keypairFromSeed } from '../../../src/identity/index.js'
+import { decodeJWT } from 'did-jwt'
+import { honestChain } from '../training/receipts/helpers.js'
+import { jobInput } from '../training/swarm/helpers.js'
 import {
   anyJson,
   count,
@@ -33,6 +36,7 @@ import {
   fuzzTimeout,
   mutateBytes,
   mutateJson,
+  mutateString,
   nastyString,
   safeStringify
 } from './arbitraries.js'
@@ -264,6 +268,75 @@ describe('fuzz: JSON-RPC of a real node', function () {
           RPC_DEADLINE_MS
         ))!
         assert.ok(r.status < 500, `HTTP ${r.status}: ${r.text.slice(0, 300)}`)
+      }),
+      fuzzParams(150)
+    )
+  })
+
+  it("the node's gossip handlers with schema-valid bodies carrying mutated documents: done, or a named error", async () => {
+    const gossip = node.swarm.gossip as unknown as {
+      handlers: Map<string, Set<(msg: unknown, meta: unknown) => unknown>>
+      specs: Map<string, { schema: z.ZodType }>
+    }
+    // The services subscribe when the node enters a swarm.
+    const created = await post(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'swarm_create',
+        params: { name: 'fuzz-gossip', private: false }
+      })
+    )
+    checkAnswer('swarm_create', created.body)
+    const stranger = Identity.fromKeypair(keypairFromSeed(new Uint8Array(32).fill(77)))
+    const job = await createJob(stranger, jobInput())
+    const receipt = (await honestChain(stranger, 'g', [0], 1))[0]!
+    const topics = [...gossip.handlers.entries()].filter(([, set]) => set.size > 0).map(([t]) => t)
+    assert.ok(topics.length >= 3, `handlers on ${topics.join(', ')}`)
+    const doc = fc.oneof(
+      fc.constantFrom(job.jwt, receipt, JWT),
+      mutateString(job.jwt),
+      mutateString(receipt),
+      fc
+        .constantFrom(job.jwt, receipt)
+        .chain((j) => mutateJson(decodeJWT(j).payload))
+        .map((claims) => ({ claims }))
+    )
+    const body = fc.tuple(
+      fc.constantFrom(...topics),
+      doc,
+      fc.constantFrom('job', 'receipt', 'fraud-proof', 'grant', 'revoke')
+    )
+    await fc.assert(
+      fc.asyncProperty(body, async ([topic, d, type]) => {
+        const jwt =
+          typeof d === 'string'
+            ? d
+            : await stranger.signJwt(d.claims as Record<string, unknown>).catch(() => JWT)
+        const candidates = [
+          { type, jobId: job.id, jwt },
+          { type, receipt: jwt },
+          { type, proof: jwt },
+          { type, dataset: CID, document: jwt },
+          { type: 'update', job: 'job-1', round: 1, weightsCid: CID, receipt: jwt, samples: 1 }
+        ]
+        const spec = gossip.specs.get(topic)!
+        const meta = {
+          from: stranger.peerId,
+          did: stranger.did,
+          topic,
+          receivedFrom: stranger.peerId,
+          msgId: 'm'
+        }
+        for (const msg of candidates) {
+          const parsed = spec.schema.safeParse(msg)
+          if (!parsed.success) continue
+          for (const handler of gossip.handlers.get(topic)!) {
+            await expectNamed(`gossip-handler.${topic.split('/').at(-1)}`, async () =>
+              handler(parsed.data, meta)
+            )
+          }
+        }
       }),
       fuzzParams(150)
     )
