@@ -56,6 +56,8 @@ const log = logger('shoal:node:governance')
 export const GOVERNANCE_SYNC_PROTOCOL = '/shoal/1/governance-sync/1.0.0'
 /** How often a node gossips its log head (ms). */
 export const HEAD_INTERVAL_MS = 15_000
+/** How long after a change a node gossips its new log head (ms). */
+export const HEAD_DEBOUNCE_MS = 1_000
 /** Default voting window of a proposal when none is given (s), within the constitution's bounds. */
 export const DEFAULT_WINDOW_S = 3 * 24 * 3600
 /** Most documents a node stores for its swarm. */
@@ -138,6 +140,7 @@ export class NodeGovernance {
   private unsubscribe: (() => void) | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private headTimer: ReturnType<typeof setInterval> | undefined
+  private headPending: ReturnType<typeof setTimeout> | undefined
   private readonly revoked = new Set<string>()
   private readonly approved = new Set<string>()
   private readonly issuing = new Set<string>()
@@ -183,6 +186,8 @@ export class NodeGovernance {
     this.unsubscribe = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)
     if (this.headTimer !== undefined) clearInterval(this.headTimer)
+    if (this.headPending !== undefined) clearTimeout(this.headPending)
+    this.headPending = undefined
     await this.db.close()
   }
 
@@ -318,7 +323,7 @@ export class NodeGovernance {
     this.current = state
     this.effects(state)
     this.schedule(state)
-    if (changed) void this.publishHead()
+    if (changed) this.headSoon()
     if (state.constitution?.claims.weighting === 'credits' && this.credits !== undefined) {
       void this.credits()
         .then((c) => {
@@ -393,6 +398,19 @@ export class NodeGovernance {
       if (this.started) this.recompute()
     }, ms)
     this.timer.unref?.()
+  }
+
+  /**
+   * Gossips the log head once, {@link HEAD_DEBOUNCE_MS} after the first change: a burst of
+   * documents (a sync, a busy vote) costs one head message per node, not one per document.
+   */
+  private headSoon(): void {
+    if (this.headPending !== undefined || !this.started) return
+    this.headPending = setTimeout(() => {
+      this.headPending = undefined
+      void this.publishHead()
+    }, HEAD_DEBOUNCE_MS)
+    this.headPending.unref?.()
   }
 
   private async publishHead(): Promise<void> {
