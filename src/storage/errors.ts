@@ -48,3 +48,41 @@ export class InvalidParametersError extends ShoalError<'INVALID_PARAMETERS'> {
     super('INVALID_PARAMETERS', message, fields, options)
   }
 }
+
+/**
+ * Thrown when the data dir's file system is full (ENOSPC) or over its quota (EDQUOT): what
+ * was being written is not stored (what was stored before is intact); free space and retry.
+ */
+export class DiskFullError extends ShoalError<'DISK_FULL'> {
+  static override readonly category = 'unavailable'
+
+  constructor(message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('DISK_FULL', message, fields, options)
+  }
+}
+
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT'])
+const DISK_FULL_TEXT = /\b(ENOSPC|EDQUOT)\b|no space left on device|disk quota exceeded/i
+
+/**
+ * `err` as a {@link DiskFullError} when it, or an error in its `cause` chain, is a file system
+ * full or over quota — by its `code`, or by its message, since the blockstore's and level's
+ * wrappers keep only the text of the system error; `undefined` for any other error.
+ */
+export function asDiskFull(err: unknown): DiskFullError | undefined {
+  let e: unknown = err
+  for (let depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
+    if (e instanceof DiskFullError) return e
+    const { code, message } = e as { code?: unknown; message?: unknown }
+    const sysCode = typeof code === 'string' && DISK_FULL_CODES.has(code) ? code : undefined
+    if (sysCode !== undefined || (typeof message === 'string' && DISK_FULL_TEXT.test(message))) {
+      return new DiskFullError(
+        `the data dir's disk is full (${sysCode ?? 'ENOSPC'}): nothing was stored; free space and retry`,
+        { reason: sysCode ?? 'ENOSPC' },
+        { cause: err }
+      )
+    }
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}

@@ -48,7 +48,9 @@ export {
   NotAuthorizedError,
   NotFoundError,
   UnsupportedFormatError,
-  InvalidParametersError
+  InvalidParametersError,
+  DiskFullError,
+  asDiskFull
 } from './errors.js'
 export * as storageConstants from './constants.js'
 export * from './datasets/index.js'

@@ -8,7 +8,13 @@ import { randomUUID } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { ShoalError, type ErrorCategory, logger } from '../../common/index.js'
-import { loadMnist, trainTestSplit, type LabeledImages, type ContentStore } from '../../storage/index.js'
+import {
+  asDiskFull,
+  loadMnist,
+  trainTestSplit,
+  type LabeledImages,
+  type ContentStore
+} from '../../storage/index.js'
 import {
   MODELS,
   decodeWeights,
@@ -313,7 +319,8 @@ export function trainingMethods(c: TrainingComponents): RpcMethod[] {
             task.samplesPerSecond = Math.round(r.samplesPerSecond)
             log.info({ task: task.id, accuracy: task.history.at(-1)?.accuracy }, 'local training done')
           },
-          (err: unknown) => {
+          (caught: unknown) => {
+            const err = asDiskFull(caught) ?? caught
             task.state = task.controller.signal.aborted ? 'cancelled' : 'failed'
             task.error = { code: (err as ShoalError).code, message: (err as Error).message }
             log.warn({ task: task.id, err: task.error }, 'local training stopped')

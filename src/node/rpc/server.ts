@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { ShoalError, logger } from '../../common/index.js'
+import { asDiskFull } from '../../storage/index.js'
 import {
   APPLICATION_ERROR,
   INTERNAL_ERROR,
@@ -229,7 +230,8 @@ export class RpcServer {
       })
       try {
         await stream(req, res, url, ac.signal)
-      } catch (err) {
+      } catch (caught) {
+        const err = asDiskFull(caught) ?? caught
         if (!res.headersSent) this.sendJson(res, errorStatus(err), { error: toRpcError(err) })
         else res.destroy(err as Error)
       } finally {
@@ -372,7 +374,9 @@ export class RpcServer {
     try {
       const result = await m.handler(checked.data, { signal: this.controller.signal })
       return reply({ result: result ?? null })
-    } catch (err) {
+    } catch (caught) {
+      // A full disk is named whatever layer hit it (blockstore, level, a file write).
+      const err = asDiskFull(caught) ?? caught
       if (!(err instanceof ShoalError)) log.error({ err, method: m.name }, 'RPC method failed')
       else log.info({ method: m.name, code: err.code }, 'RPC method refused')
       return reply({ error: toRpcError(err) })
@@ -400,6 +404,7 @@ function errorStatus(err: unknown): number {
   if (err instanceof ShoalError) {
     if (err.code === 'NOT_FOUND') return 404
     if (err.code === 'NOT_AUTHORIZED') return 403
+    if (err.code === 'DISK_FULL') return 507
     return 400
   }
   return 500
