@@ -78,6 +78,8 @@ export interface GovernanceSwarm {
   revoke(did: string, reason: string): void
   founderIdentity(): Promise<Identity | undefined>
   invite(did: string, opts?: { expiresIn?: number }): Promise<string>
+  /** Refuses founders' invites the governance does not allow (optional). */
+  setInviteGuard?(guard: ((did: string) => string | undefined) | undefined): void
 }
 
 export interface GovernanceComponents {
@@ -175,6 +177,13 @@ export class NodeGovernance {
       if (!this.started) return
       this.enter()
     })
+    // In a governed swarm the founders' key credentials only members (genesis, admitted by a
+    // passed proposal or a decree the constitution allows).
+    this.c.swarm.setInviteGuard?.((did) => {
+      const state = this.refresh()
+      if (state.constitution === null || state.members.includes(did)) return undefined
+      return `${did} is not a member of this governed swarm: the members admit by a proposal (shoal proposal create --admit), or the founders by decree while the constitution allows (shoal governance decree admit)`
+    })
     this.headTimer = setInterval(() => void this.publishHead(), this.headIntervalMs)
     this.headTimer.unref?.()
   }
@@ -184,6 +193,7 @@ export class NodeGovernance {
     this.started = false
     this.unsubscribe?.()
     this.unsubscribe = undefined
+    this.c.swarm.setInviteGuard?.(undefined)
     if (this.timer !== undefined) clearTimeout(this.timer)
     if (this.headTimer !== undefined) clearInterval(this.headTimer)
     if (this.headPending !== undefined) clearTimeout(this.headPending)

@@ -46,14 +46,15 @@ const REVOKED_TTL_MS = 100 * 365 * 24 * 3600 * 1000
 
 /** Thrown for swarm operations that cannot proceed (not in a swarm, not a founder, bad invite). */
 export class SwarmError extends ShoalError<
-  'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM',
+  'NOT_IN_SWARM' | 'NOT_A_FOUNDER' | 'INVITE_INVALID' | 'ALREADY_IN_SWARM' | 'INVITE_REFUSED',
   Record<string, unknown>
 > {
   static override readonly categories: Record<SwarmError['code'], ErrorCategory> = {
     NOT_IN_SWARM: 'refused',
     NOT_A_FOUNDER: 'refused',
     INVITE_INVALID: 'usage',
-    ALREADY_IN_SWARM: 'refused'
+    ALREADY_IN_SWARM: 'refused',
+    INVITE_REFUSED: 'refused'
   }
 }
 
@@ -133,6 +134,7 @@ export class NodeSwarm implements GossipAccess {
   private readonly listeners: Array<(topics: SwarmTopics) => void> = []
   /** Members removed by the swarm's governance (DID → reason): refused at the gater and in gossip. */
   private readonly revoked = new Map<string, string>()
+  private inviteGuard: ((did: string) => string | undefined) | undefined
 
   constructor(components: SwarmComponents) {
     this.log = components.log ?? log
@@ -330,6 +332,8 @@ export class NodeSwarm implements GossipAccess {
   /** Issue an invite for `did` (founders only). */
   async invite(did: string, opts: { expiresIn?: number } = {}): Promise<string> {
     const swarm = this.topicsSwarm()
+    const refused = this.inviteGuard?.(did)
+    if (refused !== undefined) throw new SwarmError('INVITE_REFUSED', refused, { swarm: swarm.id, did })
     let founder: Identity
     try {
       founder = await Keystore.load(this.founderDir(swarm.id), { passphrase: this.c.passphrase })
@@ -397,6 +401,14 @@ export class NodeSwarm implements GossipAccess {
       this.log.debug({ did, err: (err as Error).message }, 'hang up of a removed member failed')
     })
     this.log.info({ did, reason }, 'member removed from the swarm: refused from now on')
+  }
+
+  /**
+   * Who this node's founders' key may invite: `guard(did)` says why not (a governed swarm admits
+   * by its members' votes, docs/governance.md), or undefined to allow.
+   */
+  setInviteGuard(guard: ((did: string) => string | undefined) | undefined): void {
+    this.inviteGuard = guard
   }
 
   /** Whether `did` was removed by the swarm's governance. */

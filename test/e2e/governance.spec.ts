@@ -112,6 +112,12 @@ describe('governed swarm (processes)', function () {
         return s.governed && s.members.length === 5 ? s : undefined
       })
 
+    // The founders' key does not admit n5 on its own: the members decide.
+    await assert.rejects(
+      rpc(0).call('swarm_invite', { did: dids[5] }),
+      (e: { code?: string }) => e.code === 'INVITE_REFUSED'
+    )
+
     // n4 goes offline for everything that follows.
     await stop(4)
 
