@@ -19,6 +19,7 @@ import type {
   Reexecutor
 } from './types.js'
 import {
+  acceptedWithin,
   compareUpdates,
   describeComparison,
   toleranceFor,
@@ -405,10 +406,29 @@ export async function checkWithinTolerance(
       detail: `the weights at ${claims.resultCid} do not fit the model: ${comparison}`
     }
   }
-  const detail = `'${claims.ep}' round against the CPU re-run: ${describeComparison(comparison, bound)}`
-  return withinTolerance(comparison, bound)
-    ? { kind: 'within', comparison, detail }
-    : { kind: 'outside', comparison, detail }
+  if (withinTolerance(comparison, bound)) {
+    return {
+      kind: 'within',
+      comparison,
+      detail: `'${claims.ep}' round against the CPU re-run: ${describeComparison(comparison, bound)}`
+    }
+  }
+  // Outside the tight stage: measure how much this round amplifies rounding, by a second
+  // re-run from the base with every weight's last bit flipped, and judge against that.
+  let perturbed: ReexecutionResult
+  try {
+    perturbed = await reexec.run(claims, { ...opts, keepWeights: true, perturbBase: true })
+    if (perturbed.weights === undefined) throw new Error('the re-executor returned no weights to compare')
+  } catch (err) {
+    return { kind: 'unavailable', detail: `the sensitivity re-run failed: ${(err as Error).message}` }
+  }
+  const sens = compareUpdates(rerun.base, perturbed.weights, rerun.weights)
+  if (typeof sens === 'string') return { kind: 'unavailable', detail: `the sensitivity re-run: ${sens}` }
+  const judged: UpdateComparison = { ...comparison, sensitivity: sens.relDistance }
+  const detail = `'${claims.ep}' round against the CPU re-run: ${describeComparison(judged, bound, sens.relDistance)}`
+  return acceptedWithin(judged, bound, sens.relDistance)
+    ? { kind: 'within', comparison: judged, detail }
+    : { kind: 'outside', comparison: judged, detail }
 }
 
 /** A uniform number in [0, 1) from the first 53 bits of a digest. */

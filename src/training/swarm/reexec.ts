@@ -14,6 +14,7 @@ import { logger } from '../../common/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
 import { compileModel, initState, type CompiledModel } from '../graph/index.js'
 import {
+  perturbWeights,
   resultHash,
   toleranceFor,
   type ClaimedResult,
@@ -167,7 +168,7 @@ export class RoundReexecutor implements Reexecutor {
    */
   async run(
     claims: ReceiptClaims,
-    opts: { signal?: AbortSignal; keepWeights?: boolean } = {}
+    opts: { signal?: AbortSignal; keepWeights?: boolean; perturbBase?: boolean } = {}
   ): Promise<ReexecutionResult> {
     if (this.closed) throw new ReexecClosedError()
     const signal =
@@ -178,7 +179,7 @@ export class RoundReexecutor implements Reexecutor {
     this.tail = before.then(async () => done)
     try {
       await untilAborted(before, signal)
-      return await this.execute(claims, signal, opts.keepWeights === true)
+      return await this.execute(claims, signal, opts.keepWeights === true, opts.perturbBase === true)
     } finally {
       release()
     }
@@ -231,7 +232,8 @@ export class RoundReexecutor implements Reexecutor {
   private async execute(
     claims: ReceiptClaims,
     signal: AbortSignal,
-    keepWeights: boolean
+    keepWeights: boolean,
+    perturbBase: boolean
   ): Promise<ReexecutionResult> {
     const t0 = performance.now()
     if (claims.ep !== REPRODUCIBLE_EP && toleranceFor(claims.ep) === undefined) {
@@ -262,10 +264,11 @@ export class RoundReexecutor implements Reexecutor {
       )
     }
 
+    const start = perturbBase ? perturbWeights(base) : base
     if (entry.trainer === undefined) {
-      entry.trainer = await Trainer.create(entry.compiled, { weights: base, deterministic: true, signal })
+      entry.trainer = await Trainer.create(entry.compiled, { weights: start, deterministic: true, signal })
     } else {
-      entry.trainer.setWeights(base)
+      entry.trainer.setWeights(start)
     }
     const trainer = entry.trainer
     // An honest receipt with fewer steps than hyper.steps stopped on a non-finite loss: one

@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import {
+  acceptedWithin,
+  adaptiveLimit,
   compareUpdates,
+  perturbWeights,
   computeLedger,
   issueReceipt,
   reexecutionConvicts,
@@ -138,6 +141,54 @@ describe('receipts: verification within a tolerance', () => {
     assert.ok(reexecutionConvicts(out.reason))
     assert.ok(out.comparison!.relDistance > 0.4)
     assert.equal(out.expectedHash, hashOf(rerun))
+  })
+
+  it('outside the tight stage, judges by the round’s own sensitivity to rounding (a perturbed re-run)', async () => {
+    // A round that amplifies rounding: its re-run from the perturbed base lands about 1e-3 away.
+    const sensitive: Reexecutor = {
+      run: async (_c, opts = {}) => ({
+        resultHash: hashOf(rerun),
+        ...(opts.keepWeights === true
+          ? { weights: opts.perturbBase === true ? w([1.1003, 2.2, 2.9], [0.1]) : rerun, base }
+          : {})
+      }),
+      result: async () => ({ weights: claimedNow, resultHash: hashOf(claimedNow) })
+    }
+    let claimedNow = w([1.1 + 0.02, 2.2, 2.9], [0.1]) // ≈ 7.6e-2: beyond 20 × the sensitivity (1.1e-3 → 2.3e-2)
+    const far = await verifyReexecution(await receiptFor(claimedNow), sensitive)
+    assert.ok(!far.ok && far.reason === 'outside-tolerance', JSON.stringify(far))
+    assert.ok(far.comparison!.sensitivity! > 1e-3 && far.comparison!.sensitivity! < 1.3e-3)
+    assert.match(far.detail, /sensitivity/)
+    claimedNow = w([1.1 + 0.005, 2.2, 2.9], [0.1]) // ≈ 1.9e-2: outside the tight stage, within 20 × the sensitivity
+    const near = await verifyReexecution(await receiptFor(claimedNow), sensitive)
+    assert.ok(
+      near.ok && near.mode === 'tolerance' && near.comparison!.sensitivity !== undefined,
+      JSON.stringify(near)
+    )
+    // A tame round (the perturbed re-run lands on the re-run) leaves only the tight stage.
+    const tame = new StubReexecutor(base, rerun, claimedNow)
+    const r = await verifyReexecution(await receiptFor(claimedNow), tame)
+    assert.ok(!r.ok && r.reason === 'outside-tolerance' && r.comparison!.sensitivity === 0)
+    // The cap holds however sensitive the round.
+    const bound = toleranceFor('cpu-parallel')!
+    assert.equal(adaptiveLimit(1, bound), bound.maxAdaptiveRelDistance)
+    assert.equal(
+      acceptedWithin({ relDistance: 0.2, cosine: 0.99, updateNorm: 1, claimedNorm: 1 }, bound, 1),
+      false
+    )
+  })
+
+  it('perturbs weights by one bit each, deterministically', () => {
+    const p = perturbWeights(w([1, -2, 0.5], [3]))
+    const q = perturbWeights(w([1, -2, 0.5], [3]))
+    assert.deepEqual(p, q)
+    for (const [k, t] of w([1, -2, 0.5], [3])) {
+      const u = p.get(k)!
+      for (let i = 0; i < t.length; i++) {
+        assert.notEqual(u[i], t[i])
+        assert.ok(Math.abs(u[i]! - t[i]!) <= Math.abs(t[i]!) * 2 ** -22)
+      }
+    }
   })
 
   it('gives no verdict when the claimed weights cannot be had, or the re-executor cannot fetch them', async () => {
