@@ -539,11 +539,18 @@ export class NodeGovernance {
   async vote(proposal: string, choice: Choice): Promise<{ vote: string }> {
     this.governed()
     this.proposal(proposal)
+    // Numbered after this node's earlier votes on it, so that a change within a second counts.
+    const seq = [...this.docs.values()]
+      .filter(
+        (d) => d.kind === 'vote' && d.claims.iss === this.c.identity.did && d.claims.proposal === proposal
+      )
+      .reduce((n, d) => Math.max(n, ((d.claims as { seq?: number }).seq ?? 0) + 1), 0)
     const jwt = await signVote(this.c.identity, {
       iat: nowS(this.now),
       swarm: this.swarmId(),
       proposal,
-      choice
+      choice,
+      ...(seq > 0 ? { seq } : {})
     })
     return { vote: await this.submit(jwt) }
   }

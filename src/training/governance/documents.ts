@@ -153,7 +153,12 @@ export const VoteClaimsSchema = z.strictObject({
   swarm: swarmId,
   /** Hash of the proposal. */
   proposal: hashId,
-  choice: z.enum(['yes', 'no', 'abstain'])
+  choice: z.enum(['yes', 'no', 'abstain']),
+  /**
+   * Orders one member's votes on a proposal signed in the same second: the latest is the one
+   * with the greatest (`iat`, `seq`, hash). A node numbers its own votes from 0.
+   */
+  seq: z.int().min(0).max(1_000_000).optional()
 })
 export type VoteClaims = z.infer<typeof VoteClaimsSchema>
 export type Choice = VoteClaims['choice']

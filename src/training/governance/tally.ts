@@ -188,7 +188,7 @@ type Doc<K extends VerifiedDocument['kind']> = Extract<VerifiedDocument, { kind:
  *   within the constitution's bounds, and it names the constitution's rule for its kind.
  * - A vote counts when its author was in the proposal's electorate (members at the proposal's
  *   `iat`), was not removed by the vote's `iat`, and signed it inside the window; of one
- *   member's votes the latest (by iat, then hash) counts, the others are `superseded`.
+ *   member's votes the latest (by iat, seq, then hash) counts, the others are `superseded`.
  * - A proposal is decided once `now ≥ closes`: passed when the quorum voted and yes reached the
  *   threshold of yes and no.
  */
@@ -450,7 +450,9 @@ function tally(
     law.weighting === 'credits' ? 1 + Math.max(0, Math.floor(ctx.credits?.[did] ?? 0)) : 1
   const latest = new Map<string, Extract<VerifiedDocument, { kind: 'vote' }>>()
   let superseded = 0
-  const sorted = [...ballots].sort((a, b) => a.claims.iat - b.claims.iat || cmp(a.hash, b.hash))
+  const sorted = [...ballots].sort(
+    (a, b) => a.claims.iat - b.claims.iat || (a.claims.seq ?? 0) - (b.claims.seq ?? 0) || cmp(a.hash, b.hash)
+  )
   for (const v of sorted) {
     const vc: VoteClaims = v.claims
     if (!inElectorate.has(vc.iss)) {

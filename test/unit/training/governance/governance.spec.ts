@@ -289,6 +289,27 @@ describe('training/governance', function () {
       assert.equal(st.superseded, 1)
       assert.equal(reasonOf(s, late), 'after-close')
       assert.equal(reasonOf(s, early), 'too-early')
+      // Two votes in the same second: the one numbered later counts, whatever their hashes.
+      for (const [first, second] of [
+        ['yes', 'no'],
+        ['no', 'yes']
+      ] as const) {
+        const v0 = await signVote(c, {
+          iat: T0 + 50,
+          swarm: SWARM.id,
+          proposal: documentHash(p),
+          choice: first
+        })
+        const v1 = await signVote(c, {
+          iat: T0 + 50,
+          swarm: SWARM.id,
+          proposal: documentHash(p),
+          choice: second,
+          seq: 1
+        })
+        const same = await state([CONSTITUTION, p, v1, v0], T0 + 200)
+        assert.equal(same.proposals[0]!.votes.find((v) => v.voter === c.did)!.choice, second)
+      }
     })
 
     it('refuses votes from non-members, for unknown proposals, duplicates and replays from another swarm', async () => {
