@@ -192,4 +192,123 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
     assert.equal(ledger.balances[inflater.did] ?? 0, 0)
     assert.equal(ledger.balances[forger.did] ?? 0, 0)
   })
+
+  it('multi-threaded rounds are audited within a tolerance: honest ones match, a lazy trainer is convicted', async () => {
+    const task = await smallTask(3, { trainCount: 600, testCount: 100 })
+    const job: JobSpec = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 8, k: 2, rounds: 3 } })
+    const params = paramsOf(job.model)
+    const hub = new MemoryHub()
+    const store = new MemoryWeightStore()
+    const owner = identityOf(80)
+    const ids = [0, 1, 2].map((i) => identityOf(81 + i))
+    const lazy = ids[2]!
+    const shards = new Map<string, TensorDataset>()
+    const grants = new MemoryGrants()
+    const shardOf = ids.map((id, i) => {
+      const d = task.shards[i]!
+      const cid = rawCid(new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.byteLength))
+      shards.set(cid, d)
+      grants.add({
+        id: `gp-${i}`,
+        dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+        shards: [cid],
+        grantee: id.did,
+        purpose: 'any',
+        owner: owner.did,
+        shardSizes: { [cid]: d.count }
+      })
+      return { cid, grant: `gp-${i}` }
+    })
+    const vdb = new NodeDb(join(dir, 'verifier-parallel'))
+    await vdb.start()
+    const loop = new FakeSwarm()
+    const reexec = new RoundReexecutor({
+      job: async () => job,
+      weights: async (cid) => decodeWeights(await store.get(cid)),
+      shards: async (cids) => concatDatasets(cids.map((c) => shards.get(c)!))
+    })
+    const audit = new NodeAudit(
+      { db: vdb, identity: owner, grants, reexec, canRead: async (cid) => shards.has(cid), swarm: loop },
+      { fraction: 1, queue: 1000 }
+    )
+    const receipts = new NodeReceipts({ db: vdb, swarm: loop, grants, identity: owner, audit })
+    await receipts.start()
+    await audit.start()
+    loop.enter()
+
+    const jwts: string[] = []
+    const signer = (id: Identity, i: number): RoundReceiptSigner => {
+      let prev: string | null = null
+      return {
+        sign: async (r: RoundRecord) => {
+          let resultCid = r.resultCid!
+          let weights = r.weights
+          if (id === lazy) {
+            // Half the update it trained, published and committed to as its result.
+            const base = decodeWeights(await store.get(r.baseCid))
+            weights = new Map(
+              [...r.weights].map(([k, v]) => [k, v.map((x, j) => (x + base.get(k)![j]!) / 2)])
+            )
+            resultCid = await store.put(encodeWeights(weights, params))
+          }
+          const jwt = await issueReceipt(
+            id,
+            {
+              job: r.job,
+              round: r.round,
+              baseCid: r.baseCid,
+              shards: [shardOf[i]!],
+              hyper: r.hyper,
+              seed: r.seed,
+              samples: r.samples,
+              steps: r.steps,
+              resultHash: sha256(encodeWeights(weights, params)),
+              resultCid,
+              threads: r.threads!,
+              lossBefore: r.lossBefore,
+              lossAfter: r.lossAfter,
+              ep: r.ep
+            },
+            prev
+          )
+          prev = jwt
+          jwts.push(jwt)
+          void loop.deliver([jwt], id.did)
+          return jwt
+        }
+      }
+    }
+    const trainers = ids.map((id, i) =>
+      makeNode(
+        { bus: hub.bus(id.did), store, train: task.shards[i]!, receipts: signer(id, i) },
+        { job, jobId: 'job-parallel-audit', did: id.did, deterministic: false, threads: 2, retainRounds: 100 }
+      )
+    )
+    try {
+      await Promise.all(trainers.map(async (n) => n.run()))
+      await audit.idle()
+      const s = audit.stats()
+      assert.equal(s.reexecuted, 9, JSON.stringify(s))
+      assert.equal(s.errors, 0, JSON.stringify(await audit.audits()))
+      assert.equal(s.matched, 6, 'the honest multi-threaded rounds')
+      assert.equal(s.withinTolerance, 6)
+      assert.equal(s.mismatched, 3, 'the lazy rounds')
+      assert.deepEqual(s.convicted, [lazy.did])
+      const honest = jwts.find((j) => !j.includes(lazy.did))!
+      const report = await receipts.verify(honest, { reexecute: true })
+      const level = report.levels.find((l) => l.level === 'reexecution')!
+      assert.equal(level.status, 'pass')
+      assert.match(level.detail ?? '', /within the 'cpu-parallel' tolerance/)
+      const ledger = await receipts.ledger()
+      assert.deepEqual(ledger.excluded, [lazy.did])
+      for (const id of ids.slice(0, 2))
+        assert.ok(ledger.balances[id.did]! > 0, 'tolerance-verified rounds earn credit')
+    } finally {
+      await Promise.all(trainers.map(async (n) => n.stop()))
+      await reexec.close()
+      await audit.stop()
+      await receipts.stop()
+      await vdb.stop()
+    }
+  })
 })
