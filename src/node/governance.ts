@@ -424,7 +424,8 @@ export class NodeGovernance {
   }
 
   private async publishHead(): Promise<void> {
-    if (this.topic === undefined || !this.started) return
+    // Nothing to announce in a swarm without governance documents (an ungoverned swarm).
+    if (this.topic === undefined || !this.started || this.docs.size === 0) return
     const state = this.state()
     await this.c.swarm.gossip
       .publish(this.topic, { type: 'head', head: state.head, n: this.docs.size })
