@@ -299,6 +299,7 @@ export class ShoalNode {
           identity,
           audit,
           documents: store,
+          unverifiable: async (job) => (await catalog.spec(job))?.unverifiable,
           // A member removed by the swarm's governance earns nothing for what it signs afterwards.
           refuse: (issuer, iat) =>
             (governance.removedAt(issuer) ?? Infinity) <= iat ? 'removed' : undefined,
