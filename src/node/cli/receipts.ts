@@ -42,6 +42,7 @@ interface EntryView {
   samples: number
   credits: number
   forfeited: boolean
+  unverifiable?: true
   receipt: string
 }
 
@@ -122,7 +123,8 @@ export function registerReceiptCommands(
       out(json(), r, () =>
         [
           `re-execution fraction ${r.fraction}: ${r.considered} receipts considered, ${r.reexecuted} re-executed ` +
-            `(${r.matched} matched, ${r.mismatched} mismatched, ${r.errors} errors), ${r.queued} queued`,
+            `(${r.matched} matched${r.withinTolerance > 0 ? `, ${r.withinTolerance} of them within a tolerance` : ''}, ` +
+            `${r.mismatched} mismatched, ${r.errors} errors), ${r.queued} queued`,
           `skipped: ${
             Object.entries(r.skipped)
               .map(([k, v]) => `${k} ${v}`)
@@ -187,7 +189,11 @@ export function registerReceiptCommands(
                 e.job,
                 String(e.round),
                 String(e.samples),
-                e.forfeited ? `${e.credits} (forfeited)` : String(e.credits),
+                e.forfeited
+                  ? `${e.credits} (forfeited)`
+                  : e.unverifiable === true
+                    ? `${e.credits} (unverifiable)`
+                    : String(e.credits),
                 e.receipt
               ])
             ])

@@ -27,6 +27,10 @@ const LedgerEntry = z.object({
   samples: z.number(),
   credits: z.number(),
   forfeited: z.boolean(),
+  unverifiable: z
+    .literal(true)
+    .optional()
+    .describe('a round nobody can re-execute, credited per its job’s `unverifiable` policy'),
   receipt: z.string()
 })
 
@@ -98,6 +102,9 @@ export function receiptMethods(receipts: NodeReceipts): RpcMethod[] {
         reexecMs: z.number().describe('time spent re-executing (wall, inputs fetched and prepared)'),
         reexecTrainMs: z.number().describe('of which in training steps: the compute'),
         matched: z.number(),
+        withinTolerance: z
+          .number()
+          .describe('of the matches, non-bit-exact rounds within their provider’s tolerance'),
         mismatched: z.number(),
         errors: z.number(),
         queued: z.number(),
