@@ -72,7 +72,7 @@ export const ConfigSchema = z
         verifiable: z
           .boolean()
           .describe(
-            'Train on CPU in deterministic mode (one thread) so that peers can re-execute this node’s receipts; ignored on a GPU device'
+            'Train on CPU in deterministic mode (one thread) so that peers can re-execute this node’s receipts bit for bit; otherwise rounds are checked within a tolerance (docs/receipts.md); ignored on a GPU device'
           )
       })
       .strict(),
