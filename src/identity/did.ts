@@ -38,6 +38,9 @@ export function didFromPublicKey(publicKey: Uint8Array): string {
   return DID_KEY_PREFIX + multibaseKey(ED25519_PUB_MULTICODEC, publicKey)
 }
 
+/** Longest multibase key part of a did:key accepted (an Ed25519 one has 48 characters). */
+export const MAX_DID_KEY_MULTIBASE_CHARS = 128
+
 /**
  * The raw Ed25519 public key of a did:key.
  *
@@ -52,6 +55,15 @@ export function publicKeyFromDid(did: string): Uint8Array {
   const multibase = did.slice(DID_KEY_PREFIX.length)
   if (!multibase.startsWith('z')) {
     throw new InvalidDidError(did, 'invalidDid', 'the key must be multibase base58btc (start with "z")')
+  }
+  // An Ed25519 did:key is 48 characters here; base58 decoding takes time quadratic in the
+  // length, so a long string (a DID from the network) is refused before decoding it.
+  if (multibase.length > MAX_DID_KEY_MULTIBASE_CHARS) {
+    throw new InvalidDidError(
+      did,
+      'invalidDid',
+      `the key has ${multibase.length} characters, more than ${MAX_DID_KEY_MULTIBASE_CHARS}`
+    )
   }
   let bytes: Uint8Array
   try {
