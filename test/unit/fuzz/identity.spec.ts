@@ -17,7 +17,9 @@ import {
   publicKeyFromDid,
   verifyJwt
 } from '../../../src/identity/index.js'
-import { decodeEnvelope } from '../../../src/storage/index.js'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { decodeEnvelope, encodeEnvelope } from '../../../src/storage/index.js'
 import {
   anyJson,
   deepJsonText,
@@ -121,33 +123,40 @@ describe('fuzz: identity and storage formats', function () {
   })
 
   it('envelopes of encrypted objects: the envelope, or INTEGRITY / UNSUPPORTED_FORMAT', async () => {
-    const { encodeEnvelope } = await import('../../../src/storage/index.js')
-    const jwe = await encryptForDids(new Uint8Array(32).fill(1), [me.did])
-    const sample = {
+    const wrappedKey = await encryptForDids(new Uint8Array(32).fill(1), [me.did])
+    const envelope = {
+      type: 'shoal/encrypted-object' as const,
       v: 1,
-      alg: 'aes-256-gcm-stream',
+      alg: 'AES-256-GCM' as const,
       chunkSize: 1_048_576,
-      length: 10,
-      sha256: 'ab'.repeat(32),
-      ciphertext: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
-      keys: [jwe]
+      size: 10,
+      sha256: new Uint8Array(32).fill(2),
+      ciphertext: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
+      keyCommitment: new Uint8Array(32).fill(3),
+      owner: me.did,
+      wrappedKey,
+      name: 'x'
     }
-    let valid: Uint8Array | undefined
-    try {
-      valid = encodeEnvelope(sample as never)
-    } catch {
-      valid = undefined
-    }
-    const samples = valid === undefined ? [new TextEncoder().encode(JSON.stringify(sample))] : [valid]
+    const { bytes } = await encodeEnvelope(envelope)
+    const asJson = JSON.parse(
+      safeStringify({ ...envelope, ciphertext: envelope.ciphertext.toString() })
+    ) as unknown
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
           fc.uint8Array({ maxLength: 128 }),
-          fc.constantFrom(...samples).chain((s) => mutateBytes(s)),
-          mutateJson(sample).map((v) => new TextEncoder().encode(safeStringify(v)))
+          mutateBytes(bytes),
+          // Re-encoded as dag-cbor after a structural mutation (wrong types, missing fields, …).
+          mutateJson(asJson).map((v) => {
+            try {
+              return dagCbor.encode(v)
+            } catch {
+              return bytes
+            }
+          })
         ),
-        async (bytes) => {
-          await expectNamed('envelope.decode', () => decodeEnvelope(bytes))
+        async (block) => {
+          await expectNamed('envelope.decode', () => decodeEnvelope(block))
         }
       ),
       fuzzParams(400)
