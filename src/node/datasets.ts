@@ -38,12 +38,28 @@ const log = logger('shoal:node:datasets')
 
 /** Thrown for dataset requests this node cannot serve. */
 export class DatasetRequestError extends ShoalError<
-  'DATASET_NOT_FOUND' | 'DATASET_SOURCE',
+  'DATASET_NOT_FOUND' | 'DATASET_SOURCE' | 'DATASET_BAD_CID',
   Record<string, unknown>
 > {
   static override readonly categories: Record<DatasetRequestError['code'], ErrorCategory> = {
     DATASET_NOT_FOUND: 'not-found',
-    DATASET_SOURCE: 'usage'
+    DATASET_SOURCE: 'usage',
+    DATASET_BAD_CID: 'usage'
+  }
+}
+
+/** `value` parsed as a CID; `DATASET_BAD_CID` (naming `what`) when it is not one. */
+function cidOf(value: string, what: string): CID {
+  try {
+    return CID.parse(value)
+  } catch {
+    throw new DatasetRequestError(
+      'DATASET_BAD_CID',
+      `${what} ${JSON.stringify(value.slice(0, 100))} is not a CID`,
+      {
+        [what]: value.slice(0, 100)
+      }
+    )
   }
 }
 
@@ -251,7 +267,7 @@ export class NodeDatasets {
   }
 
   private async owned(manifestCid: string): Promise<{ record: DatasetRecord; manifest: ManifestBody }> {
-    const record = await this.c.db.get('datasets', CID.parse(manifestCid).toString())
+    const record = await this.c.db.get('datasets', cidOf(manifestCid, 'dataset').toString())
     if (record === undefined) {
       throw new DatasetRequestError('DATASET_NOT_FOUND', `this node owns no dataset ${manifestCid}`, {
         dataset: manifestCid
@@ -273,7 +289,7 @@ export class NodeDatasets {
     const { record, manifest } = await this.owned(req.dataset)
     const shardCids = req.shards ?? record.shards.map((s) => s.cid)
     const keys = new Map<string, Uint8Array>()
-    for (const cid of shardCids) keys.set(cid, await this.c.store.contentKey(CID.parse(cid)))
+    for (const cid of shardCids) keys.set(cid, await this.c.store.contentKey(cidOf(cid, 'shard')))
     const jwt = await createGrant(this.c.identity, {
       manifest,
       manifestCid: record.manifestCid,
@@ -356,7 +372,7 @@ export class NodeDatasets {
 
   /** The dataset this node owns that holds `shardCid`, if any. */
   private async ownerOf(shardCid: string): Promise<DatasetRecord | undefined> {
-    const cid = CID.parse(shardCid).toString()
+    const cid = cidOf(shardCid, 'shard').toString()
     return (await this.list()).find((d) => d.shards.some((s) => s.cid === cid))
   }
 

@@ -199,7 +199,17 @@ export async function loadManifest(
   opts: LoadManifestOptions = {}
 ): Promise<LoadedManifest> {
   const { signal } = opts
-  const cid = typeof manifestCid === 'string' ? CID.parse(manifestCid) : manifestCid
+  let cid: CID
+  try {
+    cid = typeof manifestCid === 'string' ? CID.parse(manifestCid) : manifestCid
+  } catch (err) {
+    throw new ManifestError(
+      'MANIFEST_INVALID',
+      `${JSON.stringify(String(manifestCid).slice(0, 100))} is not a manifest CID`,
+      { reason: 'schema', manifest: String(manifestCid).slice(0, 100) },
+      { cause: err }
+    )
+  }
   const parts: Uint8Array[] = []
   let size = 0
   for await (const part of store.get(cid, { signal })) {

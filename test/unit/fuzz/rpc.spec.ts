@@ -219,6 +219,20 @@ describe('fuzz: JSON-RPC of a real node', function () {
     )
   })
 
+  it('every string param of every method set to "", "%" or a non-CID, the others from the sample: a named error or a result', async () => {
+    for (const [name, m] of [...methods.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      if (VALID_PARAMS_NOT_SENT.has(name)) continue
+      const sample = samples()[name] ?? {}
+      for (const [param, schema] of Object.entries(m.params.shape)) {
+        for (const bad of ['', '%', 'not-a-cid', 'did:key:zzz']) {
+          const params = { ...sample, [param]: bad }
+          if (!(schema as z.ZodType).safeParse(bad).success) continue
+          await call(name, params)
+        }
+      }
+    }
+  })
+
   it('raw bodies (bytes, deep nesting, batches, broken envelopes): a JSON-RPC answer, never a 5xx', async () => {
     const enc = new TextEncoder()
     const sample = { jsonrpc: '2.0', id: 7, method: 'node_info', params: {} }
@@ -368,6 +382,15 @@ describe('fuzz: JSON-RPC of a real node', function () {
       assert.equal((await errorOf('model_import', { path })).data?.code, 'MODEL_INVALID')
       await withMeta('lineage', 'not json')
       assert.equal((await errorOf('model_import', { path })).data?.code, 'ONNX_MODEL_INVALID')
+    })
+
+    it('dataset_grant_add / dataset_grant with a dataset or shard that is not a CID: MANIFEST_INVALID / DATASET_BAD_CID (was -32603; found by the long run, seed 1424907569)', async () => {
+      const add = await errorOf('dataset_grant_add', { document: JWT, dataset: '' })
+      assert.equal(add.data?.code, 'MANIFEST_INVALID')
+      const grant = await errorOf('dataset_grant', { dataset: '', did: DID })
+      assert.equal(grant.data?.code, 'DATASET_BAD_CID')
+      const read = await errorOf('dataset_read', { shard: '%' })
+      assert.equal(read.data?.code, 'GRANT_MISSING')
     })
 
     it('model_import and dataset_import of files that do not exist: a named error (was -32603)', async () => {
