@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path'
 import { logger, type Logger } from '../common/index.js'
-import { Keystore, type Identity } from '../identity/index.js'
+import { Keystore, didFromPeerId, type Identity } from '../identity/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia, grantStatus } from '../storage/index.js'
 import {
   PeerAccessList,
@@ -43,6 +43,9 @@ import { NodeRewards } from './rewards.js'
 import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
 import { VERSION } from './constants.js'
+import { EVENTS_PATH, EventBus, EventStream, NODE_EVENT_TOPICS, wireNodeEvents } from './events/index.js'
+import { METRICS_PATH, NodeMetrics } from './metrics/index.js'
+import { DashboardGate, dashboardAssets, dashboardMethods } from './dashboard/index.js'
 
 export interface ShoalNodeInit {
   home: string
@@ -357,6 +360,47 @@ export class ShoalNode {
           this.log.info({ job, err: (err as Error).message }, 'approved job not joined here')
         })
       })
+      // Live events (docs/events.md), derived from the services' records and listeners.
+      const bus = new EventBus({ log: log('shoal:node:events') })
+      await this.use(
+        'events',
+        wireNodeEvents(bus, {
+          did: identity.did,
+          db,
+          datasets,
+          peers: {
+            events: helia.libp2p,
+            didOf: (p) => didFromPeerId(p as Parameters<typeof didFromPeerId>[0])
+          },
+          jobs,
+          privacy,
+          log: log('shoal:node:events')
+        }),
+        undefined,
+        async (unwire) => unwire()
+      )
+      const events = new EventStream(bus, { log: log('shoal:node:events') })
+      const metrics = await this.use(
+        'metrics',
+        new NodeMetrics({
+          bus,
+          connections: () => ({
+            connections: helia.libp2p.getConnections().length,
+            peers: helia.libp2p.getPeers().length
+          }),
+          gossip: () => swarm.gossip.stats(),
+          contributions: () => jobs.contributions(),
+          events: () => events.stats,
+          paused: () => jobs.isPaused
+        }),
+        undefined,
+        async (m) => m.stop()
+      )
+      const dashboard = new DashboardGate({
+        assets: dashboardAssets(),
+        readable: [EVENTS_PATH, METRICS_PATH],
+        log: log('shoal:node:dashboard')
+      })
       const token = await this.repo.writeCookie()
       const methods: RpcMethod[] = [
         ...nodeMethods({
@@ -381,15 +425,35 @@ export class ShoalNode {
           }
         }),
         ...datasetMethods(datasets, privacy),
-        ...jobMethods(jobs, store, db),
+        ...jobMethods(jobs, store, db, { unverifiable: this.config.receipts.unverifiable }),
         ...receiptMethods(receipts),
-        ...governanceMethods(governance, rewards)
+        ...governanceMethods(governance, rewards),
+        ...dashboardMethods(dashboard)
       ]
-      const streams: Record<string, StreamHandler> = { ...storageStreams(store) }
+      const streams: Record<string, StreamHandler> = {
+        ...storageStreams(store),
+        [EVENTS_PATH]: async (req, res, url, signal) => events.handle(req, res, url, signal),
+        [METRICS_PATH]: async (req, res) => metrics.handle(req, res)
+      }
       const rpc = await this.use(
         'rpc',
         new RpcServer(
-          { methods, streams },
+          {
+            methods,
+            streams,
+            gate: dashboard,
+            onCall: (m, ms, ok) => metrics.rpcCall(m, ms, ok),
+            discoverExtra: {
+              'x-shoal-events': {
+                path: EVENTS_PATH,
+                protocol: 'text/event-stream (Server-Sent Events)',
+                query: { topics: 'comma-separated topics or prefixes (round, grant, …); none or * for all' },
+                topics: NODE_EVENT_TOPICS,
+                docs: 'docs/events.md'
+              },
+              'x-shoal-metrics': { path: METRICS_PATH, format: 'Prometheus text', docs: 'docs/metrics.md' }
+            }
+          },
           {
             host: this.config.rpc.host,
             port: this.config.rpc.port,
@@ -401,6 +465,7 @@ export class ShoalNode {
         async (r) => r.start(),
         async (r) => r.stop()
       )
+      dashboard.bind(rpc.url())
       await this.repo.writeApi(rpc.url().href)
       this.push('api file', async () => this.repo.removeApi())
       this.parts = { identity, helia, store, swarm, rpc }

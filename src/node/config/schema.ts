@@ -90,7 +90,12 @@ export const ConfigSchema = z
           .int()
           .min(1)
           .max(100_000)
-          .describe('Receipts waiting for re-execution at most; further ones are skipped and counted')
+          .describe('Receipts waiting for re-execution at most; further ones are skipped and counted'),
+        unverifiable: z
+          .enum(['credit', 'no-credit', 'exclude'])
+          .describe(
+            'What rounds nobody can re-execute earn, for the jobs this node creates (the job document carries it, so every node computes the same ledger)'
+          )
       })
       .strict(),
     log: z

@@ -16,7 +16,15 @@ const JobRecord = z.object({
   createdAt: z.string()
 })
 
-export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): RpcMethod[] {
+export function jobMethods(
+  jobs: NodeJobs,
+  store: ContentStore,
+  db: NodeDb,
+  defaults: { unverifiable?: 'credit' | 'no-credit' | 'exclude' } = {}
+): RpcMethod[] {
+  // Written into the job only when it differs from the protocol's default (no-credit), so
+  // jobs that do not care keep the same document (and id) as before.
+  const unverifiableDefault = defaults.unverifiable === 'no-credit' ? undefined : defaults.unverifiable
   return [
     method({
       name: 'job_create',
@@ -49,7 +57,9 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
         unverifiable: z
           .enum(['credit', 'no-credit', 'exclude'])
           .optional()
-          .describe('what rounds nobody can check by re-execution earn in the ledger (default no-credit)')
+          .describe(
+            'what rounds nobody can check by re-execution earn in the ledger (default: the node’s receipts.unverifiable, no-credit)'
+          )
       }),
       result: JobRecord,
       handler: async (p) => {
@@ -74,7 +84,9 @@ export function jobMethods(jobs: NodeJobs, store: ContentStore, db: NodeDb): Rpc
           maxNorm: p.maxNorm ?? 1000,
           seed: p.seed ?? 1,
           ...(p.init !== undefined ? { init: p.init } : {}),
-          ...(p.unverifiable !== undefined ? { unverifiable: p.unverifiable } : {})
+          ...((p.unverifiable ?? unverifiableDefault) !== undefined
+            ? { unverifiable: p.unverifiable ?? unverifiableDefault }
+            : {})
         })
       }
     }),
