@@ -117,6 +117,7 @@ export class NodeDatasets {
   private unsubscribe: (() => void) | undefined
   private topics: SwarmTopics | undefined
   private readonly endedListeners = new Set<(grant: GrantInfo, how: 'revoked' | 'expired') => void>()
+  private readonly addedListeners = new Set<(grant: GrantInfo) => void>()
   /** Grants whose end was announced to the listeners since start. */
   private readonly ended = new Set<string>()
   private expiryTimer: ReturnType<typeof setInterval> | undefined
@@ -148,6 +149,17 @@ export class NodeDatasets {
   onGrantEnded(listener: (grant: GrantInfo, how: 'revoked' | 'expired') => void): () => void {
     this.endedListeners.add(listener)
     return () => this.endedListeners.delete(listener)
+  }
+
+  /** Called with each grant stored here: issued by this node, or received (gossip or by hand). */
+  onGrantAdded(listener: (grant: GrantInfo) => void): () => void {
+    this.addedListeners.add(listener)
+    return () => this.addedListeners.delete(listener)
+  }
+
+  private notifyAdded(grant: GrantInfo): GrantInfo {
+    for (const l of this.addedListeners) l(grant)
+    return grant
   }
 
   private notifyEnded(grant: GrantInfo, how: 'revoked' | 'expired'): void {
@@ -200,6 +212,7 @@ export class NodeDatasets {
     if (msg.type === 'grant') {
       const manifest = await loadManifest(this.c.store, msg.dataset, { signal: AbortSignal.timeout(30_000) })
       const r = await this.grants.addGrant(msg.document, manifest)
+      this.notifyAdded(r.grant)
       if (r.mine) this.log.info({ grant: r.grant.id, dataset: msg.dataset }, 'received a grant for this node')
       await this.afterConsent(r.grant.id)
     } else {
@@ -300,6 +313,7 @@ export class NodeDatasets {
       keys
     })
     const added = await this.grants.addGrant(jwt, manifest, { manifestCid: record.manifestCid })
+    this.notifyAdded(added.grant)
     await this.publish({ type: 'grant', dataset: record.manifestCid, document: jwt })
     return { grant: added.grant.id, document: jwt }
   }
@@ -307,7 +321,7 @@ export class NodeDatasets {
   /** Add a grant document received out of band (e.g. when this node was offline). */
   async addGrantDocument(jwt: string, dataset: string): Promise<GrantInfo> {
     const manifest = await loadManifest(this.c.store, dataset, { signal: AbortSignal.timeout(30_000) })
-    return (await this.grants.addGrant(jwt, manifest)).grant
+    return this.notifyAdded((await this.grants.addGrant(jwt, manifest)).grant)
   }
 
   async revoke(

@@ -9,8 +9,12 @@ import type { NodeRecords, RecordKind } from './records.js'
 export type { NodeRecords, RecordKind } from './records.js'
 export { exportOptionsOf, type CheckpointRecord } from './records.js'
 
+/** Told of each written record (see {@link NodeDb.onPut}). */
+export type PutListener = <K extends RecordKind>(kind: K, key: string, value: NodeRecords[K]) => void
+
 export class NodeDb {
   private readonly db: Level<string, string>
+  private readonly putListeners = new Set<PutListener>()
 
   constructor(path: string) {
     this.db = new Level<string, string>(path, { valueEncoding: 'utf8' })
@@ -26,6 +30,18 @@ export class NodeDb {
 
   async put<K extends RecordKind>(kind: K, key: string, value: NodeRecords[K]): Promise<void> {
     await this.db.put(`${kind}!${key}`, JSON.stringify(value))
+    for (const l of this.putListeners) l(kind, key, value)
+  }
+
+  /**
+   * Calls `listener` after each record is written (the node's event bus derives its events from
+   * them); returns the unsubscribe function. A listener must not throw nor block.
+   */
+  onPut(listener: PutListener): () => void {
+    this.putListeners.add(listener)
+    return () => {
+      this.putListeners.delete(listener)
+    }
   }
 
   async get<K extends RecordKind>(kind: K, key: string): Promise<NodeRecords[K] | undefined> {

@@ -18,6 +18,8 @@ export {
   RPC_BODY_TIMEOUT_MS,
   RPC_STREAM_IDLE_MS,
   type RpcServerInit,
+  type RpcServerComponents,
+  type RpcGate,
   type RpcMethod,
   type StreamHandler
 } from './server.js'

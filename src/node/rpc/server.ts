@@ -74,10 +74,29 @@ export interface RpcServerInit {
   info?: { title: string; version: string }
 }
 
+/**
+ * Another way in beside the bearer token (the dashboard's session, src/node/dashboard): it may
+ * serve a request itself (its pages, its login) and may admit a request that has no token.
+ */
+export interface RpcGate {
+  /** Serves the request (and returns true) when it is the gate's own (e.g. `/dashboard/…`). */
+  serve?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>
+  /**
+   * A request without a valid bearer token: `true` admits it; a string refuses it with that
+   * reason (403); `false` leaves it to the usual 401.
+   */
+  admit?(req: IncomingMessage, url: URL): boolean | string
+}
+
 export interface RpcServerComponents {
   methods: RpcMethod[]
   /** Keyed by path, e.g. `/api/v0/add`. */
   streams?: Record<string, StreamHandler>
+  gate?: RpcGate
+  /** Told of each method call: its name, duration and whether it failed (RPC latency metrics). */
+  onCall?: (method: string, ms: number, ok: boolean) => void
+  /** Extra fields of the OpenRPC document (`x-…` extensions, e.g. the event stream's topics). */
+  discoverExtra?: Record<string, unknown>
 }
 
 /** Thrown when the RPC server cannot listen (e.g. port in use). */
@@ -101,6 +120,7 @@ class BodyTimeoutError extends Error {}
 export class RpcServer {
   private readonly methods = new Map<string, RpcMethod>()
   private readonly streams: Record<string, StreamHandler>
+  private readonly components: RpcServerComponents
   private readonly init: RpcServerInit
   private server?: Server
   private readonly controller = new AbortController()
@@ -109,6 +129,7 @@ export class RpcServer {
   constructor(components: RpcServerComponents, init: RpcServerInit) {
     for (const m of components.methods) this.methods.set(m.name, m)
     this.streams = components.streams ?? {}
+    this.components = components
     this.init = init
     this.token = Buffer.from(init.token)
   }
@@ -128,7 +149,8 @@ export class RpcServer {
           schema: z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any' })
         })),
         result: { name: 'result', schema: z.toJSONSchema(m.result, { unrepresentable: 'any' }) }
-      }))
+      })),
+      ...this.components.discoverExtra
     }
   }
 
@@ -204,7 +226,16 @@ export class RpcServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (!this.authorized(req)) {
+    const gate = this.components.gate
+    if (gate?.serve !== undefined && (await gate.serve(req, res, url))) return
+    const admitted = this.authorized(req) || (gate?.admit?.(req, url) ?? false)
+    if (typeof admitted === 'string') {
+      log.warn({ path: url.pathname, reason: admitted }, 'RPC request refused')
+      this.sendJson(res, 403, { error: admitted })
+      req.resume()
+      return
+    }
+    if (!admitted) {
       log.warn({ path: url.pathname, remote: req.socket.remoteAddress }, 'RPC request without a valid token')
       res.setHeader('www-authenticate', 'Bearer realm="shoal"')
       this.sendJson(res, 401, { error: 'missing or invalid bearer token (see rpc.cookie in the data dir)' })
@@ -371,10 +402,13 @@ export class RpcServer {
         }
       })
     }
+    const began = performance.now()
     try {
       const result = await m.handler(checked.data, { signal: this.controller.signal })
+      this.components.onCall?.(m.name, performance.now() - began, true)
       return reply({ result: result ?? null })
     } catch (caught) {
+      this.components.onCall?.(m.name, performance.now() - began, false)
       // A full disk is named whatever layer hit it (blockstore, level, a file write).
       const err = asDiskFull(caught) ?? caught
       if (!(err instanceof ShoalError)) log.error({ err, method: m.name }, 'RPC method failed')
