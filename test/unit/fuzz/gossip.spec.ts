@@ -14,7 +14,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { GossipService, parseExchangeAnswer, swarmTopics } from '../../../src/p2p/index.js'
 import type { TopicSpec } from '../../../src/p2p/index.js'
-import { updatesTopic } from '../../../src/training/index.js'
+import { governanceTopic, updatesTopic } from '../../../src/training/index.js'
 import { Identity, keypairFromSeed } from '../../../src/identity/index.js'
 import {
   anyJson,
@@ -58,6 +58,11 @@ describe('fuzz: gossip validators', function () {
     {
       spec: updatesTopic('fuzzswarm', 'job-2') as TopicSpec<unknown>,
       sample: { type: 'update', job: 'job-2', round: 3, weightsCid: CID, samples: 64, loss: 0.5, epoch: 'e1' }
+    },
+    { spec: governanceTopic('fuzzswarm') as TopicSpec<unknown>, sample: { type: 'document', jwt: JWT } },
+    {
+      spec: governanceTopic('fuzzswarm2') as TopicSpec<unknown>,
+      sample: { type: 'head', head: 'ab'.repeat(32), n: 3 }
     }
   ]
   const pubsub = fakePubsub()
