@@ -1,0 +1,92 @@
+/** The node's Prometheus metrics: counts from the event bus, state read at scrape, RPC latency. */
+import assert from 'node:assert/strict'
+import { EventBus } from '../../../src/node/events/index.js'
+import { NodeMetrics, topicKind } from '../../../src/node/metrics/index.js'
+
+describe('node metrics (Prometheus)', () => {
+  it('counts rounds, receipts, re-executions, fraud and grants from events; reads gauges at scrape', async () => {
+    const bus = new EventBus()
+    let peers = 2
+    const m = new NodeMetrics(
+      {
+        bus,
+        connections: () => ({ connections: peers + 1, peers }),
+        gossip: () => ({
+          '/shoal/1/sw/job/j1/updates': { published: 3, delivered: 7, rejected: { 'bad-signature': 2 } },
+          '/shoal/1/sw/receipts': { published: 1, delivered: 4, rejected: {} }
+        }),
+        contributions: () => ({ j1: { bytesSent: 1000, bytesReceived: 3000, samples: 640 } }),
+        events: () => ({ clients: 1, opened: 3, dropped: 1, sent: 9 }),
+        paused: () => false
+      },
+      { defaults: true }
+    )
+    try {
+      bus.publish('round.completed', { job: 'j1', round: 0, loss: 1.2, accuracy: 0.5, checkpoint: 'c0' })
+      bus.publish('round.completed', { job: 'j1', round: 1, loss: 0.6, accuracy: 0.81, checkpoint: 'c1' })
+      bus.publish('receipt.accepted', { hash: 'h', issuer: 'd', job: 'j1', round: 1, mine: false })
+      bus.publish('receipt.reexecuted', {
+        receipt: 'h',
+        issuer: 'd',
+        job: 'j1',
+        round: 1,
+        outcome: 'match',
+        mode: 'exact'
+      })
+      bus.publish('receipt.reexecuted', {
+        receipt: 'h2',
+        issuer: 'd',
+        job: 'j1',
+        round: 2,
+        outcome: 'mismatch',
+        mode: 'exact'
+      })
+      bus.publish('fraud.proof', {
+        hash: 'p',
+        offender: 'd',
+        verifier: 'v',
+        receipt: 'h2',
+        job: 'j1',
+        round: 2,
+        checked: 'reexecution'
+      })
+      bus.publish('grant.revoked', { grant: 'g', dataset: 'ds', grantee: 'x', how: 'revoked' })
+      m.rpcCall('node_info', 3, true)
+      m.rpcCall('node_info', 250, true)
+      m.rpcCall('job_status', 1, false)
+      peers = 5
+      const text = await m.registry.metrics()
+      const has = (line: string): void => assert.ok(text.split('\n').includes(line), `missing: ${line}`)
+      has('shoal_rounds_total{job="j1"} 2')
+      has('shoal_round{job="j1"} 1')
+      has('shoal_loss{job="j1"} 0.6')
+      has('shoal_accuracy{job="j1"} 0.81')
+      has('shoal_receipts_accepted_total{mine="false"} 1')
+      has('shoal_reexecutions_total{outcome="match",mode="exact"} 1')
+      has('shoal_reexecutions_total{outcome="mismatch",mode="exact"} 1')
+      has('shoal_fraud_total{kind="proof"} 1')
+      has('shoal_grants_total{event="revoked"} 1')
+      has('shoal_peers 5')
+      has('shoal_connections 6')
+      has('shoal_gossip_messages_total{topic="updates",direction="delivered"} 7')
+      has('shoal_gossip_rejected_total{topic="updates",reason="bad-signature"} 2')
+      has('shoal_training_bytes_total{job="j1",direction="in"} 3000')
+      has('shoal_event_streams_dropped_total 1')
+      has('shoal_paused 0')
+      has('shoal_rpc_request_duration_seconds_count{method="node_info",outcome="ok"} 2')
+      has('shoal_rpc_request_duration_seconds_bucket{le="0.005",method="node_info",outcome="ok"} 1')
+      has('shoal_rpc_request_duration_seconds_count{method="job_status",outcome="error"} 1')
+      // prom-client's default metrics: RSS and event-loop lag.
+      assert.match(text, /^shoal_process_resident_memory_bytes \d+/m)
+      assert.match(text, /^shoal_nodejs_eventloop_lag_p99_seconds /m)
+    } finally {
+      m.stop()
+    }
+    assert.equal(bus.subscribers, 0)
+  })
+
+  it('names gossip topics by their kind', () => {
+    assert.equal(topicKind('/shoal/1/abc/job/bafy/updates'), 'updates')
+    assert.equal(topicKind('/shoal/1/abc/consent'), 'consent')
+  })
+})
