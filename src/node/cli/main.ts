@@ -13,6 +13,7 @@ import { connect } from './connect.js'
 import { registerReceiptCommands } from './receipts.js'
 import {
   out,
+  registerDashboardCommands,
   registerDatasetCommands,
   registerGovernanceCommands,
   registerJobCommands,
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
   registerPredictCommands(program, ctx)
   registerReceiptCommands(program, ctx.client, ctx.out, ctx.json)
   registerGovernanceCommands(program, ctx)
+  registerDashboardCommands(program, ctx)
 
   return program
 }

@@ -1,0 +1,602 @@
+/** The dashboard's views: node, jobs, data & consent, receipts & ledger, swarm. */
+import { useEffect, useMemo, useState } from 'preact/hooks'
+import { rpc, subscribe } from './api.js'
+import { RoundChart } from './chart.js'
+import { mib, num, pct, short, useEvents, useLive, when } from './util.js'
+
+/* ---------- shapes of the RPC results the views read (only the fields used) ---------- */
+interface NodeInfo {
+  did: string
+  peerId: string
+  version: string
+  reachability: string
+  listenAddresses: string[]
+  uptimeSeconds: number
+  rssBytes: number
+  providers: Array<{ provider: string; available: boolean }>
+}
+interface Contribution {
+  state: string
+  rounds: number
+  samples: number
+  receipts: number
+  bytesSent: number
+  bytesReceived: number
+}
+interface Peer {
+  peerId: string
+  did: string | null
+  addr: string
+  member: boolean | null
+  direction: string
+  relayed: boolean
+}
+interface Ledger {
+  balances: Record<string, number>
+  hash: string
+  receipts: number
+  verified: number
+  excluded: string[]
+}
+interface Job {
+  id: string
+  name: string
+  creator: string
+  state: string
+  createdAt: string
+}
+interface JobStatus {
+  state: string
+  round: number | null
+  accuracy: number | null
+  loss: number | null
+  peersUsed: number
+  bytesSent: number
+  bytesReceived: number
+  receipts: number
+  rejected: Array<{ round: number; from: string; reason: string }>
+  history: Array<{ round: number; loss: number; accuracy?: number; peers: unknown[]; rejected: number }>
+}
+interface Grant {
+  id: string
+  dataset: string
+  grantee: string
+  owner: string
+  purpose: string
+  iat: number
+  exp?: number
+  revokedAt?: number
+  privacy?: { epsMax: number; delta: number }
+}
+interface Dataset {
+  manifestCid: string
+  name: string
+  count: number
+  shards: unknown[]
+}
+interface Privacy {
+  epsilon: number | null
+  epsMax: number | null
+}
+
+const Err = (p: { error: string | undefined }) =>
+  p.error === undefined ? null : <p class="error">{p.error}</p>
+
+function Stat(p: { label: string; value: string | number; testId?: string }) {
+  return (
+    <div class="stat">
+      <div class="stat-value" data-testid={p.testId}>
+        {p.value}
+      </div>
+      <div class="stat-label">{p.label}</div>
+    </div>
+  )
+}
+
+/* ---------- node ---------- */
+export function NodeView(p: { me: NodeInfo | undefined }) {
+  const contrib = useLive(
+    async () => rpc<{ paused: boolean; jobs: Record<string, Contribution> }>('node_contributions'),
+    ['round', 'job']
+  )
+  const ledger = useLive(async () => rpc<Ledger>('ledger_balances'), ['receipt', 'fraud'])
+  const peers = useLive(async () => rpc<Peer[]>('peers_list'), ['peer'])
+  const [busy, setBusy] = useState(false)
+  const [actionError, setActionError] = useState<string | undefined>()
+  const jobs = Object.values(contrib.value?.jobs ?? {})
+  const total = (f: keyof Contribution): number => jobs.reduce((a, j) => a + Number(j[f]), 0)
+  const paused = contrib.value?.paused ?? false
+  const toggle = async (): Promise<void> => {
+    setBusy(true)
+    try {
+      await rpc(paused ? 'node_resume' : 'node_pause')
+      setActionError(undefined)
+    } catch (e) {
+      setActionError((e as Error).message)
+    } finally {
+      setBusy(false)
+      contrib.reload()
+    }
+  }
+  const me = p.me
+  return (
+    <section>
+      <div class="card">
+        <h2>This node</h2>
+        <dl class="kv">
+          <dt>DID</dt>
+          <dd class="mono" data-testid="node-did">
+            {me?.did ?? '…'}
+          </dd>
+          <dt>reachability</dt>
+          <dd>
+            <span class={`pill ${me?.reachability === 'public' ? 'ok' : 'warn'}`}>
+              {me?.reachability ?? '…'}
+            </span>
+          </dd>
+          <dt>listening</dt>
+          <dd class="mono">{me?.listenAddresses.join('  ') ?? '…'}</dd>
+          <dt>uptime · memory</dt>
+          <dd>
+            {me === undefined
+              ? '…'
+              : `${Math.floor(me.uptimeSeconds / 60)} min · ${mib(me.rssBytes)} RSS · v${me.version}`}
+          </dd>
+          <dt>providers</dt>
+          <dd>
+            {me?.providers.map((x) => (
+              <span class={`pill ${x.available ? 'ok' : 'off'}`}>{x.provider}</span>
+            ))}
+          </dd>
+        </dl>
+      </div>
+      <div class="card">
+        <h2>
+          Contribution{' '}
+          <button
+            class={paused ? 'primary' : ''}
+            disabled={busy}
+            onClick={() => void toggle()}
+            data-testid="pause"
+          >
+            {paused ? 'Resume training' : 'Pause training'}
+          </button>
+        </h2>
+        <Err error={contrib.error ?? actionError} />
+        <div class="stats">
+          <Stat label="rounds trained" value={total('rounds')} />
+          <Stat label="samples" value={total('samples')} />
+          <Stat label="receipts signed" value={total('receipts')} />
+          <Stat
+            label="credits"
+            value={me === undefined ? '–' : (ledger.value?.balances[me.did] ?? 0)}
+            testId="credits"
+          />
+          <Stat
+            label="sent · received"
+            value={`${mib(total('bytesSent'))} · ${mib(total('bytesReceived'))}`}
+          />
+          <Stat label="state" value={paused ? 'paused' : 'contributing'} testId="paused-state" />
+        </div>
+      </div>
+      <div class="card">
+        <h2>Peers ({peers.value?.length ?? 0})</h2>
+        <Err error={peers.error} />
+        <table>
+          <thead>
+            <tr>
+              <th>DID</th>
+              <th>member</th>
+              <th>path</th>
+              <th>address</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(peers.value ?? []).map((x) => (
+              <tr>
+                <td class="mono">{short(x.did ?? x.peerId, 14)}</td>
+                <td>{x.member === null ? '?' : x.member ? 'yes' : 'no'}</td>
+                <td>
+                  <span class={`pill ${x.relayed ? 'warn' : 'ok'}`}>{x.relayed ? 'relayed' : 'direct'}</span>{' '}
+                  {x.direction}
+                </td>
+                <td class="mono">{x.addr}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  )
+}
+
+/* ---------- jobs ---------- */
+function JobDetail(p: { job: Job }) {
+  const [points, setPoints] = useState<Map<number, { loss: number | null; accuracy: number | null }>>(
+    new Map()
+  )
+  const status = useLive(
+    async () => rpc<JobStatus>('job_status', { job: p.job.id }),
+    ['job', 'round'],
+    10_000
+  )
+  // Seed the chart from the kept history, then add each round as its event arrives.
+  useEffect(() => {
+    const h = status.value?.history
+    if (h === undefined) return
+    setPoints((old) => {
+      const m = new Map(old)
+      for (const r of h) if (!m.has(r.round)) m.set(r.round, { loss: r.loss, accuracy: r.accuracy ?? null })
+      return m
+    })
+  }, [status.value])
+  useEffect(
+    () =>
+      subscribe(['round.completed'], (e) => {
+        if (e.data.job !== p.job.id) return
+        setPoints((old) =>
+          new Map(old).set(Number(e.data.round), {
+            loss: (e.data.loss as number | null) ?? null,
+            accuracy: (e.data.accuracy as number | null) ?? null
+          })
+        )
+      }),
+    [p.job.id]
+  )
+  const rounds = useMemo(() => [...points.keys()].sort((a, b) => a - b), [points])
+  const s = status.value
+  return (
+    <div class="card">
+      <h2>
+        {p.job.name} <span class="pill">{s?.state ?? p.job.state}</span>
+      </h2>
+      <Err error={status.error} />
+      <div class="stats">
+        <Stat
+          label="round"
+          value={s?.round === null || s === undefined ? '–' : s.round + 1}
+          testId="job-round"
+        />
+        <Stat label="loss" value={num(s?.loss)} />
+        <Stat label="held-out accuracy" value={pct(s?.accuracy)} />
+        <Stat label="peers aggregated" value={s?.peersUsed ?? '–'} />
+        <Stat label="receipts" value={s?.receipts ?? '–'} />
+        <Stat label="rejected updates" value={s?.rejected.length ?? '–'} />
+      </div>
+      <RoundChart
+        testId="job-chart"
+        x={rounds}
+        series={[
+          { label: 'loss', color: '#f59e0b', values: rounds.map((r) => points.get(r)?.loss ?? null) },
+          {
+            label: 'accuracy',
+            color: '#22d3ee',
+            right: true,
+            values: rounds.map((r) => points.get(r)?.accuracy ?? null)
+          }
+        ]}
+      />
+      {s !== undefined && s.rejected.length > 0 ? (
+        <table>
+          <thead>
+            <tr>
+              <th>round</th>
+              <th>from</th>
+              <th>rejected because</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.rejected.slice(-10).map((r) => (
+              <tr>
+                <td>{r.round}</td>
+                <td class="mono">{short(r.from)}</td>
+                <td>{r.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <p class="muted mono">job {p.job.id}</p>
+    </div>
+  )
+}
+
+export function JobsView() {
+  const jobs = useLive(async () => rpc<Job[]>('job_list'), ['job'])
+  const list = jobs.value ?? []
+  return (
+    <section>
+      <Err error={jobs.error} />
+      {list.length === 0 ? <p class="muted">No jobs known to this node yet.</p> : null}
+      {list.map((j) => (
+        <JobDetail job={j} key={j.id} />
+      ))}
+    </section>
+  )
+}
+
+/* ---------- data & consent ---------- */
+function Gauge(p: { spent: number | null; max: number | undefined }) {
+  if (p.max === undefined) return <span class="muted">no budget</span>
+  const share = p.spent === null ? 1 : Math.min(1, p.spent / p.max)
+  const cls = share >= 1 ? 'bad' : share >= 0.8 ? 'warn' : 'ok'
+  return (
+    <div class="gauge" title={`ε ${num(p.spent, 2)} of ${p.max}`}>
+      <progress class={cls} max={1} value={share} />
+      <span>
+        ε {p.spent === null ? '∞' : num(p.spent, 2)} / {p.max}
+      </span>
+    </div>
+  )
+}
+
+export function DataView(p: { me: string | undefined }) {
+  const datasets = useLive(async () => rpc<Dataset[]>('dataset_list'), ['grant'])
+  const grants = useLive(async () => rpc<Grant[]>('dataset_grants'), ['grant', 'privacy'])
+  const [privacy, setPrivacy] = useState<Record<string, Privacy>>({})
+  const [error, setError] = useState<string | undefined>()
+  const [busy, setBusy] = useState<string | undefined>()
+  const withBudget = [
+    ...new Set((grants.value ?? []).filter((g) => g.privacy !== undefined).map((g) => g.dataset))
+  ]
+  useEffect(() => {
+    for (const d of withBudget) {
+      rpc<Privacy>('dataset_privacy', { dataset: d }).then(
+        (r) => setPrivacy((old) => ({ ...old, [d]: r })),
+        () => {}
+      )
+    }
+  }, [grants.value])
+  const revoke = async (g: Grant): Promise<void> => {
+    if (
+      !window.confirm(
+        `Revoke the grant to ${short(g.grantee, 14)}? Its keys are deleted everywhere and the swarm unlearns the data.`
+      )
+    )
+      return
+    setBusy(g.id)
+    try {
+      await rpc('dataset_revoke', { grant: g.id, reason: 'revoked from the dashboard' })
+      setError(undefined)
+    } catch (e) {
+      setError((e as Error).message)
+    } finally {
+      setBusy(undefined)
+      grants.reload()
+    }
+  }
+  const now = Date.now() / 1000
+  const statusOf = (g: Grant): string =>
+    g.revokedAt !== undefined ? 'revoked' : g.exp !== undefined && g.exp <= now ? 'expired' : 'active'
+  return (
+    <section>
+      <div class="card">
+        <h2>My datasets</h2>
+        <Err error={datasets.error} />
+        {(datasets.value ?? []).length === 0 ? <p class="muted">This node owns no dataset.</p> : null}
+        <table>
+          <tbody>
+            {(datasets.value ?? []).map((d) => (
+              <tr>
+                <td>{d.name}</td>
+                <td>{d.count} records</td>
+                <td>{d.shards.length} shards (encrypted)</td>
+                <td class="mono">{short(d.manifestCid, 12)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div class="card">
+        <h2>Grants</h2>
+        <Err error={grants.error ?? error} />
+        <table data-testid="grants">
+          <thead>
+            <tr>
+              <th>grantee</th>
+              <th>purpose</th>
+              <th>expires</th>
+              <th>privacy budget</th>
+              <th>status</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {(grants.value ?? []).map((g) => {
+              const st = statusOf(g)
+              return (
+                <tr data-grant={g.id} data-status={st}>
+                  <td class="mono">
+                    {short(g.grantee, 14)}
+                    {g.grantee === p.me ? ' (this node)' : ''}
+                  </td>
+                  <td>{g.purpose === 'any' ? 'any job' : short(g.purpose)}</td>
+                  <td>{g.exp === undefined ? 'never' : when(g.exp)}</td>
+                  <td>
+                    <Gauge spent={privacy[g.dataset]?.epsilon ?? null} max={g.privacy?.epsMax} />
+                  </td>
+                  <td>
+                    <span class={`pill ${st === 'active' ? 'ok' : 'bad'}`}>{st}</span>
+                  </td>
+                  <td>
+                    {st === 'active' && g.owner === p.me ? (
+                      <button
+                        class="danger"
+                        disabled={busy === g.id}
+                        onClick={() => void revoke(g)}
+                        data-testid="revoke"
+                      >
+                        Revoke
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              )
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  )
+}
+
+/* ---------- receipts, audit, ledger ---------- */
+interface Audit {
+  reexecuted: number
+  matched: number
+  mismatched: number
+  queued: number
+  proofsAccepted: number
+  convicted: string[]
+  fraction: number
+}
+
+export function AuditView() {
+  const audit = useLive(async () => rpc<Audit>('receipts_audit'), ['receipt', 'fraud'])
+  const ledger = useLive(async () => rpc<Ledger>('ledger_balances'), ['receipt', 'fraud'])
+  const events = useEvents(['receipt', 'fraud'], 30)
+  const a = audit.value
+  const l = ledger.value
+  return (
+    <section>
+      <div class="card">
+        <h2>Verification and audit</h2>
+        <Err error={audit.error ?? ledger.error} />
+        <div class="stats">
+          <Stat label="receipts held" value={l?.receipts ?? '–'} />
+          <Stat label="verified (signature, chain, lineage)" value={l?.verified ?? '–'} />
+          <Stat label="re-executed here" value={a?.reexecuted ?? '–'} />
+          <Stat
+            label="matched · mismatched"
+            value={a === undefined ? '–' : `${a.matched} · ${a.mismatched}`}
+          />
+          <Stat label="fraud proofs" value={a?.proofsAccepted ?? '–'} />
+          <Stat label="convicted" value={a?.convicted.length ?? '–'} />
+        </div>
+      </div>
+      <div class="card">
+        <h2>Ledger</h2>
+        <p class="muted mono">hash {l?.hash ?? '…'} (the same on every node that holds the same receipts)</p>
+        <table>
+          <tbody>
+            {Object.entries(l?.balances ?? {})
+              .sort((x, y) => y[1] - x[1])
+              .map(([did, credits]) => (
+                <tr>
+                  <td class="mono">{short(did, 16)}</td>
+                  <td class="num">{credits}</td>
+                  <td>{l?.excluded.includes(did) ? <span class="pill bad">excluded</span> : null}</td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
+      <div class="card">
+        <h2>Live</h2>
+        <ul class="feed">
+          {events.map((e) => (
+            <li>
+              <span
+                class={`pill ${e.topic.startsWith('fraud') || e.data.outcome === 'mismatch' ? 'bad' : 'ok'}`}
+              >
+                {e.topic}
+              </span>{' '}
+              {short(String(e.data.issuer ?? e.data.offender ?? e.data.did ?? ''))} job{' '}
+              {short(String(e.data.job ?? ''), 6)} round {String(e.data.round ?? '–')}{' '}
+              {e.data.outcome !== undefined ? String(e.data.outcome) : ''}
+            </li>
+          ))}
+        </ul>
+      </div>
+    </section>
+  )
+}
+
+/* ---------- swarm ---------- */
+interface Governance {
+  governed: boolean
+  swarm: string | null
+  members: string[]
+}
+interface Proposal {
+  hash: string
+  title: string
+  status: string
+  outcome: string
+  yes: number
+  no: number
+  abstain: number
+  closes: number
+}
+
+export function SwarmView() {
+  const info = useLive(async () => rpc<Record<string, unknown>>('swarm_info'), ['peer'])
+  const gov = useLive(async () => rpc<Governance>('governance_status'), [], 10_000)
+  const proposals = useLive(async () => rpc<Proposal[]>('governance_proposals'), [], 10_000)
+  const members = (info.value?.members as Array<{ did: string }> | undefined) ?? []
+  const refused = (info.value?.refused as Array<{ peerId: string; reason: string }> | undefined) ?? []
+  return (
+    <section>
+      <div class="card">
+        <h2>Swarm</h2>
+        <Err error={info.error} />
+        <dl class="kv">
+          <dt>swarm</dt>
+          <dd class="mono">
+            {(info.value?.swarm as { id?: string; name?: string } | null)?.name ?? ''}{' '}
+            {String((info.value?.swarm as { id?: string } | null)?.id ?? 'none')}
+          </dd>
+          <dt>membership enforced</dt>
+          <dd>
+            {info.value?.enforced === true
+              ? 'yes (credentials checked on every connection and message)'
+              : 'no'}
+          </dd>
+          <dt>governed</dt>
+          <dd>{gov.value?.governed === true ? 'yes' : 'no (founders decide)'}</dd>
+          <dt>members</dt>
+          <dd class="mono">
+            {(gov.value?.governed === true ? gov.value.members : members.map((m) => m.did)).map((d) => (
+              <div>{short(d, 18)}</div>
+            ))}
+          </dd>
+          <dt>refused peers</dt>
+          <dd>
+            {refused.length === 0
+              ? 'none'
+              : refused.slice(0, 10).map((r) => (
+                  <div class="mono">
+                    {short(r.peerId)}: {r.reason}
+                  </div>
+                ))}
+          </dd>
+        </dl>
+      </div>
+      <div class="card">
+        <h2>Proposals</h2>
+        <Err error={proposals.error} />
+        {(proposals.value ?? []).length === 0 ? <p class="muted">No proposals.</p> : null}
+        <table>
+          <tbody>
+            {(proposals.value ?? []).map((x) => (
+              <tr>
+                <td>{x.title}</td>
+                <td>
+                  <span class={`pill ${x.status === 'passed' ? 'ok' : x.status === 'failed' ? 'bad' : ''}`}>
+                    {x.status}
+                  </span>
+                </td>
+                <td>
+                  yes {x.yes} · no {x.no} · abstain {x.abstain}
+                </td>
+                <td>closes {when(x.closes)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  )
+}
+
+export type { NodeInfo }
