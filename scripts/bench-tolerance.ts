@@ -46,6 +46,7 @@ import {
   acceptedWithin,
   compareUpdates,
   perturbWeights,
+  SENSITIVITY_PROBES,
   withinTolerance,
   type UpdateComparison
 } from '../src/training/receipts/index.js'
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
   say(`Date: ${new Date().toISOString()}  `)
   say(
     `Bound (\`cpu-parallel\`, src/training/receipts/tolerance.ts): tight stage relative distance ≤ ${BOUND.maxRelDistance} and cosine ≥ ${BOUND.minCosine}; ` +
-      `else sensitivity stage: ≤ min(${BOUND.maxAdaptiveRelDistance}, ${BOUND.sensitivityFactor} × the distance of a re-run from the base with its last bits flipped)`
+      `else sensitivity stage: ≤ min(${BOUND.maxAdaptiveRelDistance}, ${BOUND.sensitivityFactor} × the largest distance of up to ${SENSITIVITY_PROBES} re-runs from the base with its last bits flipped)`
   )
   say()
   const rows: Row[] = []
@@ -208,16 +209,28 @@ async function main(): Promise<void> {
           if (typeof c === 'string') throw new Error(c)
           return c
         }
-        // The verifier's sensitivity stage: the same round from the base with every last bit flipped.
-        const sensitivity = cmp(
-          (await round(det, model, perturbWeights(base), shard, H, seed)).weights
-        ).relDistance
-        row.sensMax = Math.max(row.sensMax, sensitivity)
+        // The verifier's sensitivity stage, as verifyReexecution runs it: perturbed re-runs of the
+        // round (variants 0, 1, 2, each computed once, when first needed), the largest distance
+        // so far counting, stopping at the first that accepts.
+        const probes: number[] = []
+        const judge = async (c: UpdateComparison): Promise<boolean> => {
+          if (withinTolerance(c, BOUND)) return true
+          let sensitivity = 0
+          for (let v = 0; v < SENSITIVITY_PROBES; v++) {
+            probes[v] ??= cmp(
+              (await round(det, model, perturbWeights(base, v), shard, H, seed)).weights
+            ).relDistance
+            sensitivity = Math.max(sensitivity, probes[v]!)
+            row.sensMax = Math.max(row.sensMax, sensitivity)
+            if (acceptedWithin(c, BOUND, sensitivity)) return true
+          }
+          return false
+        }
         const h = cmp(honest.weights)
         row.honestMax = Math.max(row.honestMax, h.relDistance)
         row.honestMinCos = Math.min(row.honestMinCos, h.cosine)
         if (!withinTolerance(h, BOUND)) row.honestTight++
-        if (!acceptedWithin(h, BOUND, sensitivity)) row.honestOutside++
+        if (!(await judge(h))) row.honestOutside++
         const peer = (await round(det, model, base, other, H, seed + 1)).weights
         const claims: Record<Cheat, Weights> = {
           'half the steps': (await round(det, model, base, shard, Math.max(1, Math.floor(H / 2)), seed))
@@ -233,7 +246,7 @@ async function main(): Promise<void> {
           const d = cmp(claims[c])
           row.dishonest++
           row.cheatMin[c] = Math.min(row.cheatMin[c], d.relDistance)
-          if (acceptedWithin(d, BOUND, sensitivity)) row.cheatInside[c]++
+          if (await judge(d)) row.cheatInside[c]++
         }
       }
       rows.push(row)
@@ -250,7 +263,7 @@ async function main(): Promise<void> {
   say(`### Honest divergence (${ROUNDS} rounds per row) and false positives`)
   say()
   say(
-    '| model | H | largest relative distance | smallest cosine | largest sensitivity | outside the tight stage | refused (false positives) | ms per round, 1 thread | ms, ' +
+    '| model | H | largest relative distance | smallest cosine | largest sensitivity measured | outside the tight stage | refused (false positives) | ms per round, 1 thread | ms, ' +
       `${THREADS} threads | speed-up |`
   )
   say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')

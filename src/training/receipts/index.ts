@@ -103,6 +103,7 @@ export {
   acceptedWithin,
   adaptiveLimit,
   perturbWeights,
+  SENSITIVITY_PROBES,
   describeComparison,
   type ToleranceBound,
   type Verifiability,

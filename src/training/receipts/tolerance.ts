@@ -187,15 +187,26 @@ export function acceptedWithin(c: UpdateComparison, bound: ToleranceBound, sensi
 }
 
 /**
- * Flip the last mantissa bit of every value: a deterministic perturbation of the size of one
- * rounding error, from which a verifier measures how much a round amplifies rounding.
+ * Perturbed re-runs the sensitivity stage tries at most (stopping at the first that accepts):
+ * one perturbed trajectory can land closer than the honest one (chaotic divergence is itself
+ * random), so an honest claim gets several chances to find the round's real sensitivity, and
+ * a dishonest one must be further than all of them.
  */
-export function perturbWeights(weights: WeightsView): Map<string, Float32Array> {
+export const SENSITIVITY_PROBES = 3
+
+/**
+ * A deterministic perturbation of the size of one or two rounding errors, from which a verifier
+ * measures how much a round amplifies rounding: variant 0 flips the last mantissa bit of every
+ * value, 1 the second-last, 2 the last bit of every other value.
+ */
+export function perturbWeights(weights: WeightsView, variant = 0): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>()
+  const mask = variant === 1 ? 2 : 1
+  const step = variant === 2 ? 2 : 1
   for (const [name, t] of weights) {
     const copy = t.slice()
     const bits = new Uint32Array(copy.buffer, copy.byteOffset, copy.length)
-    for (let i = 0; i < bits.length; i++) bits[i] = bits[i]! ^ 1
+    for (let i = 0; i < bits.length; i += step) bits[i] = bits[i]! ^ mask
     out.set(name, copy)
   }
   return out

@@ -157,11 +157,12 @@ export interface Reexecutor {
   /**
    * Re-run the round deterministically. With `keepWeights`, also return the re-run's weights
    * and base (rounds of other execution providers are then re-run too, for a tolerance check);
-   * with `perturbBase`, start from `perturbWeights(base)` (the sensitivity stage).
+   * with `perturbBase` (a variant number), start from `perturbWeights(base, variant)` (the
+   * sensitivity stage).
    */
   run(
     claims: ReceiptClaims,
-    opts?: { signal?: AbortSignal; keepWeights?: boolean; perturbBase?: boolean }
+    opts?: { signal?: AbortSignal; keepWeights?: boolean; perturbBase?: number }
   ): Promise<ReexecutionResult>
   /**
    * Fetch the weights a receipt's `resultCid` names (needed to check rounds within a

@@ -168,7 +168,7 @@ export class RoundReexecutor implements Reexecutor {
    */
   async run(
     claims: ReceiptClaims,
-    opts: { signal?: AbortSignal; keepWeights?: boolean; perturbBase?: boolean } = {}
+    opts: { signal?: AbortSignal; keepWeights?: boolean; perturbBase?: number } = {}
   ): Promise<ReexecutionResult> {
     if (this.closed) throw new ReexecClosedError()
     const signal =
@@ -179,7 +179,7 @@ export class RoundReexecutor implements Reexecutor {
     this.tail = before.then(async () => done)
     try {
       await untilAborted(before, signal)
-      return await this.execute(claims, signal, opts.keepWeights === true, opts.perturbBase === true)
+      return await this.execute(claims, signal, opts.keepWeights === true, opts.perturbBase)
     } finally {
       release()
     }
@@ -233,7 +233,7 @@ export class RoundReexecutor implements Reexecutor {
     claims: ReceiptClaims,
     signal: AbortSignal,
     keepWeights: boolean,
-    perturbBase: boolean
+    perturbBase: number | undefined
   ): Promise<ReexecutionResult> {
     const t0 = performance.now()
     if (claims.ep !== REPRODUCIBLE_EP && toleranceFor(claims.ep) === undefined) {
@@ -264,7 +264,7 @@ export class RoundReexecutor implements Reexecutor {
       )
     }
 
-    const start = perturbBase ? perturbWeights(base) : base
+    const start = perturbBase === undefined ? base : perturbWeights(base, perturbBase)
     if (entry.trainer === undefined) {
       entry.trainer = await Trainer.create(entry.compiled, { weights: start, deterministic: true, signal })
     } else {

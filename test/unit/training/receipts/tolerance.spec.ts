@@ -149,7 +149,7 @@ describe('receipts: verification within a tolerance', () => {
       run: async (_c, opts = {}) => ({
         resultHash: hashOf(rerun),
         ...(opts.keepWeights === true
-          ? { weights: opts.perturbBase === true ? w([1.1003, 2.2, 2.9], [0.1]) : rerun, base }
+          ? { weights: opts.perturbBase !== undefined ? w([1.1003, 2.2, 2.9], [0.1]) : rerun, base }
           : {})
       }),
       result: async () => ({ weights: claimedNow, resultHash: hashOf(claimedNow) })
@@ -176,6 +176,19 @@ describe('receipts: verification within a tolerance', () => {
       acceptedWithin({ relDistance: 0.2, cosine: 0.99, updateNorm: 1, claimedNorm: 1 }, bound, 1),
       false
     )
+  })
+
+  it('perturbs weights by a bit or two in three deterministic variants', () => {
+    const variants = [0, 1, 2].map((v) => perturbWeights(w([1, -2, 0.5], [3]), v))
+    assert.notDeepEqual(variants[0], variants[1])
+    assert.notDeepEqual(variants[0], variants[2])
+    assert.equal(variants[2]!.get('a')![1], -2, 'variant 2 leaves every other value')
+    for (const v of variants) {
+      for (const [k, t] of w([1, -2, 0.5], [3])) {
+        const u = v.get(k)!
+        for (let i = 0; i < t.length; i++) assert.ok(Math.abs(u[i]! - t[i]!) <= Math.abs(t[i]!) * 2 ** -21)
+      }
+    }
   })
 
   it('perturbs weights by one bit each, deterministically', () => {
