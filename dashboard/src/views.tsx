@@ -265,7 +265,7 @@ function JobDetail(p: { job: Job }) {
       </div>
       <RoundChart
         testId="job-chart"
-        x={rounds}
+        x={rounds.map((r) => r + 1)}
         series={[
           { label: 'loss', color: '#f59e0b', values: rounds.map((r) => points.get(r)?.loss ?? null) },
           {

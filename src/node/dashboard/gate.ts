@@ -264,6 +264,7 @@ export function indexHtml(csrf: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="shoal-csrf" content="${escapeHtml(csrf)}">
 <title>Shoal node</title>
+<link rel="icon" href="${DASHBOARD_PATH}assets/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${DASHBOARD_PATH}assets/app.css">
 <script type="module" src="${DASHBOARD_PATH}assets/app.js"></script>
 </head>

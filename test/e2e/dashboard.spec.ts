@@ -1,0 +1,283 @@
+/**
+ * The web dashboard in a real browser (Debian's headless Chromium, driven by playwright-core
+ * with `executablePath`; nothing is downloaded): a small swarm (an owner and 2 trainers) trains
+ * while a trainer's page charts its rounds as their events arrive; the owner revokes a grant
+ * from its page and the grantee's node reports it; requests without the session, with a wrong
+ * Host or without the CSRF token are refused. Waits on conditions and events, never on fixed
+ * sleeps. Screenshots go to the test's temp dir (SHOAL_DASHBOARD_SCREENSHOT=path also copies the
+ * jobs view there, e.g. docs/dashboard.png).
+ */
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { LocalSwarm, until, type SwarmNode } from '../../scripts/lib/swarm.js'
+
+const CHROMIUM = [
+  process.env.SHOAL_CHROMIUM,
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome'
+].find((p): p is string => p !== undefined && p !== '' && existsSync(p))
+
+/** Opens a node's event stream (bearer token) and collects its events until `stop()`. */
+function eventLog(
+  node: SwarmNode,
+  token: string,
+  topics: string
+): {
+  events: Array<{ event: string; data: Record<string, unknown> }>
+  ready: Promise<void>
+  stop: () => void
+} {
+  const events: Array<{ event: string; data: Record<string, unknown> }> = []
+  const ac = new AbortController()
+  let ready!: () => void
+  const isReady = new Promise<void>((resolve) => (ready = resolve))
+  void (async () => {
+    const res = await fetch(new URL(`api/v0/events?topics=${topics}`, node.daemon!.api), {
+      headers: { authorization: `Bearer ${token}` },
+      signal: ac.signal
+    })
+    const reader = res.body!.getReader()
+    const dec = new TextDecoder()
+    let buf = ''
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      buf += dec.decode(value, { stream: true })
+      let i: number
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i)
+        buf = buf.slice(i + 2)
+        const event = /^event: (.*)$/m.exec(block)?.[1]
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (event === 'ready') ready()
+        else if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) })
+      }
+    }
+  })().catch(() => {})
+  return { events, ready: isReady, stop: () => ac.abort() }
+}
+
+/** The page's document, as much of it as the predicates use (they run in the page: no DOM types here). */
+interface PageDoc {
+  querySelector(s: string): { getAttribute(n: string): string | null; textContent: string | null } | null
+}
+
+/**
+ * Page predicates, passed as functions (the page's CSP forbids evaluating strings): the job
+ * chart holds at least `n` points; an element's text.
+ */
+const points = (n: number): boolean =>
+  Number(
+    (globalThis as unknown as { document: PageDoc }).document
+      .querySelector('[data-testid="job-chart"]')
+      ?.getAttribute('data-points') ?? 0
+  ) >= n
+const textAtLeast = ({ sel, n }: { sel: string; n: number }): boolean =>
+  Number((globalThis as unknown as { document: PageDoc }).document.querySelector(sel)?.textContent) >= n
+const textStarts = ({ sel, prefix }: { sel: string; prefix: string }): boolean =>
+  (
+    (globalThis as unknown as { document: PageDoc }).document.querySelector(sel)?.textContent ?? ''
+  ).startsWith(prefix)
+
+/** A raw request with exactly these headers (Host included). */
+async function raw(
+  api: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string
+): Promise<number> {
+  const u = new URL(api)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: body === undefined ? 'GET' : 'POST', headers },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      }
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+describe('web dashboard in headless Chromium (a small swarm)', function () {
+  this.timeout(600_000)
+  let swarm: LocalSwarm
+  let browser: Browser | undefined
+  let shots: string
+  const pageErrors: string[] = []
+
+  before(async function () {
+    if (CHROMIUM === undefined) {
+      console.warn('    (skipped: no Chromium; `apt-get install -y chromium` or set SHOAL_CHROMIUM)')
+      this.skip()
+    }
+    shots = await mkdtemp(join(tmpdir(), 'shoal-e2e-dashboard-'))
+    swarm = new LocalSwarm({ root: join(shots, 'swarm'), trainers: 2 })
+    await swarm.start()
+    await swarm.form()
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu']
+    })
+  })
+  after(async () => {
+    await browser?.close()
+    await swarm?.stop()
+    if (shots !== undefined) console.log(`    screenshots: ${shots}`)
+    if (process.env.SHOAL_KEEP_E2E !== '1' && shots !== undefined)
+      await rm(join(shots, 'swarm'), { recursive: true, force: true })
+  })
+
+  /** Logs a new browser context into `node`'s dashboard through a one-time URL. */
+  const login = async (node: SwarmNode): Promise<{ context: BrowserContext; page: Page; url: string }> => {
+    const { url } = await swarm.call<{ url: string }>(node, 'dashboard_login')
+    const context = await browser!.newContext({ viewport: { width: 1360, height: 900 } })
+    const page = await context.newPage()
+    page.on('pageerror', (e) => pageErrors.push(`${node.name}: ${e.message}`))
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`${node.name}: ${m.text()}`)
+    })
+    page.on('dialog', (d) => void d.accept())
+    await page.goto(url)
+    assert.ok(page.url().endsWith('/dashboard/'), page.url())
+    await page.waitForSelector('[data-testid="live"][data-connected="true"]')
+    return { context, page, url }
+  }
+
+  it('logs in once, charts a trainer’s rounds live, revokes a grant from the page, and refuses forged requests', async () => {
+    const [t1, t2] = swarm.trainers as [SwarmNode, SwarmNode]
+    const tokenOf = async (n: SwarmNode): Promise<string> =>
+      (await readFile(join(n.home, 'rpc.cookie'), 'utf8')).trim()
+    const ds = await swarm.importAndGrant({ alpha: 0.5, seed: 7 })
+    const trainerView = await login(t1)
+    // The login URL is spent: a second visit gets no session.
+    const again = await browser!.newContext()
+    const againPage = await again.newPage()
+    const second = await againPage.goto(trainerView.url)
+    assert.equal(second?.status(), 403)
+    await again.close()
+
+    await trainerView.page.click('[data-tab="jobs"]')
+    const job = await swarm.createJob({
+      name: 'e2e-dashboard',
+      dataset: ds.manifestCid,
+      model: 'mlp',
+      rounds: 6,
+      H: 15,
+      k: 1,
+      lr: 0.05,
+      batchSize: 32,
+      aggregation: 'mean',
+      compression: 'none',
+      seed: 1
+    })
+    // The chart gains points as round.completed events arrive (no reload).
+    const chart = trainerView.page.locator('[data-testid="job-chart"]')
+    await chart.waitFor()
+    await trainerView.page.waitForFunction(points, 1, { timeout: 300_000 })
+    const first = Number(await chart.getAttribute('data-points'))
+    await trainerView.page.waitForFunction(points, first + 1, { timeout: 300_000 })
+    // The round tile follows the job's status, reloaded on the same events.
+    await trainerView.page.waitForFunction(textAtLeast, { sel: '[data-testid="job-round"]', n: first + 1 })
+    assert.ok((await trainerView.page.locator('.chart canvas').count()) >= 1, 'uPlot drew on a canvas')
+    await trainerView.page.screenshot({ path: join(shots, 'dashboard-jobs.png'), fullPage: true })
+
+    // The owner revokes trainer 2's grant from its page; trainer 2's node reports it.
+    const t2events = eventLog(t2, await tokenOf(t2), 'grant.revoked,job.state')
+    await t2events.ready
+    const ownerView = await login(swarm.owner)
+    await ownerView.page.click('[data-tab="data"]')
+    const grants = await swarm.call<Array<{ id: string; grantee: string }>>(swarm.owner, 'dataset_grants')
+    const g2 = grants.find((g) => g.grantee === t2.did)!
+    const row = ownerView.page.locator(`tr[data-grant="${g2.id}"]`)
+    await row.locator('[data-testid="revoke"]').click()
+    await ownerView.page.waitForSelector(`tr[data-grant="${g2.id}"][data-status="revoked"]`)
+    await ownerView.page.screenshot({ path: join(shots, 'dashboard-consent.png'), fullPage: true })
+    await until(
+      'trainer 2 to report the revocation',
+      async () =>
+        t2events.events.some((e) => e.event === 'grant.revoked' && e.data.grant === g2.id) ? true : undefined,
+      120_000
+    )
+    const t2grant = (await swarm.call<Array<{ id: string; revokedAt?: number }>>(t2, 'dataset_grants')).find(
+      (g) => g.id === g2.id
+    )
+    assert.ok(t2grant?.revokedAt !== undefined, 'the grantee holds the revocation')
+    t2events.stop()
+
+    // Refused: no session, a wrong Host, no CSRF token.
+    const api = swarm.owner.daemon!.api
+    const fresh = await browser!.newContext()
+    const anon = await fresh.newPage()
+    assert.equal((await anon.goto(new URL('dashboard/', api).href))?.status(), 401)
+    await fresh.close()
+    const noCsrf = await ownerView.page.evaluate(
+      async () =>
+        (
+          await fetch('/rpc', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'node_pause' })
+          })
+        ).status
+    )
+    assert.equal(noCsrf, 403)
+    const cookie = (await ownerView.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ')
+    const csrf = String(
+      await ownerView.page.evaluate(() =>
+        (globalThis as unknown as { document: PageDoc }).document
+          .querySelector('meta[name="shoal-csrf"]')
+          ?.getAttribute('content')
+      )
+    )
+    const port = new URL(api).port
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'node_info' })
+    const json = { 'content-type': 'application/json' }
+    assert.equal(
+      await raw(api, '/rpc', { ...json, host: `127.0.0.1:${port}`, cookie, 'x-csrf-token': csrf }, body),
+      200
+    )
+    assert.equal(
+      await raw(
+        api,
+        '/rpc',
+        { ...json, host: `rebound.example:${port}`, cookie, 'x-csrf-token': csrf },
+        body
+      ),
+      403
+    )
+    assert.equal(await raw(api, '/dashboard/', { host: `rebound.example:${port}`, cookie }), 421)
+    assert.equal(await raw(api, '/rpc', { ...json, host: `127.0.0.1:${port}`, cookie }, body), 403)
+    assert.equal(await raw(api, '/rpc', { ...json, host: `127.0.0.1:${port}` }, body), 401)
+
+    // The other views render against the live node without errors.
+    for (const tab of ['node', 'audit', 'swarm', 'jobs']) {
+      await trainerView.page.click(`[data-tab="${tab}"]`)
+      await trainerView.page.waitForSelector('.card')
+    }
+    await trainerView.page.click('[data-tab="node"]')
+    await trainerView.page.waitForFunction(textStarts, {
+      sel: '[data-testid="node-did"]',
+      prefix: 'did:key:'
+    })
+    assert.equal(await trainerView.page.textContent('[data-testid="node-did"]'), t1.did)
+    await trainerView.page.click('[data-tab="jobs"]')
+    await trainerView.page.waitForFunction(points, 2)
+    await trainerView.page.screenshot({ path: join(shots, 'dashboard.png') })
+    if (process.env.SHOAL_DASHBOARD_SCREENSHOT !== undefined)
+      await copyFile(join(shots, 'dashboard-jobs.png'), process.env.SHOAL_DASHBOARD_SCREENSHOT)
+    assert.deepEqual(
+      pageErrors.filter((e) => !/status of 403/.test(e) || !e.startsWith(`${swarm.owner.name}:`)),
+      [],
+      'no script errors or CSP violations on the pages'
+    )
+    assert.ok(job.length > 0)
+  })
+})
