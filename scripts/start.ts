@@ -12,6 +12,10 @@
  *   6. at the end: each node's accuracy beside a centralized reference trained on the same data
  *      for the same number of epochs, bytes exchanged, receipts, and the exported ONNX model.
  *
+ * The owner's web dashboard URL (a one-time login) is printed while the swarm trains;
+ * `npm start -- --keep` leaves every node running at the end (Ctrl-C stops them), so that a
+ * newcomer can look around in the dashboard and with the CLI.
+ *
  * Options (environment): SHOAL_NODES (trainers, 4), SHOAL_ROUNDS (20), SHOAL_H (local steps per
  * round, 40), SHOAL_K (peers averaged per round, min(3, N − 1)), SHOAL_DEMO_DIR (where the data
  * dirs go; default a new temp dir). These are the launcher's, not node config: the node's
@@ -41,6 +45,7 @@ const K = intEnv('SHOAL_K', Math.min(3, N - 1), 1, N - 1)
 const BATCH = 32
 const LR = 0.05
 const tty = process.stdout.isTTY === true
+const KEEP = process.argv.slice(2).includes('--keep')
 
 const root =
   process.env.SHOAL_DEMO_DIR !== undefined && process.env.SHOAL_DEMO_DIR !== ''
@@ -114,6 +119,12 @@ try {
     seed: 1
   })
   console.log(`  job ${job}`)
+
+  const dash = await swarm.call<{ url: string }>(swarm.owner, 'dashboard_login')
+  console.log(
+    `  the owner's dashboard (a one-time login URL; \`npx shoal --home ${swarm.owner.home} dashboard\` prints another):`
+  )
+  console.log(`  ${dash.url}`)
 
   step('training: no coordinator; each trainer gossip-averages with its peers')
   let printed = ''
@@ -233,6 +244,18 @@ try {
     path: onnx
   })
   console.log(`exported ONNX model: ${exp.path} (${exp.bytes} bytes)`)
+  if (KEEP) {
+    step('--keep: every node keeps running; Ctrl-C stops them all')
+    for (const n of swarm.all) {
+      const { url } = await swarm.call<{ url: string }>(n, 'dashboard_login')
+      console.log(`  ${n.name.padEnd(8)} ${url}`)
+    }
+    console.log(
+      `  (a login URL works once; another: npx shoal --home <data dir> dashboard; data dirs in ${root})`
+    )
+    // Until Ctrl-C: the SIGINT handler stops every node and exits.
+    await new Promise<never>(() => setInterval(() => {}, 60_000))
+  }
   await swarm.stop()
   console.log(`\nall nodes stopped cleanly; data dirs kept in ${root}`)
   console.log(`(restart one with: npx shoal --home ${swarm.trainers[0]!.home} daemon)`)
