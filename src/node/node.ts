@@ -4,8 +4,8 @@
  * already built — and stopped in exactly the reverse order (a stack of stop functions):
  *
  * repo lock → identity → Helia/libp2p → swarm → content store → node db → datasets → governance →
- * governance sync → models → job catalog → privacy → re-executor → audit → receipts → receipt sync → jobs → RPC server →
- * api file
+ * governance sync → models → job catalog → privacy → re-executor → audit → receipts → receipt sync → jobs → events →
+ * metrics (→ metrics listener) → RPC server (with the dashboard) → api file
  */
 import { join } from 'node:path'
 import { logger, type Logger } from '../common/index.js'
@@ -44,7 +44,7 @@ import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
 import { VERSION } from './constants.js'
 import { EVENTS_PATH, EventBus, EventStream, NODE_EVENT_TOPICS, wireNodeEvents } from './events/index.js'
-import { METRICS_PATH, NodeMetrics } from './metrics/index.js'
+import { METRICS_PATH, MetricsListener, NodeMetrics } from './metrics/index.js'
 import { DashboardGate, dashboardAssets, dashboardMethods } from './dashboard/index.js'
 
 export interface ShoalNodeInit {
@@ -396,6 +396,20 @@ export class ShoalNode {
         undefined,
         async (m) => m.stop()
       )
+      const { metrics: scrape } = this.config
+      if (scrape.port !== null) {
+        // Opt-in: /metrics without the token on its own listener (docs/metrics.md).
+        await this.use(
+          'metrics listener',
+          new MetricsListener(metrics, {
+            host: scrape.host,
+            port: scrape.port,
+            log: log('shoal:node:metrics')
+          }),
+          async (l) => l.start(),
+          async (l) => l.stop()
+        )
+      }
       const dashboard = new DashboardGate({
         assets: dashboardAssets(),
         readable: [EVENTS_PATH, METRICS_PATH],

@@ -98,6 +98,23 @@ export const ConfigSchema = z
           )
       })
       .strict(),
+    metrics: z
+      .object({
+        host: z
+          .string()
+          .min(1)
+          .describe('Address of the separate metrics listener (when metrics.port is set)'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .nullable()
+          .describe(
+            'Opt-in: serve GET /metrics on its own listener without the RPC token (for a Prometheus scraper); null = only on the RPC listener, with the token'
+          )
+      })
+      .strict(),
     log: z
       .object({
         level: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']),

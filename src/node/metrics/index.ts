@@ -22,3 +22,4 @@ export {
   type GossipStats,
   type MetricsSources
 } from './metrics.js'
+export { MetricsListener } from './listener.js'

@@ -1,7 +1,7 @@
 /** The node's Prometheus metrics: counts from the event bus, state read at scrape, RPC latency. */
 import assert from 'node:assert/strict'
 import { EventBus } from '../../../src/node/events/index.js'
-import { NodeMetrics, topicKind } from '../../../src/node/metrics/index.js'
+import { MetricsListener, NodeMetrics, topicKind } from '../../../src/node/metrics/index.js'
 
 describe('node metrics (Prometheus)', () => {
   it('counts rounds, receipts, re-executions, fraud and grants from events; reads gauges at scrape', async () => {
@@ -83,6 +83,24 @@ describe('node metrics (Prometheus)', () => {
       m.stop()
     }
     assert.equal(bus.subscribers, 0)
+  })
+
+  it('the opt-in listener serves /metrics without a token, and nothing else', async () => {
+    const bus = new EventBus()
+    const m = new NodeMetrics({ bus }, { defaults: false })
+    const l = new MetricsListener(m, { host: '127.0.0.1', port: 0 })
+    const url = await l.start()
+    try {
+      bus.publish('round.completed', { job: 'j', round: 3, loss: 0.25, accuracy: 0.9, checkpoint: 'c' })
+      const res = await fetch(url)
+      assert.equal(res.status, 200)
+      assert.match(res.headers.get('content-type') ?? '', /^text\/plain/)
+      assert.match(await res.text(), /^shoal_round\{job="j"\} 3$/m)
+      assert.equal((await fetch(new URL('/rpc', url))).status, 404)
+    } finally {
+      await l.stop()
+      m.stop()
+    }
   })
 
   it('names gossip topics by their kind', () => {
