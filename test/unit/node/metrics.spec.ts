@@ -1,5 +1,7 @@
 /** The node's Prometheus metrics: counts from the event bus, state read at scrape, RPC latency. */
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { EventBus } from '../../../src/node/events/index.js'
 import { MetricsListener, NodeMetrics, topicKind } from '../../../src/node/metrics/index.js'
 
@@ -99,6 +101,31 @@ describe('node metrics (Prometheus)', () => {
       assert.equal((await fetch(new URL('/rpc', url))).status, 404)
     } finally {
       await l.stop()
+      m.stop()
+    }
+  })
+
+  it('every metric the Grafana dashboard (docs/grafana-dashboard.json) queries exists', async () => {
+    const m = new NodeMetrics({
+      bus: new EventBus(),
+      connections: () => ({ connections: 0, peers: 0 }),
+      gossip: () => ({}),
+      contributions: () => ({}),
+      events: () => ({ clients: 0, opened: 0, dropped: 0, sent: 0 }),
+      paused: () => false
+    })
+    try {
+      const known = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name))
+      const doc = await readFile(
+        join(import.meta.dirname, '..', '..', '..', 'docs', 'grafana-dashboard.json'),
+        'utf8'
+      )
+      const used = new Set(
+        [...doc.matchAll(/\bshoal_[a-z0-9_]+/g)].map((x) => x[0].replace(/_(bucket|count|sum)$/, ''))
+      )
+      assert.ok(used.size >= 10)
+      for (const name of used) assert.ok(known.has(name), `${name} is not exported`)
+    } finally {
       m.stop()
     }
   })
