@@ -14,6 +14,8 @@ export {
   RpcListenError,
   method,
   toRpcError,
+  namedFailure,
+  RpcTimeoutError,
   RPC_HEADERS_TIMEOUT_MS,
   RPC_BODY_TIMEOUT_MS,
   RPC_STREAM_IDLE_MS,

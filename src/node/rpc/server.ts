@@ -262,7 +262,7 @@ export class RpcServer {
       try {
         await stream(req, res, url, ac.signal)
       } catch (caught) {
-        const err = asDiskFull(caught) ?? caught
+        const err = namedFailure(caught)
         if (!res.headersSent) this.sendJson(res, errorStatus(err), { error: toRpcError(err) })
         else res.destroy(err as Error)
       } finally {
@@ -409,8 +409,8 @@ export class RpcServer {
       return reply({ result: result ?? null })
     } catch (caught) {
       this.components.onCall?.(m.name, performance.now() - began, false)
-      // A full disk is named whatever layer hit it (blockstore, level, a file write).
-      const err = asDiskFull(caught) ?? caught
+      // A full disk or a timeout is named whatever layer hit it.
+      const err = namedFailure(caught)
       if (!(err instanceof ShoalError)) log.error({ err, method: m.name }, 'RPC method failed')
       else log.info({ method: m.name, code: err.code }, 'RPC method refused')
       return reply({ error: toRpcError(err) })
@@ -420,6 +420,37 @@ export class RpcServer {
 
 function validId(id: unknown): boolean {
   return typeof id === 'string' || typeof id === 'number' || id === null
+}
+
+/**
+ * Thrown (answered) when a method gave up waiting: a deadline of its own passed (e.g. fetching
+ * a CID that no reachable peer has), seen as the `TimeoutError` of an `AbortSignal.timeout`.
+ */
+export class RpcTimeoutError extends ShoalError<'TIMEOUT'> {
+  static override readonly category = 'unavailable'
+}
+
+/**
+ * The error a method's failure is answered with: a full disk as `DISK_FULL`, a timeout as
+ * `TIMEOUT` (both named whatever layer hit them); any other error as it is.
+ */
+export function namedFailure(err: unknown): unknown {
+  const full = asDiskFull(err)
+  if (full !== undefined) return full
+  if (!(err instanceof ShoalError)) {
+    const e = err as { name?: unknown; message?: unknown; cause?: unknown } | null
+    const timeout =
+      e?.name === 'TimeoutError' || (e?.cause as { name?: unknown } | undefined)?.name === 'TimeoutError'
+    if (timeout) {
+      return new RpcTimeoutError(
+        'TIMEOUT',
+        `gave up waiting: ${String(e?.message ?? 'timeout')}`,
+        {},
+        { cause: err }
+      )
+    }
+  }
+  return err
 }
 
 /** A ShoalError becomes an application error carrying its fields, code and category. */
@@ -439,6 +470,7 @@ function errorStatus(err: unknown): number {
     if (err.code === 'NOT_FOUND') return 404
     if (err.code === 'NOT_AUTHORIZED') return 403
     if (err.code === 'DISK_FULL') return 507
+    if (err.code === 'TIMEOUT') return 504
     return 400
   }
   return 500

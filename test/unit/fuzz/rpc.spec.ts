@@ -220,6 +220,7 @@ describe('fuzz: JSON-RPC of a real node', function () {
   })
 
   it('every string param of every method set to "", "%" or a non-CID, the others from the sample: a named error or a result', async () => {
+    await holdObject()
     for (const [name, m] of [...methods.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       if (VALID_PARAMS_NOT_SENT.has(name)) continue
       const sample = samples()[name] ?? {}

@@ -74,6 +74,27 @@ describe('RpcServer: limits on slow and oversized clients', function () {
             params: z.object({ x: z.number() }),
             result: z.number(),
             handler: async ({ x }) => x
+          }),
+          method({
+            name: 'test_timeout',
+            summary: 'gives up like a fetch under AbortSignal.timeout',
+            params: z.object({}),
+            result: z.null(),
+            handler: async () => {
+              const signal = AbortSignal.timeout(1)
+              await new Promise((r) => setTimeout(r, 20))
+              signal.throwIfAborted()
+              return null
+            }
+          }),
+          method({
+            name: 'test_full',
+            summary: 'hits a full disk',
+            params: z.object({}),
+            result: z.null(),
+            handler: async () => {
+              throw new Error('Error: ENOSPC: no space left on device, write')
+            }
           })
         ],
         streams: {
@@ -142,6 +163,23 @@ describe('RpcServer: limits on slow and oversized clients', function () {
   it('a body over maxBodyBytes gets 413 at once', async () => {
     const o = await slowClient(url, head('/rpc', 5000), [], 0)
     assert.match(o.text, /^HTTP\/1\.1 413/)
+  })
+
+  it('a method that gave up waiting answers TIMEOUT, one that hit a full disk DISK_FULL (both were -32603)', async () => {
+    for (const [name, code] of [
+      ['test_timeout', 'TIMEOUT'],
+      ['test_full', 'DISK_FULL']
+    ] as const) {
+      const res = await fetch(new URL('/rpc', url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: name, params: {} })
+      })
+      const body = (await res.json()) as { error: { code: number; data: { code: string; category: string } } }
+      assert.equal(body.error.code, -32000)
+      assert.equal(body.error.data.code, code)
+      assert.equal(body.error.data.category, 'unavailable')
+    }
   })
 
   it('ordinary requests are served as before', async () => {
