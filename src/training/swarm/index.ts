@@ -71,6 +71,7 @@ export {
   type TrainRoundOptions,
   type TrainRoundResult
 } from './round.js'
+export { shareRound, type ShareInput, type SharedRound } from './share.js'
 export { MemoryHub, MemoryWeightStore, MemoryCheckpointStore, rawCid } from './memory.js'
 export {
   gossipUpdateBus,

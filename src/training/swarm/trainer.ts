@@ -10,17 +10,14 @@
  */
 import { randomInt } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { availableParallelism } from 'node:os'
 import { logger, Rng, type Logger } from '../../common/index.js'
-import { encodeCompressed, validateUpdate } from '../aggregate/index.js'
+import { validateUpdate } from '../aggregate/index.js'
 import { shapeSize, type TensorDataset } from '../data/index.js'
 import { decodeWeights, encodeWeights } from '../export/index.js'
 import { compileModel, initParams, initState, type CompiledModel } from '../graph/index.js'
-import { applyUpdate, diffWeights, privatizeUpdate } from '../privacy/index.js'
 import { DpsgdRounds, isDpsgd } from '../dpsgd/index.js'
 import { Trainer } from '../runtime/index.js'
 import { Aggregator, type Combined } from './aggregation.js'
-import { PARALLEL_CPU_EP, REPRODUCIBLE_EP } from './constants.js'
 import { SwarmOptionsError, SwarmStateError } from './errors.js'
 import { ModelIntake, type Intake, type ValidModel } from './intake.js'
 import type { JobSpec } from './job.js'
@@ -28,6 +25,7 @@ import type { UpdateAnnouncement } from './messages.js'
 import { resolveOptions, type ResolvedSwarmOptions } from './options.js'
 import { PeerTable } from './peers.js'
 import { concatDatasets, roundSeed, trainRound, type TrainRoundResult } from './round.js'
+import { shareRound } from './share.js'
 import { wakeOn } from './signals.js'
 import {
   emptyCounters,
@@ -487,23 +485,21 @@ export class SwarmTrainer {
     clock: RoundClock,
     signal: AbortSignal
   ): Promise<Announced> {
-    const trainer = this.trainer!
     const o = this.options
-    let shared: Map<string, Float32Array> = mine
-    const privacy = this.job.privacy
-    if (privacy !== undefined && privacy !== null && !isDpsgd(privacy)) {
-      const { update } = privatizeUpdate(diffWeights(mine, base), {
-        clipNorm: privacy.clipNorm,
-        noiseMultiplier: privacy.noiseMultiplier,
-        rng: this.noiseRng
-      })
-      shared = applyUpdate(base, update)
-    }
-    const bytes = encodeCompressed(shared, o.compression, this.compiled.params)
+    const { shared, bytes, weightsCid, ep, result } = await shareRound({
+      mine,
+      base,
+      job: this.job,
+      params: this.compiled.params,
+      compression: o.compression,
+      noiseRng: this.noiseRng,
+      store: this.store,
+      executionProvider: this.trainer!.executionProvider,
+      deterministic: o.deterministic,
+      threads: o.threads,
+      signal
+    })
     clock.lap('aggMs')
-    const weightsCid = await this.store.put(bytes, signal)
-    const exact = trainer.executionProvider === REPRODUCIBLE_EP && o.deterministic
-    const result = exact ? undefined : await this.publishResult(mine, signal)
     const receipt = await this.receipts?.sign(
       {
         job: this.jobId,
@@ -523,10 +519,7 @@ export class SwarmTrainer {
         steps: local.steps,
         lossBefore: local.lossBefore,
         lossAfter: local.lossAfter,
-        ep:
-          trainer.executionProvider === REPRODUCIBLE_EP && !o.deterministic
-            ? PARALLEL_CPU_EP
-            : trainer.executionProvider,
+        ep,
         ...(result === undefined ? {} : result)
       },
       signal
@@ -544,22 +537,6 @@ export class SwarmTrainer {
     await this.bus.publish(msg)
     this.totals.bytesSent += bytes.length
     return { mine, shared, weightsCid, resultCid: result?.resultCid, bytesSent: bytes.length }
-  }
-
-  /**
-   * For a round that is not bit-reproducible: its exact result weights, published in the
-   * SHOALWT1 encoding (so that a raw CID of them is their `resultHash`), which a verifier
-   * compares with its CPU re-run within a tolerance. Nothing under differential privacy: only
-   * noised weights may leave the node.
-   */
-  private async publishResult(
-    mine: Map<string, Float32Array>,
-    signal: AbortSignal
-  ): Promise<{ resultCid?: string; threads: number }> {
-    const threads = this.options.threads ?? availableParallelism()
-    const privacy = this.job.privacy
-    if (privacy !== undefined && privacy !== null) return { threads }
-    return { resultCid: await this.store.put(encodeWeights(mine, this.compiled.params), signal), threads }
   }
 
   /** Step 4: the own model aggregated with the valid peer models (by DID), installed as the new base. */
