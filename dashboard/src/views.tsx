@@ -57,6 +57,30 @@ interface JobStatus {
   rejected: Array<{ round: number; from: string; reason: string }>
   history: Array<{ round: number; loss: number; accuracy?: number; peers: unknown[]; rejected: number }>
 }
+interface Lineage {
+  epoch: string
+  excluded: string[]
+  grants: Array<{
+    grant: string
+    owner: string | null
+    grantee: string | null
+    status: string
+    unlearned: boolean
+    firstRound: number
+    lastRound: number
+    receipts: number
+  }>
+  checkpoints: Array<{ cid: string; round: number; influencedBy: string[] }>
+  unlearning: Array<{
+    grant: string
+    how: string
+    fromRound: number
+    rolledBackTo: number | null
+    checkpointsDropped: number
+    retrain: string
+    startedAt: string
+  }>
+}
 interface Grant {
   id: string
   dataset: string
@@ -66,7 +90,21 @@ interface Grant {
   iat: number
   exp?: number
   revokedAt?: number
+  shards: string[]
   privacy?: { epsMax: number; delta: number }
+}
+
+/** The ε spent on a grant's shards: the largest of theirs (null: unbounded, a round without noise). */
+function grantEpsilon(g: Grant, report: Privacy | undefined): number | null | undefined {
+  if (report === undefined) return undefined
+  let worst = 0
+  for (const cid of g.shards) {
+    const row = report.shards.find((r) => r.cid === cid)
+    if (row === undefined || row.rounds === 0) continue
+    if (row.epsilon === null) return null
+    worst = Math.max(worst, row.epsilon)
+  }
+  return worst
 }
 interface Dataset {
   manifestCid: string
@@ -77,6 +115,7 @@ interface Dataset {
 interface Privacy {
   epsilon: number | null
   epsMax: number | null
+  shards: Array<{ cid: string; epsilon: number | null; rounds: number }>
 }
 
 const Err = (p: { error: string | undefined }) =>
@@ -296,7 +335,67 @@ function JobDetail(p: { job: Job }) {
           </tbody>
         </table>
       ) : null}
+      <LineagePanel job={p.job.id} />
       <p class="muted mono">job {p.job.id}</p>
+    </div>
+  )
+}
+
+/** Which grants trained the job, which checkpoints they influenced, and the unlearning of ended grants. */
+function LineagePanel(p: { job: string }) {
+  const lineage = useLive(async () => rpc<Lineage>('job_lineage', { job: p.job }), ['grant', 'job'], 20_000)
+  const l = lineage.value
+  if (l === undefined) return <Err error={lineage.error} />
+  return (
+    <div class="lineage">
+      <h3>Data lineage · epoch {short(l.epoch, 6)}</h3>
+      <table data-testid="lineage">
+        <thead>
+          <tr>
+            <th>grant</th>
+            <th>owner → grantee</th>
+            <th>rounds</th>
+            <th>receipts</th>
+            <th>status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {l.grants.map((g) => (
+            <tr>
+              <td class="mono">{short(g.grant, 8)}</td>
+              <td class="mono">
+                {short(g.owner, 8)} → {short(g.grantee, 8)}
+              </td>
+              <td>
+                {g.firstRound + 1}–{g.lastRound + 1}
+              </td>
+              <td>{g.receipts}</td>
+              <td>
+                <span class={`pill ${g.status === 'valid' ? 'ok' : 'bad'}`}>{g.status}</span>
+                {g.unlearned ? <span class="pill warn">unlearned</span> : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {l.unlearning.length > 0 ? (
+        <ul class="feed" data-testid="unlearning">
+          {l.unlearning.map((u) => (
+            <li>
+              <span class="pill warn">unlearning</span> grant {short(u.grant, 8)} {u.how}: rolled back to{' '}
+              {u.rolledBackTo === null ? 'the start' : `round ${u.rolledBackTo + 1}`} (its data from round{' '}
+              {u.fromRound + 1}), {u.checkpointsDropped} checkpoints dropped, retraining {u.retrain}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {l.checkpoints.length > 0 ? (
+        <p class="muted">
+          {l.checkpoints.length} checkpoints; latest round{' '}
+          {Math.max(...l.checkpoints.map((c) => c.round)) + 1},{' '}
+          {short(l.checkpoints.reduce((a, c) => (c.round > a.round ? c : a)).cid, 10)}
+        </p>
+      ) : null}
     </div>
   )
 }
@@ -316,17 +415,102 @@ export function JobsView() {
 }
 
 /* ---------- data & consent ---------- */
-function Gauge(p: { spent: number | null; max: number | undefined }) {
+function Gauge(p: { spent: number | null | undefined; max: number | undefined }) {
   if (p.max === undefined) return <span class="muted">no budget</span>
+  if (p.spent === undefined) return <span class="muted">ε … / {p.max}</span>
   const share = p.spent === null ? 1 : Math.min(1, p.spent / p.max)
   const cls = share >= 1 ? 'bad' : share >= 0.8 ? 'warn' : 'ok'
   return (
-    <div class="gauge" title={`ε ${num(p.spent, 2)} of ${p.max}`}>
+    <div
+      class="gauge"
+      title={
+        p.spent === null
+          ? 'unbounded: a round on these shards was shared without DP noise'
+          : `ε ${num(p.spent, 2)} spent of ${p.max}`
+      }
+    >
       <progress class={cls} max={1} value={share} />
       <span>
         ε {p.spent === null ? '∞' : num(p.spent, 2)} / {p.max}
       </span>
     </div>
+  )
+}
+
+/** Grant a DID the keys of one of my datasets: purpose, expiry, privacy budget. */
+function GrantForm(p: { datasets: Dataset[]; onDone: () => void }) {
+  const [dataset, setDataset] = useState('')
+  const [did, setDid] = useState('')
+  const [days, setDays] = useState('')
+  const [eps, setEps] = useState('')
+  const [purpose, setPurpose] = useState('')
+  const [state, setState] = useState<{ busy?: boolean; error?: string; done?: string }>({})
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault()
+    setState({ busy: true })
+    try {
+      const r = await rpc<{ grant: string }>('dataset_grant', {
+        dataset: dataset || p.datasets[0]!.manifestCid,
+        did: did.trim(),
+        ...(purpose.trim() !== '' ? { purpose: purpose.trim() } : {}),
+        ...(days !== '' ? { expiresAt: Math.floor(Date.now() / 1000 + Number(days) * 86400) } : {}),
+        ...(eps !== '' ? { epsMax: Number(eps) } : {})
+      })
+      setState({ done: `granted (${short(r.grant, 8)}); published on the swarm's consent topic` })
+      setDid('')
+      p.onDone()
+    } catch (err) {
+      setState({ error: (err as Error).message })
+    }
+  }
+  return (
+    <form class="grant-form" onSubmit={(e) => void submit(e)} data-testid="grant-form">
+      <select
+        value={dataset || p.datasets[0]?.manifestCid}
+        onChange={(e) => setDataset((e.target as HTMLSelectElement).value)}
+        aria-label="dataset"
+      >
+        {p.datasets.map((d) => (
+          <option value={d.manifestCid}>{d.name}</option>
+        ))}
+      </select>
+      <input
+        placeholder="grantee did:key:z6Mk…"
+        value={did}
+        required
+        pattern="did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+"
+        onInput={(e) => setDid((e.target as HTMLInputElement).value)}
+        aria-label="grantee DID"
+      />
+      <input
+        placeholder="purpose: job id (any)"
+        value={purpose}
+        onInput={(e) => setPurpose((e.target as HTMLInputElement).value)}
+        aria-label="purpose"
+      />
+      <input
+        type="number"
+        min="1"
+        placeholder="expires in days"
+        value={days}
+        onInput={(e) => setDays((e.target as HTMLInputElement).value)}
+        aria-label="expires in days"
+      />
+      <input
+        type="number"
+        min="0.01"
+        step="any"
+        placeholder="ε budget"
+        value={eps}
+        onInput={(e) => setEps((e.target as HTMLInputElement).value)}
+        aria-label="epsilon budget"
+      />
+      <button class="primary" disabled={state.busy === true}>
+        Grant
+      </button>
+      {state.error !== undefined ? <span class="error">{state.error}</span> : null}
+      {state.done !== undefined ? <span class="muted">{state.done}</span> : null}
+    </form>
   )
 }
 
@@ -390,6 +574,9 @@ export function DataView(p: { me: string | undefined }) {
       <div class="card">
         <h2>Grants</h2>
         <Err error={grants.error ?? error} />
+        {(datasets.value ?? []).length > 0 ? (
+          <GrantForm datasets={datasets.value!} onDone={grants.reload} />
+        ) : null}
         <table data-testid="grants">
           <thead>
             <tr>
@@ -413,7 +600,7 @@ export function DataView(p: { me: string | undefined }) {
                   <td>{g.purpose === 'any' ? 'any job' : short(g.purpose)}</td>
                   <td>{g.exp === undefined ? 'never' : when(g.exp)}</td>
                   <td>
-                    <Gauge spent={privacy[g.dataset]?.epsilon ?? null} max={g.privacy?.epsMax} />
+                    <Gauge spent={grantEpsilon(g, privacy[g.dataset])} max={g.privacy?.epsMax} />
                   </td>
                   <td>
                     <span class={`pill ${st === 'active' ? 'ok' : 'bad'}`}>{st}</span>

@@ -199,6 +199,22 @@ describe('web dashboard in headless Chromium (a small swarm)', function () {
     const row = ownerView.page.locator(`tr[data-grant="${g2.id}"]`)
     await row.locator('[data-testid="revoke"]').click()
     await ownerView.page.waitForSelector(`tr[data-grant="${g2.id}"][data-status="revoked"]`)
+    // A new grant from the page, with an expiry and an ε budget: it appears as active with its gauge.
+    const form = ownerView.page.locator('[data-testid="grant-form"]')
+    await form.locator('input[aria-label="grantee DID"]').fill(t2.did!)
+    await form.locator('input[aria-label="expires in days"]').fill('30')
+    await form.locator('input[aria-label="epsilon budget"]').fill('4')
+    await form.locator('button').click()
+    const fresh2 = ownerView.page.locator('tr[data-status="active"]', { hasText: 'ε' })
+    await fresh2.waitFor()
+    const issued = (
+      await swarm.call<Array<{ grantee: string; exp?: number; privacy?: { epsMax: number } }>>(
+        swarm.owner,
+        'dataset_grants'
+      )
+    ).filter((g) => g.grantee === t2.did && g.privacy?.epsMax === 4)
+    assert.equal(issued.length, 1, 'the page issued one grant with ε_max 4')
+    assert.ok(Math.abs(issued[0]!.exp! - (Date.now() / 1000 + 30 * 86400)) < 3600, 'expiring in 30 days')
     await ownerView.page.screenshot({ path: join(shots, 'dashboard-consent.png'), fullPage: true })
     await until(
       'trainer 2 to report the revocation',
