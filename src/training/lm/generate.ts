@@ -92,7 +92,9 @@ export async function generate(
     })
   }
   const c = spec.context
-  const { session } = await createSession(buildGptInference(spec, weights), { deterministic: true, ...opts })
+  // CPU, one thread unless a device is asked for: the same seed then gives the same text anywhere.
+  const deterministic = opts.deterministic ?? (opts.device === undefined || opts.device === 'cpu')
+  const { session } = await createSession(buildGptInference(spec, weights), { ...opts, deterministic })
   try {
     const rng = new Rng(opts.seed ?? 1)
     const all = new Uint8Array(start.length + count)
