@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint'
 import layers from './scripts/lint/layers.js'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.shoal*/', '.bench/', '.tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', '.shoal*/', '.bench/', '.tmp/', 'gpu-bundle/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
