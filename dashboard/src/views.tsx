@@ -133,6 +133,49 @@ function Stat(p: { label: string; value: string | number; testId?: string }) {
 }
 
 /* ---------- node ---------- */
+/** This node in the middle, its peers around it: solid lines direct, dashed relayed; members in colour. */
+function PeerGraph(p: { peers: Peer[] }) {
+  const size = 260
+  const c = size / 2
+  const r = size / 2 - 28
+  // One dot per peer (a peer may have several connections).
+  const byPeer = new Map<string, Peer & { direct: boolean }>()
+  for (const x of p.peers) {
+    const prev = byPeer.get(x.peerId)
+    byPeer.set(x.peerId, { ...x, direct: (prev?.direct ?? false) || !x.relayed })
+  }
+  const list = [...byPeer.values()]
+  return (
+    <svg
+      class="peer-graph"
+      viewBox={`0 0 ${size} ${size}`}
+      width={size}
+      height={size}
+      data-testid="peer-graph"
+    >
+      {list.map((x, i) => {
+        const a = (2 * Math.PI * i) / Math.max(1, list.length) - Math.PI / 2
+        const px = c + r * Math.cos(a)
+        const py = c + r * Math.sin(a)
+        return (
+          <g>
+            <line x1={c} y1={c} x2={px} y2={py} class={x.direct ? 'edge' : 'edge relayed'} />
+            <circle cx={px} cy={py} r={9} class={x.member === true ? 'peer member' : 'peer'}>
+              <title>
+                {x.did ?? x.peerId} — {x.direct ? 'direct' : 'relayed'},{' '}
+                {x.member === true ? 'member' : 'not a member'}
+              </title>
+            </circle>
+          </g>
+        )
+      })}
+      <circle cx={c} cy={c} r={14} class="self">
+        <title>this node</title>
+      </circle>
+    </svg>
+  )
+}
+
 export function NodeView(p: { me: NodeInfo | undefined }) {
   const contrib = useLive(
     async () => rpc<{ paused: boolean; jobs: Record<string, Contribution> }>('node_contributions'),
@@ -219,8 +262,9 @@ export function NodeView(p: { me: NodeInfo | undefined }) {
         </div>
       </div>
       <div class="card">
-        <h2>Peers ({peers.value?.length ?? 0})</h2>
+        <h2>Peers ({new Set((peers.value ?? []).map((x) => x.peerId)).size})</h2>
         <Err error={peers.error} />
+        <PeerGraph peers={peers.value ?? []} />
         <table>
           <thead>
             <tr>
