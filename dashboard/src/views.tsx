@@ -764,6 +764,18 @@ export function SwarmView() {
   const info = useLive(async () => rpc<Record<string, unknown>>('swarm_info'), ['peer'])
   const gov = useLive(async () => rpc<Governance>('governance_status'), [], 10_000)
   const proposals = useLive(async () => rpc<Proposal[]>('governance_proposals'), [], 10_000)
+  const [voteState, setVoteState] = useState<{ busy?: string; error?: string; done?: string }>({})
+  const vote = async (x: Proposal, choice: 'yes' | 'no' | 'abstain'): Promise<void> => {
+    setVoteState({ busy: x.hash })
+    try {
+      await rpc('governance_vote', { proposal: x.hash, choice })
+      setVoteState({ done: `voted ${choice} on “${x.title}” (signed with this node’s DID, gossiped)` })
+    } catch (e) {
+      setVoteState({ error: (e as Error).message })
+    } finally {
+      proposals.reload()
+    }
+  }
   const members = (info.value?.members as Array<{ did: string }> | undefined) ?? []
   const refused = (info.value?.refused as Array<{ peerId: string; reason: string }> | undefined) ?? []
   return (
@@ -805,7 +817,8 @@ export function SwarmView() {
       </div>
       <div class="card">
         <h2>Proposals</h2>
-        <Err error={proposals.error} />
+        <Err error={proposals.error ?? voteState.error} />
+        {voteState.done !== undefined ? <p class="muted">{voteState.done}</p> : null}
         {(proposals.value ?? []).length === 0 ? <p class="muted">No proposals.</p> : null}
         <table>
           <tbody>
@@ -821,6 +834,15 @@ export function SwarmView() {
                   yes {x.yes} · no {x.no} · abstain {x.abstain}
                 </td>
                 <td>closes {when(x.closes)}</td>
+                <td>
+                  {x.status === 'open' && gov.value?.governed === true
+                    ? (['yes', 'no', 'abstain'] as const).map((c) => (
+                        <button disabled={voteState.busy === x.hash} onClick={() => void vote(x, c)}>
+                          {c}
+                        </button>
+                      ))
+                    : null}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -296,6 +296,22 @@ describe('web dashboard in headless Chromium (a small swarm)', function () {
     await trainerView.page.click('[data-tab="jobs"]')
     await trainerView.page.waitForFunction(points, 2)
     await trainerView.page.screenshot({ path: join(shots, 'dashboard.png') })
+
+    // Governance: the owner founds its swarm's governance and proposes; it votes from its page.
+    await swarm.call(swarm.owner, 'governance_found', {})
+    const { proposal } = await swarm.call<{ proposal: string }>(swarm.owner, 'governance_propose', {
+      title: 'Publish the model under CC-BY',
+      action: { type: 'resolution', text: 'The swarm publishes its models under CC-BY 4.0.' }
+    })
+    await ownerView.page.click('[data-tab="swarm"]')
+    const proposalRow = ownerView.page.locator('tr', { hasText: 'Publish the model under CC-BY' })
+    await proposalRow.locator('button', { hasText: 'yes' }).click()
+    await ownerView.page.waitForSelector('text=voted yes')
+    const tally = (
+      await swarm.call<Array<{ hash: string; yes: number; no: number }>>(swarm.owner, 'governance_proposals')
+    ).find((x) => x.hash === proposal)
+    assert.equal(tally?.yes, 1, 'the page signed and counted the owner’s vote')
+    await ownerView.page.screenshot({ path: join(shots, 'dashboard-swarm.png'), fullPage: true })
     if (process.env.SHOAL_DASHBOARD_SCREENSHOT !== undefined)
       await copyFile(join(shots, 'dashboard-jobs.png'), process.env.SHOAL_DASHBOARD_SCREENSHOT)
     assert.deepEqual(
