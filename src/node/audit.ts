@@ -99,8 +99,11 @@ export interface AuditSwarm {
 }
 
 export interface AuditInit {
-  /** Share of receipts re-executed (0 … 1). */
-  fraction: number
+  /**
+   * Share of receipts re-executed (0 … 1), or a function read at each receipt (a governed
+   * swarm's policy can change it).
+   */
+  fraction: number | (() => number)
   /** Most receipts waiting. */
   queue: number
 }
@@ -188,7 +191,8 @@ export class NodeAudit {
 
   /** The share of peers' receipts re-executed. */
   get fraction(): number {
-    return this.init.fraction
+    const f = this.init.fraction
+    return typeof f === 'function' ? f() : f
   }
 
   /** True when an accepted fraud proof convicts `did`: its models are not aggregated. */
@@ -285,7 +289,8 @@ export class NodeAudit {
     const skip = (reason: string): void => {
       this.counters.skipped[reason] = (this.counters.skipped[reason] ?? 0) + 1
     }
-    if (this.init.fraction <= 0 || !shouldReexecute(hash, this.c.identity, this.init.fraction)) {
+    const fraction = this.fraction
+    if (fraction <= 0 || !shouldReexecute(hash, this.c.identity, fraction)) {
       return skip('not-sampled')
     }
     const cannot = await this.cannotRerun(claims)

@@ -288,7 +288,11 @@ export class ShoalNode {
             swarm,
             log: log('shoal:node:audit')
           },
-          { fraction: this.config.receipts.reexecFraction, queue: this.config.receipts.auditQueue }
+          {
+            // A governed swarm's policy sets the fraction for every member; else this node's config.
+            fraction: () => governance.state().policy.reexecFraction ?? this.config.receipts.reexecFraction,
+            queue: this.config.receipts.auditQueue
+          }
         ),
         async (a) => a.start(),
         async (a) => a.stop()

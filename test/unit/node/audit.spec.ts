@@ -40,7 +40,7 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
 
   async function makeNode(
     id: number,
-    opts: { canRead: boolean; fraction?: number }
+    opts: { canRead: boolean; fraction?: number | (() => number) }
   ): Promise<{ swarm: FakeSwarm; receipts: NodeReceipts; audit: NodeAudit; reexec: FakeReexecutor }> {
     const db = new NodeDb(join(dir, `node-${id}`))
     await db.start()
@@ -199,6 +199,20 @@ describe('node/audit: re-execution, fraud proofs, exclusion', function () {
     assert.ok(!v.audit.excluded(alice.did))
     // The ledger forfeits her credits (a lineage failure), as on every node.
     assert.ok((await v.receipts.ledger()).excluded.includes(trudy.did))
+  })
+
+  it('reads a changing fraction at each receipt (a governed swarm’s policy)', async () => {
+    let fraction = 0
+    const v = await makeNode(97, { canRead: true, fraction: () => fraction })
+    await v.swarm.deliver(asReceipts(honest.slice(0, 1)))
+    await v.audit.idle()
+    assert.equal(v.audit.stats().skipped['not-sampled'], 1)
+    assert.equal(v.reexec.runs, 0)
+    fraction = 1
+    assert.equal(v.audit.fraction, 1)
+    await v.swarm.deliver(asReceipts(honest.slice(1, 2)))
+    await v.audit.idle()
+    assert.equal(v.reexec.runs, 1)
   })
 
   it('skips what it should not re-run: sampled out, or unverifiable (a GPU round without published weights)', async () => {
