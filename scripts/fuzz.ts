@@ -35,7 +35,10 @@ await mocha.loadFilesAsync()
 // The properties are the tests that call fc.assert: every test but the regressions and checks.
 let properties = 0
 const walk = (suite: Mocha.Suite): void => {
-  for (const t of suite.tests) if (!/regression|named errors|errors are/i.test(t.title)) properties++
+  for (const t of suite.tests) {
+    if (values.grep !== undefined && !new RegExp(values.grep).test(t.fullTitle())) continue
+    if (!/regression|named errors|errors are/i.test(t.title)) properties++
+  }
   suite.suites.forEach(walk)
 }
 walk(mocha.suite)
