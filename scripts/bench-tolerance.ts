@@ -43,7 +43,8 @@ import {
 } from '../src/training/graph/index.js'
 import {
   TOLERANCE_BOUNDS,
-  acceptedWithin,
+  judgeTolerance,
+  type ToleranceVerdict,
   compareUpdates,
   perturbWeights,
   SENSITIVITY_PROBES,
@@ -134,6 +135,10 @@ interface Row {
   honestOutside: number
   /** Honest rounds outside the tight stage (judged by the sensitivity stage). */
   honestTight: number
+  /** Honest rounds with no verdict (too sensitive to judge). */
+  honestInconclusive: number
+  /** Dishonest rounds with no verdict. */
+  cheatInconclusive: number
   /** Largest relative distance of the perturbed re-run (the sensitivity). */
   sensMax: number
   cheatMin: Record<Cheat, number>
@@ -187,6 +192,8 @@ async function main(): Promise<void> {
         honestMinCos: 1,
         honestOutside: 0,
         honestTight: 0,
+        honestInconclusive: 0,
+        cheatInconclusive: 0,
         sensMax: 0,
         cheatMin: Object.fromEntries(CHEATS.map((c) => [c, Infinity])) as Record<Cheat, number>,
         cheatInside: Object.fromEntries(CHEATS.map((c) => [c, 0])) as Record<Cheat, number>,
@@ -213,8 +220,8 @@ async function main(): Promise<void> {
         // round (variants 0, 1, 2, each computed once, when first needed), the largest distance
         // so far counting, stopping at the first that accepts.
         const probes: number[] = []
-        const judge = async (c: UpdateComparison): Promise<boolean> => {
-          if (withinTolerance(c, BOUND)) return true
+        const judge = async (c: UpdateComparison): Promise<ToleranceVerdict> => {
+          if (withinTolerance(c, BOUND)) return 'within'
           let sensitivity = 0
           for (let v = 0; v < SENSITIVITY_PROBES; v++) {
             probes[v] ??= cmp(
@@ -222,15 +229,17 @@ async function main(): Promise<void> {
             ).relDistance
             sensitivity = Math.max(sensitivity, probes[v]!)
             row.sensMax = Math.max(row.sensMax, sensitivity)
-            if (acceptedWithin(c, BOUND, sensitivity)) return true
+            if (judgeTolerance(c, BOUND, sensitivity) === 'within') return 'within'
           }
-          return false
+          return judgeTolerance(c, BOUND, sensitivity)
         }
         const h = cmp(honest.weights)
         row.honestMax = Math.max(row.honestMax, h.relDistance)
         row.honestMinCos = Math.min(row.honestMinCos, h.cosine)
         if (!withinTolerance(h, BOUND)) row.honestTight++
-        if (!(await judge(h))) row.honestOutside++
+        const hv = await judge(h)
+        if (hv === 'outside') row.honestOutside++
+        if (hv === 'inconclusive') row.honestInconclusive++
         const peer = (await round(det, model, base, other, H, seed + 1)).weights
         const claims: Record<Cheat, Weights> = {
           'half the steps': (await round(det, model, base, shard, Math.max(1, Math.floor(H / 2)), seed))
@@ -246,12 +255,14 @@ async function main(): Promise<void> {
           const d = cmp(claims[c])
           row.dishonest++
           row.cheatMin[c] = Math.min(row.cheatMin[c], d.relDistance)
-          if (await judge(d)) row.cheatInside[c]++
+          const dv = await judge(d)
+          if (dv === 'within') row.cheatInside[c]++
+          if (dv === 'inconclusive') row.cheatInconclusive++
         }
       }
       rows.push(row)
       console.log(
-        `${name} H=${H}: honest max ${sci(row.honestMax)} (cos ≥ ${row.honestMinCos.toFixed(9)}), sensitivity max ${sci(row.sensMax)}, beyond tight ${row.honestTight}, refused ${row.honestOutside}/${ROUNDS}; ` +
+        `${name} H=${H}: honest max ${sci(row.honestMax)} (cos ≥ ${row.honestMinCos.toFixed(9)}), sensitivity max ${sci(row.sensMax)}, beyond tight ${row.honestTight}, no verdict ${row.honestInconclusive}, refused ${row.honestOutside}/${ROUNDS}; cheats without verdict ${row.cheatInconclusive}; ` +
           CHEATS.map((c) => `${c} min ${sci(row.cheatMin[c])} inside ${row.cheatInside[c]}`).join('; ') +
           ` (${((performance.now() - t0) / 1000).toFixed(0)} s)`
       )
@@ -263,13 +274,13 @@ async function main(): Promise<void> {
   say(`### Honest divergence (${ROUNDS} rounds per row) and false positives`)
   say()
   say(
-    '| model | H | largest relative distance | smallest cosine | largest sensitivity measured | outside the tight stage | refused (false positives) | ms per round, 1 thread | ms, ' +
+    '| model | H | largest relative distance | smallest cosine | largest sensitivity measured | outside the tight stage | no verdict (too sensitive) | refused (false positives) | ms per round, 1 thread | ms, ' +
       `${THREADS} threads | speed-up |`
   )
-  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const r of rows) {
     say(
-      `| ${r.model} | ${r.H} | ${sci(r.honestMax)} | ${r.honestMinCos.toFixed(9)} | ${sci(r.sensMax)} | ${r.honestTight} | ${r.honestOutside} / ${ROUNDS} | ${(r.msDet / ROUNDS).toFixed(1)} | ${(r.msPar / ROUNDS).toFixed(1)} | ${(r.msDet / r.msPar).toFixed(2)}× |`
+      `| ${r.model} | ${r.H} | ${sci(r.honestMax)} | ${r.honestMinCos.toFixed(9)} | ${sci(r.sensMax)} | ${r.honestTight} | ${r.honestInconclusive} | ${r.honestOutside} / ${ROUNDS} | ${(r.msDet / ROUNDS).toFixed(1)} | ${(r.msPar / ROUNDS).toFixed(1)} | ${(r.msDet / r.msPar).toFixed(2)}× |`
     )
   }
   say()
@@ -277,11 +288,11 @@ async function main(): Promise<void> {
     `### Dishonest rounds: smallest relative distance, and false negatives (inside the bound) of ${ROUNDS} each`
   )
   say()
-  say(`| model | H | ${CHEATS.join(' | ')} |`)
-  say(`| --- | ---: | ${CHEATS.map(() => '---:').join(' | ')} |`)
+  say(`| model | H | ${CHEATS.join(' | ')} | no verdict |`)
+  say(`| --- | ---: | ${CHEATS.map(() => '---:').join(' | ')} | ---: |`)
   for (const r of rows) {
     say(
-      `| ${r.model} | ${r.H} | ${CHEATS.map((c) => `${sci(r.cheatMin[c])} (${r.cheatInside[c]})`).join(' | ')} |`
+      `| ${r.model} | ${r.H} | ${CHEATS.map((c) => `${sci(r.cheatMin[c])} (${r.cheatInside[c]})`).join(' | ')} | ${r.cheatInconclusive} |`
     )
   }
   const honestTotal = rows.length * ROUNDS

@@ -67,6 +67,8 @@ export interface AuditStats {
   matched: number
   /** Of the matches, non-bit-exact rounds found within their provider's tolerance. */
   withinTolerance: number
+  /** Non-bit-exact rounds too sensitive to rounding to judge (no verdict; counted among `errors` too). */
+  inconclusive: number
   mismatched: number
   errors: number
   queued: number
@@ -124,6 +126,7 @@ export function emptyAuditStats(): Omit<AuditStats, 'convicted' | 'queued' | 'li
     reexecTrainMs: 0,
     matched: 0,
     withinTolerance: 0,
+    inconclusive: 0,
     mismatched: 0,
     errors: 0,
     proofsIssued: 0,
@@ -410,6 +413,7 @@ export class NodeAudit {
       record.detail = r.detail
       if (record.outcome === 'error') {
         this.counters.errors++
+        if (r.reason === 'inconclusive') this.counters.inconclusive++
         this.log.info({ receipt: hash, issuer: claims.iss, err: r.detail }, 'could not re-execute a receipt')
       } else {
         this.counters.mismatched++

@@ -257,6 +257,7 @@ export async function checkFraudProof(
     // the provider's bound (or published weights the receipt does not commit to) convicts.
     const check = await checkWithinTolerance(rc, rerun, reexec, signalOpts)
     if (check.kind === 'unavailable') return fail('reexecution-error', check.detail)
+    if (check.kind === 'inconclusive') return fail('inconclusive', check.detail)
     if (check.kind === 'within' && !samplesDiffer) {
       return fail('no-mismatch', `the re-run is within the tolerance: ${check.detail}`)
     }

@@ -101,6 +101,8 @@ export {
   compareUpdates,
   withinTolerance,
   acceptedWithin,
+  judgeTolerance,
+  type ToleranceVerdict,
   adaptiveLimit,
   perturbWeights,
   SENSITIVITY_PROBES,

@@ -183,8 +183,28 @@ export function adaptiveLimit(sensitivity: number, bound: ToleranceBound): numbe
 
 /** The two stages together: tight, or within the round's own sensitivity (when measured). */
 export function acceptedWithin(c: UpdateComparison, bound: ToleranceBound, sensitivity?: number): boolean {
-  if (withinTolerance(c, bound)) return true
-  return sensitivity !== undefined && c.relDistance <= adaptiveLimit(sensitivity, bound)
+  return judgeTolerance(c, bound, sensitivity) === 'within'
+}
+
+/**
+ * The verdict on a claim: `within` (the tight stage, or ≤ min(cap, factor × sensitivity)),
+ * `outside` (farther than the round's own sensitivity can explain: > factor × sensitivity, or
+ * outside the tight stage when no sensitivity was measured), or `inconclusive` (beyond the cap
+ * but within what this round's rounding alone can produce: a round so chaotic that honest and
+ * dishonest claims cannot be told apart — no verdict, nobody is convicted).
+ */
+export type ToleranceVerdict = 'within' | 'outside' | 'inconclusive'
+
+/** See {@link ToleranceVerdict}. */
+export function judgeTolerance(
+  c: UpdateComparison,
+  bound: ToleranceBound,
+  sensitivity?: number
+): ToleranceVerdict {
+  if (withinTolerance(c, bound)) return 'within'
+  if (sensitivity === undefined) return 'outside'
+  if (c.relDistance <= adaptiveLimit(sensitivity, bound)) return 'within'
+  return c.relDistance > bound.sensitivityFactor * sensitivity ? 'outside' : 'inconclusive'
 }
 
 /**

@@ -56,6 +56,7 @@ export type ReexecutionReason =
   | 'outside-tolerance' // a non-bit-exact round whose weights are too far from the deterministic re-run's
   | 'unverifiable' // the receipt cannot be checked by re-execution (see `verifiability`): no verdict
   | 'result-unavailable' // the claimed weights (resultCid) could not be fetched: no verdict
+  | 'inconclusive' // a non-bit-exact round too sensitive to rounding to judge: no verdict
   | 'samples-mismatch' // the re-run counted other samples than claimed
   | 'fraud-proof' // a valid fraud proof from another verifier convicts it
 
@@ -75,6 +76,7 @@ export type FraudProofReason =
   | 'expected-hash-wrong' // the checker's re-run disagrees with the proof's expectedHash/expectedSamples
   | 'no-mismatch' // the checker's re-run matches the receipt (or is within its tolerance): a false accusation
   | 'unverifiable' // the receipt's round cannot be checked by re-execution (see `verifiability`)
+  | 'inconclusive' // the round is too sensitive to rounding for the tolerance to decide
   | 'untrusted' // checkAttestedFraudProof: the signer is no authority on the data, and no re-run was possible
 
 interface FailureBase {

@@ -20,7 +20,7 @@ import type {
 } from './types.js'
 import {
   SENSITIVITY_PROBES,
-  acceptedWithin,
+  judgeTolerance,
   compareUpdates,
   describeComparison,
   toleranceFor,
@@ -325,6 +325,9 @@ export async function verifyReexecution(
     }
   } else {
     const check = await checkWithinTolerance(claims, rerun, reexec, signalOpts)
+    if (check.kind === 'inconclusive') {
+      return { ok: false, level: 'reexecution', reason: 'inconclusive', detail: check.detail, receipt: hash }
+    }
     if (check.kind === 'unavailable') {
       return {
         ok: false,
@@ -365,6 +368,8 @@ export type ToleranceCheck =
   | { kind: 'inconsistent'; detail: string }
   /** The claimed weights could not be fetched: no verdict. */
   | { kind: 'unavailable'; detail: string }
+  /** The round amplifies rounding too much to tell honest from dishonest: no verdict. */
+  | { kind: 'inconclusive'; detail: string }
 
 /**
  * Compare a tolerance-mode receipt's published weights (`resultCid`, which must hash to its
@@ -429,13 +434,18 @@ export async function checkWithinTolerance(
     const sens = compareUpdates(rerun.base, perturbed.weights, rerun.weights)
     if (typeof sens === 'string') return { kind: 'unavailable', detail: `the sensitivity re-run: ${sens}` }
     sensitivity = Math.max(sensitivity, sens.relDistance)
-    if (acceptedWithin(comparison, bound, sensitivity)) break
+    if (judgeTolerance(comparison, bound, sensitivity) === 'within') break
   }
   const judged: UpdateComparison = { ...comparison, sensitivity }
   const detail = `'${claims.ep}' round against the CPU re-run: ${describeComparison(judged, bound, sensitivity)}`
-  return acceptedWithin(judged, bound, sensitivity)
-    ? { kind: 'within', comparison: judged, detail }
-    : { kind: 'outside', comparison: judged, detail }
+  const verdict = judgeTolerance(judged, bound, sensitivity)
+  if (verdict === 'inconclusive') {
+    return {
+      kind: 'inconclusive',
+      detail: `${detail}: beyond the cap, but this round's rounding alone can move it that far; no verdict`
+    }
+  }
+  return { kind: verdict, comparison: judged, detail }
 }
 
 /** A uniform number in [0, 1) from the first 53 bits of a digest. */

@@ -6,6 +6,10 @@
 import assert from 'node:assert/strict'
 import {
   acceptedWithin,
+  checkFraudProof,
+  issueFraudProof,
+  judgeTolerance,
+  type UpdateComparison,
   adaptiveLimit,
   compareUpdates,
   perturbWeights,
@@ -176,6 +180,48 @@ describe('receipts: verification within a tolerance', () => {
       acceptedWithin({ relDistance: 0.2, cosine: 0.99, updateNorm: 1, claimedNorm: 1 }, bound, 1),
       false
     )
+  })
+
+  it('judges within, outside, or (for a round too chaotic to tell) no verdict', async () => {
+    const bound = toleranceFor('cpu-parallel')!
+    const c = (relDistance: number): UpdateComparison => ({
+      relDistance,
+      cosine: 0.9,
+      updateNorm: 1,
+      claimedNorm: 1
+    })
+    assert.equal(judgeTolerance({ ...c(1e-6), cosine: 1 }, bound), 'within')
+    assert.equal(judgeTolerance(c(0.05), bound), 'outside', 'no sensitivity measured')
+    assert.equal(judgeTolerance(c(0.05), bound, 0.01), 'within', '≤ min(0.1, 20 × 0.01)')
+    assert.equal(judgeTolerance(c(0.05), bound, 0.001), 'outside', '> 20 × 0.001')
+    assert.equal(
+      judgeTolerance(c(0.4), bound, 0.5),
+      'inconclusive',
+      'beyond the cap, within the round’s own noise'
+    )
+    assert.equal(judgeTolerance(c(11), bound, 0.5), 'outside', 'beyond even 20 × the noise')
+    // End to end: a chaotic round (its perturbed re-run lands 0.5 away) and a claim 0.3 away.
+    const perturbedFar = w([1.1 + 0.15, 2.2, 2.9], [0.1]) // ≈ 0.57 of the update
+    const claimed = w([1.1 + 0.08, 2.2, 2.9], [0.1]) // ≈ 0.3
+    const chaotic: Reexecutor = {
+      run: async (_c, opts = {}) => ({
+        resultHash: hashOf(rerun),
+        ...(opts.keepWeights === true
+          ? { weights: opts.perturbBase !== undefined ? perturbedFar : rerun, base }
+          : {})
+      }),
+      result: async () => ({ weights: claimed, resultHash: hashOf(claimed) })
+    }
+    const jwt = await receiptFor(claimed)
+    const r = await verifyReexecution(jwt, chaotic)
+    assert.ok(!r.ok && r.reason === 'inconclusive' && !reexecutionConvicts(r.reason), JSON.stringify(r))
+    const proof = await issueFraudProof(identity(9), {
+      receipt: jwt,
+      claimedHash: hashOf(claimed),
+      expectedHash: hashOf(rerun)
+    })
+    const check = await checkFraudProof(proof, chaotic)
+    assert.ok(!check.ok && check.reason === 'inconclusive', 'nobody is convicted on an inconclusive check')
   })
 
   it('perturbs weights by a bit or two in three deterministic variants', () => {
