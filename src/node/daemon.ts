@@ -2,7 +2,7 @@
  * `shoal daemon`: load the config, start the node, and stop cleanly on SIGINT/SIGTERM
  * (RPC closed, api file removed, Helia and level flushed and closed, repo unlocked).
  */
-import { configureLogger, logger, type Logger } from '../common/index.js'
+import { configureLogger, logger } from '../common/index.js'
 import { loadConfig } from './config/index.js'
 import { ShoalNode } from './node.js'
 import { Repo } from './repo/index.js'
@@ -29,7 +29,7 @@ export function isAbort(reason: unknown): boolean {
  */
 export function onUnhandledRejection(
   reason: unknown,
-  log: Pick<Logger, 'error'>,
+  log: { error(obj: unknown, msg: string): void },
   exit: (code: number) => void = (code) => process.exit(code)
 ): boolean {
   const err =
