@@ -50,6 +50,11 @@ describe('npm start (the main job’s launcher)', function () {
     assert.match(r.output, /node-2: \d+\.\d+%/)
     assert.doesNotMatch(r.output, /node-3/)
     assert.match(r.output, /identical ledger hash on all 3 nodes/)
+    // The owner's dashboard URL is printed while the swarm trains (a one-time login, docs/dashboard.md).
+    assert.match(
+      r.output,
+      /the owner's dashboard .*\n\s+http:\/\/127\.0\.0\.1:\d+\/dashboard\/login\?token=[\w-]{43}\n/
+    )
     const entries = (await readdir(demo)).sort()
     for (const d of ['node-1', 'node-2', 'owner']) assert.ok(entries.includes(d), `${d} in ${entries}`)
     assert.ok((await stat(join(demo, 'mnist-mlp.onnx'))).size > 0)
