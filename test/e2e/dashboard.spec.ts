@@ -192,10 +192,9 @@ describe('web dashboard in headless Chromium (a small swarm)', function () {
     assert.ok((await trainerView.page.locator('.chart canvas').count()) >= 1, 'uPlot drew on a canvas')
     await trainerView.page.screenshot({ path: join(shots, 'dashboard-jobs.png'), fullPage: true })
 
-    // The owner revokes trainer 2's grant from its page; trainer 2's node reports it. Revoked once
-    // the trainers are done: a revocation that halts a round in flight can crash the trainer's
-    // daemon with an unhandled AbortError (JobRunner.halt; found by this test, not yet fixed).
-    await swarm.waitDone(job)
+    // The owner revokes trainer 2's grant from its page while the job runs; trainer 2's node reports
+    // it. (A revocation halting a round in flight once crashed the trainers' daemons with an escaped
+    // AbortError, found by this test; the daemon now logs such an abort and keeps running.)
     const t2events = eventLog(t2, await tokenOf(t2), 'grant.revoked,job.state')
     await t2events.ready
     const ownerView = await login(swarm.owner)
