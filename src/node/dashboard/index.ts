@@ -8,11 +8,14 @@
  *
  * @example
  * ```ts
+ * import { logger } from '../../common/index.js'
  * import { DashboardGate, dashboardAssets } from './dashboard/index.js'
  * const gate = new DashboardGate({ assets: dashboardAssets(), readable: ['/api/v0/events', '/metrics'] })
  * const rpc = new RpcServer({ methods, streams, gate }, init)
  * gate.bind(await rpc.start())
- * console.log(gate.loginUrl().url) // http://127.0.0.1:5001/dashboard/login?token=…
+ * // The CLI prints this URL; the node only logs that one was issued (the token is a secret).
+ * const { url } = gate.loginUrl() // http://127.0.0.1:5001/dashboard/login?token=…
+ * logger('shoal:node:dashboard').info('a one-time login URL was issued')
  * ```
  */
 export {

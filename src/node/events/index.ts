@@ -7,9 +7,11 @@
  *
  * @example
  * ```ts
+ * import { logger } from '../../common/index.js'
  * import { EventBus, EventStream } from './events/index.js'
+ * const log = logger('shoal:node:events')
  * const bus = new EventBus()
- * const stop = bus.on('round.completed', (e) => console.log(e.data.job, e.data.round, e.data.loss))
+ * const stop = bus.on('round.completed', (e) => log.info(e.data, 'round completed'))
  * const sse = new EventStream(bus, { heartbeatMs: 15_000 })
  * // streams: { '/api/v0/events': (req, res, url, signal) => sse.handle(req, res, url, signal) }
  * bus.publish('peer.joined', { peerId: '12D3Koo…', did: 'did:key:z6Mk…' })

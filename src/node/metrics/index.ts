@@ -6,12 +6,14 @@
  *
  * @example
  * ```ts
+ * import { logger } from '../../common/index.js'
  * import { EventBus } from '../events/index.js'
  * import { NodeMetrics } from './metrics/index.js'
+ * const log = logger('shoal:node:metrics')
  * const bus = new EventBus()
  * const metrics = new NodeMetrics({ bus })
  * bus.publish('round.completed', { job: 'j', round: 0, loss: 0.5, accuracy: 0.9, checkpoint: 'bafy…' })
- * console.log(await metrics.registry.metrics()) // shoal_rounds_total{job="j"} 1 …
+ * log.debug({ text: await metrics.registry.metrics() }, 'metrics') // shoal_rounds_total{job="j"} 1 …
  * ```
  */
 export {
