@@ -14,7 +14,7 @@
  * (the expected batch size, q·N, not the realised one: dividing by the latter would leak it).
  */
 import {
-  applyOptimizer,
+  outputOptimizerStep,
   BATCH,
   buildForward,
   buildInferenceModel,
@@ -205,11 +205,13 @@ export function compileDpsgdModel(
     return ops.div(g, ops.add(g, sum, ops.mul(g, zs, std)), denom)
   })
 
-  const updated = applyOptimizer(
+  outputOptimizerStep(
     g,
     opt,
-    params.map((p, i) => ({ name: p.name, value: pv.get(p.name)!, grad: noisy[i]! })),
-    sv,
+    params,
+    params.map((p) => pv.get(p.name)!),
+    noisy,
+    { infos: state, values: sv },
     lr
   )
 
@@ -225,8 +227,6 @@ export function compileDpsgdModel(
   const hit = ops.cast(g, ops.equal(g, ops.argMax(g, logits, 1), y), 'float')
   const correct = ops.reduceSum(g, ops.mul(g, hit, mask))
 
-  for (const p of params) g.output(updated.params.get(p.name)!, `new:${p.name}`)
-  for (const t of state) g.output(updated.state.get(t.name)!, `new:${t.name}`)
   g.output(lossOut, 'loss')
   g.output(correct, 'correct')
   g.output(norms, DP_OUTPUTS.norms)

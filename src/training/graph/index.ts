@@ -45,6 +45,7 @@ export {
   ADAM_STEP,
   ADAMW_WEIGHT_DECAY,
   applyOptimizer,
+  outputOptimizerStep,
   clipByGlobalNorm,
   optimizerState,
   validateOptimizer,

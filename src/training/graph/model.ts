@@ -7,7 +7,7 @@ import { gradients } from './autodiff.js'
 import { WeightsMismatchError } from './errors.js'
 import { Graph, type Value } from './graph.js'
 import { serializeGraph } from './onnx.js'
-import { applyOptimizer, optimizerState, validateOptimizer, type OptimizerSpec } from './optim.js'
+import { optimizerState, outputOptimizerStep, validateOptimizer, type OptimizerSpec } from './optim.js'
 import {
   argMax,
   cast,
@@ -113,15 +113,7 @@ export function compileModel(spec: ModelSpec, optimizer: OptimizerSpec): Compile
   const paramValues = params.map((p) => pv.get(p.name)!)
   const grads = gradients(g, loss, paramValues)
   const correct = reduceSum(g, cast(g, equal(g, argMax(g, logits, 1), y), 'float'))
-  const updated = applyOptimizer(
-    g,
-    opt,
-    params.map((p, i) => ({ name: p.name, value: paramValues[i]!, grad: grads[i]! })),
-    sv,
-    lr
-  )
-  for (const p of params) g.output(updated.params.get(p.name)!, `new:${p.name}`)
-  for (const t of state) g.output(updated.state.get(t.name)!, `new:${t.name}`)
+  outputOptimizerStep(g, opt, params, paramValues, grads, { infos: state, values: sv }, lr)
   g.output(loss, 'loss')
   g.output(correct, 'correct')
 

@@ -149,6 +149,30 @@ export function applyOptimizer(
 }
 
 /**
+ * Apply the optimizer to `params` (with their gradients, in order) and output the updated
+ * parameters and state as `new:<name>` — the tail every train-step graph shares.
+ */
+export function outputOptimizerStep(
+  g: Graph,
+  opt: OptimizerSpec,
+  params: ReadonlyArray<{ name: string }>,
+  values: readonly Value[],
+  grads: readonly Value[],
+  state: { infos: ReadonlyArray<{ name: string }>; values: ReadonlyMap<string, Value> },
+  lr: Value
+): void {
+  const updated = applyOptimizer(
+    g,
+    opt,
+    params.map((p, i) => ({ name: p.name, value: values[i]!, grad: grads[i]! })),
+    state.values,
+    lr
+  )
+  for (const p of params) g.output(updated.params.get(p.name)!, `new:${p.name}`)
+  for (const t of state.infos) g.output(updated.state.get(t.name)!, `new:${t.name}`)
+}
+
+/**
  * Global-norm gradient clipping: with n = √(Σ‖gᵢ‖²) over all gradients, each gradient is scaled
  * by min(1, maxNorm / (n + 1e-6)). Returns the clipped gradients and n (before clipping).
  *

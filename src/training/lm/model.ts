@@ -7,7 +7,7 @@ import { Rng, logger } from '../../common/index.js'
 import {
   Graph,
   WeightsMismatchError,
-  applyOptimizer,
+  outputOptimizerStep,
   clipByGlobalNorm,
   gradients,
   nn,
@@ -149,15 +149,7 @@ export function compileGpt(spec: GptSpec, opts: CompileGptOptions = {}): Compile
     grads = clipped.grads
     gradNorm = clipped.norm
   }
-  const updated = applyOptimizer(
-    g,
-    opt,
-    params.map((p, i) => ({ name: p.name, value: values[i]!, grad: grads[i]! })),
-    sv,
-    lr
-  )
-  for (const p of params) g.output(updated.params.get(p.name)!, `new:${p.name}`)
-  for (const t of state) g.output(updated.state.get(t.name)!, `new:${t.name}`)
+  outputOptimizerStep(g, opt, params, values, grads, { infos: state, values: sv }, lr)
   g.output(loss, 'loss')
   g.output(gradNorm, 'gradNorm')
   const trainStep = serializeGraph(g, { graphName: `${s.name}-train-step` })
