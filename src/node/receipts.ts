@@ -37,8 +37,7 @@ import {
   type LedgerEntry,
   type UnverifiablePolicy,
   type VerifyLevel,
-  DEFAULT_UNVERIFIABLE_POLICY,
-  decodeReceipt
+  DEFAULT_UNVERIFIABLE_POLICY
 } from '../training/index.js'
 import {
   AUDITS_KIND,
@@ -547,7 +546,7 @@ export class NodeReceipts {
     if (this.cache !== undefined && this.cache.key === key && now - this.cache.at < LEDGER_CACHE_MS) {
       return this.cache.ledger
     }
-    const ledger = this.compute(records.map((r) => r.jwt))
+    const ledger = this.compute(records)
     this.cache = { key, at: now, ledger }
     ledger.catch(() => {
       if (this.cache?.ledger === ledger) this.cache = undefined
@@ -561,14 +560,14 @@ export class NodeReceipts {
     return filter.did === undefined ? history : history.filter((e) => e.did === filter.did)
   }
 
-  private async compute(jwts: string[]): Promise<NodeLedger> {
+  private async compute(records: readonly ReceiptRecord[]): Promise<NodeLedger> {
+    const jwts = records.map((r) => r.jwt)
     const all = await verifyAll(jwts, { grants: this.c.grants })
     const fraud = await this.fraudExclusions()
     const excluded = new Set([...all.excluded, ...fraud.map((e) => e.did)])
+    // Each job's policy for unverifiable rounds, read once (the stored records name their job).
     const policies = new Map<string, UnverifiablePolicy>()
-    for (const jwt of all.verified) {
-      const { job } = decodeReceipt(jwt).claims
-      if (policies.has(job)) continue
+    for (const job of new Set(records.map((r) => r.job))) {
       policies.set(
         job,
         (await this.c.unverifiable?.(job).catch(() => undefined)) ?? DEFAULT_UNVERIFIABLE_POLICY

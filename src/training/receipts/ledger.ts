@@ -103,13 +103,16 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
   }
   const policy = opts.unverifiable ?? DEFAULT_UNVERIFIABLE_POLICY
   const policyOf = typeof policy === 'function' ? policy : (): UnverifiablePolicy => policy
-  const ruleOf = (claims: ReceiptClaims): UnverifiablePolicy =>
-    verifiability(claims) === 'unverifiable' ? policyOf(claims.job) : 'credit'
-  const history: LedgerEntry[] = [...chosen.values()]
-    .filter(({ claims }) => ruleOf(claims) !== 'exclude')
-    .map(({ hash, claims }) => {
+  // Each chosen receipt's rule, decided once: 'credit' unless nobody can check its round.
+  const ruled = [...chosen.values()].map((c) => {
+    const unverifiable = verifiability(c.claims) === 'unverifiable'
+    return { ...c, unverifiable, rule: unverifiable ? policyOf(c.claims.job) : ('credit' as const) }
+  })
+  const history: LedgerEntry[] = ruled
+    .filter(({ rule }) => rule !== 'exclude')
+    .map(({ hash, claims, rule, unverifiable }) => {
       const lost = forfeited.has(claims.iss)
-      const unpaid = lost || ruleOf(claims) === 'no-credit'
+      const unpaid = lost || rule === 'no-credit'
       const credits = unpaid ? 0 : trainerCredits(claims.samples * weight, opts.rewards ?? {})
       if (!Number.isSafeInteger(credits)) {
         throw new LedgerInputError(`credits ${claims.samples} × ${weight} exceed the safe integer range`, {
@@ -124,7 +127,7 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
         samples: claims.samples,
         credits,
         forfeited: lost,
-        ...(verifiability(claims) === 'unverifiable' ? { unverifiable: true as const } : {}),
+        ...(unverifiable ? { unverifiable: true as const } : {}),
         receipt: hash
       }
     })
@@ -140,7 +143,7 @@ export function computeLedger(verifiedReceipts: readonly string[], opts: LedgerO
   const balances: Record<string, number> = {}
   for (const did of [...totals.keys()].sort(cmp)) balances[did] = totals.get(did)!
   if (opts.rewards === undefined) return { balances, history }
-  const paid = [...chosen.values()].filter(({ claims }) => ruleOf(claims) === 'credit')
+  const paid = ruled.filter(({ rule }) => rule === 'credit')
   const dataOwners = dataRewards(paid, weight, forfeited, opts.rewards)
   return { balances, history, dataOwners, totals: totalBalances(balances, dataOwners.balances) }
 }
