@@ -39,6 +39,38 @@ import { identityOf, makeNode, smallTask, testJob } from '../training/swarm/help
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const JOB_ID = 'job-audit-loop'
 
+/** Shard i of `data` granted to `ids[i]` by `owner` (grant `<prefix>-i`), as a data owner's node holds them. */
+function grantShards(
+  data: readonly TensorDataset[],
+  ids: readonly Identity[],
+  owner: Identity,
+  prefix: string
+): {
+  shards: Map<string, TensorDataset>
+  grants: MemoryGrants
+  shardOf: Array<{ cid: string; grant: string }>
+} {
+  const shards = new Map<string, TensorDataset>()
+  const grants = new MemoryGrants()
+  const shardOf = ids.map((id, i) => {
+    const d = data[i]!
+    const cid = rawCid(new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.byteLength))
+    shards.set(cid, d)
+    const grant: GrantInfo = {
+      id: `${prefix}-${i}`,
+      dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+      shards: [cid],
+      grantee: id.did,
+      purpose: 'any',
+      owner: owner.did,
+      shardSizes: { [cid]: d.count }
+    }
+    grants.add(grant)
+    return { cid, grant: grant.id }
+  })
+  return { shards, grants, shardOf }
+}
+
 describe('node/audit with real re-execution: cheaters proven, convicted and excluded by honest trainers', function () {
   this.timeout(180_000)
   let dir: string
@@ -65,24 +97,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
     const owner = identityOf(70)
     const ids = [0, 1, 2, 3, 4].map((i) => identityOf(71 + i))
     const [inflater, forger] = [ids[3]!, ids[4]!]
-    const shards = new Map<string, TensorDataset>()
-    const grants = new MemoryGrants()
-    const shardOf = ids.map((id, i) => {
-      const d = task.shards[i]!
-      const cid = rawCid(new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.byteLength))
-      shards.set(cid, d)
-      const grant: GrantInfo = {
-        id: `g-${i}`,
-        dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
-        shards: [cid],
-        grantee: id.did,
-        purpose: 'any',
-        owner: owner.did,
-        shardSizes: { [cid]: d.count }
-      }
-      grants.add(grant)
-      return { cid, grant: grant.id }
-    })
+    const { shards, grants, shardOf } = grantShards(task.shards, ids, owner, 'g')
 
     // The verifier: the owner's node, which reads every shard and re-executes every receipt.
     const loop = new FakeSwarm()
@@ -202,23 +217,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
     const owner = identityOf(80)
     const ids = [0, 1, 2].map((i) => identityOf(81 + i))
     const lazy = ids[2]!
-    const shards = new Map<string, TensorDataset>()
-    const grants = new MemoryGrants()
-    const shardOf = ids.map((id, i) => {
-      const d = task.shards[i]!
-      const cid = rawCid(new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.byteLength))
-      shards.set(cid, d)
-      grants.add({
-        id: `gp-${i}`,
-        dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
-        shards: [cid],
-        grantee: id.did,
-        purpose: 'any',
-        owner: owner.did,
-        shardSizes: { [cid]: d.count }
-      })
-      return { cid, grant: `gp-${i}` }
-    })
+    const { shards, grants, shardOf } = grantShards(task.shards, ids, owner, 'gp')
     const vdb = new NodeDb(join(dir, 'verifier-parallel'))
     await vdb.start()
     const loop = new FakeSwarm()
