@@ -98,7 +98,10 @@ for (const mode of ['worker', 'main thread'] as const)
           assert.equal(leaves.length, size === 0 ? 1 : Math.ceil(size / CS))
           for (const [j, leaf] of leaves.entries()) {
             assert.equal(leaf.byteLength, Math.min(CS, size - j * CS) + storageConstants.TAG_BYTES)
-            if (size > 0) assert.ok(!isPrefix(data.subarray(j * CS, j * CS + 32), leaf))
+            // A ciphertext byte equals its plaintext byte with probability 1/256, so only a prefix of 8 bytes
+            // or more says anything (a 1-byte chunk matched its ciphertext in one CI run in 256).
+            const plain = data.subarray(j * CS, j * CS + 32)
+            if (plain.byteLength >= 8) assert.ok(!isPrefix(plain, leaf))
           }
         })
       }
