@@ -31,6 +31,8 @@ export interface JobStatus {
   rejected: Array<{ round: number; from: string; reason: string }>
   history: Array<{
     round: number
+    /** The round after it: round + 1, or later when the node caught up with newer peer models. */
+    nextRound: number
     accuracy?: number
     trainMs: number
     netMs: number

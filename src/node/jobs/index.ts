@@ -166,8 +166,8 @@ export class NodeJobs {
     return this.runner.leave(jobId)
   }
 
-  pauseAll(): void {
-    this.runner.pauseAll()
+  pauseAll(opts: { fromRound?: number } = {}): void {
+    this.runner.pauseAll(opts)
   }
 
   resumeAll(): void {

@@ -15,6 +15,11 @@ export class PauseControl {
     return this.user || this.duty
   }
 
+  /** Whether the duty cycle's idle window pauses (whatever the user asked). */
+  get dutyIdle(): boolean {
+    return this.duty
+  }
+
   /** Paused by the user (until `resumeUser`), whatever the duty cycle says. */
   pauseUser(): void {
     this.user = true

@@ -82,6 +82,8 @@ export class JobRunner {
   /** Joins in progress, so that an announcement and an explicit join never start two trainers. */
   private readonly joining = new Map<string, Promise<{ job: string; shards: number }>>()
   private readonly pause: PauseControl
+  /** The round from which the user's pause holds (0: the next step). */
+  private pauseFrom = 0
   private stopped = false
 
   constructor(components: RunnerComponents) {
@@ -338,8 +340,10 @@ export class JobRunner {
   private apply(): void {
     const pause = this.pause.paused
     for (const r of this.runs.values()) {
-      if (pause && r.state === 'running') {
-        r.trainer.pause()
+      if (pause && (r.state === 'running' || r.state === 'paused')) {
+        // An idle window of the duty cycle holds at once; the user's pause may name a round.
+        r.trainer.pause({ fromRound: this.pause.dutyIdle ? 0 : this.pauseFrom })
+        if (r.state === 'paused') continue
         r.state = 'paused'
         // While paused it keeps offering its latest model, so late joiners start from it.
         startLinger(r, () => this.stopped)
@@ -351,11 +355,14 @@ export class JobRunner {
     }
   }
 
-  pauseAll(): void {
+  /** Pause every job before its next step, or (`fromRound`) before its round `fromRound`. */
+  pauseAll(opts: { fromRound?: number } = {}): void {
+    this.pauseFrom = opts.fromRound ?? 0
     this.pause.pauseUser()
   }
 
   resumeAll(): void {
+    this.pauseFrom = 0
     this.pause.resumeUser()
   }
 

@@ -183,11 +183,13 @@ export function jobMethods(
     }),
     method({
       name: 'node_pause',
-      summary: 'Pause contribution to every job (volunteers)',
-      params: z.object({}),
+      summary:
+        'Pause contribution to every job (volunteers): before the next step, or with fromRound, ' +
+        'before round fromRound of each job (the rounds before it are trained)',
+      params: z.object({ fromRound: z.number().int().nonnegative().optional() }),
       result: z.object({ paused: z.boolean() }),
-      handler: async () => {
-        jobs.pauseAll()
+      handler: async ({ fromRound }) => {
+        jobs.pauseAll(fromRound === undefined ? {} : { fromRound })
         return { paused: true }
       }
     }),

@@ -122,6 +122,8 @@ export class SwarmTrainer {
   private stopped = false
   private unsubscribe: (() => void) | undefined
   private paused = false
+  /** The round from which a pause holds (0: before the next step). */
+  private pauseFrom = 0
   private holding = false
   private readonly resumeWaiters = new Set<() => void>()
   private readonly log: Logger
@@ -217,16 +219,25 @@ export class SwarmTrainer {
     return this.peers.announcements()
   }
 
-  /** Hold local training before its next step (announcements are still received). */
-  pause(): void {
-    if (!this.paused) this.log.info({ job: this.jobId }, 'paused')
+  /**
+   * Hold local training before its next step (announcements are still received); with
+   * `fromRound`, train on until round `fromRound` and hold before its first step (a round the
+   * node skips to, catching up with its peers, counts as reached). Pausing again replaces
+   * `fromRound` and lets a held round go on when it is now below it.
+   */
+  pause(opts: { fromRound?: number } = {}): void {
+    const from = opts.fromRound ?? 0
+    if (!this.paused || from !== this.pauseFrom) this.log.info({ job: this.jobId, fromRound: from }, 'paused')
     this.paused = true
+    this.pauseFrom = from
+    for (const wake of [...this.resumeWaiters]) wake()
   }
 
   /** Continue after `pause()`. */
   resume(): void {
     if (this.paused) this.log.info({ job: this.jobId }, 'resumed')
     this.paused = false
+    this.pauseFrom = 0
     for (const wake of [...this.resumeWaiters]) wake()
   }
 
@@ -467,7 +478,7 @@ export class SwarmTrainer {
     const trainer = this.trainer!
     const o = this.options
     const steps = { H: o.H, lr: o.lr, seed, zeroState: this.zeroState, signal }
-    const beforeStep = async (): Promise<void> => this.holdWhilePaused(signal)
+    const beforeStep = async (): Promise<void> => this.holdWhilePaused(r, signal)
     return await (this.dpsgd?.run(trainer, this.data, { ...steps, round: r, beforeStep }) ??
       trainRound(trainer, this.data, { ...steps, batchSize: o.batchSize, beforeStep }))
   }
@@ -619,10 +630,13 @@ export class SwarmTrainer {
     return stats
   }
 
-  private async holdWhilePaused(signal: AbortSignal): Promise<void> {
-    this.holding = this.paused
+  private async holdWhilePaused(r: number, signal: AbortSignal): Promise<void> {
+    const hold = (): boolean => this.paused && r >= this.pauseFrom
     try {
-      while (this.paused) await wakeOn(this.resumeWaiters, signal)
+      while (hold()) {
+        this.holding = true
+        await wakeOn(this.resumeWaiters, signal)
+      }
     } finally {
       this.holding = false
     }

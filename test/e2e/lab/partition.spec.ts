@@ -71,9 +71,13 @@ describe('lab: a swarm cut in two halves, then healed', function () {
     return sum / n
   }
 
-  /** Pauses every trainer and waits until each holds (its step in progress finished); their statuses. */
-  async function holdAll(job: string): Promise<Status[]> {
-    for (const n of swarm.trainers) assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
+  /**
+   * Pauses every trainer (unless `pause` is false: they were paused from a round already) and
+   * waits until each holds (its step in progress finished); their statuses.
+   */
+  async function holdAll(job: string, pause = true): Promise<Status[]> {
+    if (pause)
+      for (const n of swarm.trainers) assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
     return Promise.all(
       swarm.trainers.map(async (n) => {
         let last: Status | undefined
@@ -150,28 +154,23 @@ describe('lab: a swarm cut in two halves, then healed', function () {
       },
       180_000
     )
-    // Both halves keep training on their own; each node is held again once it has trained three
-    // rounds in the cut (at most one more round passes before it holds), so that neither half
-    // can run out the job while the other is slower.
-    await resumeAll()
-    await Promise.all(
-      t.map(async (n, i) => {
-        await until(
-          `${n.name} to train three rounds during the cut`,
-          async () => ((await round(n)) >= cutAt[i]! + 3 ? true : undefined),
-          300_000
-        )
-        assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
-      })
-    )
-    const held = await holdAll(job)
+    // Both halves keep training on their own, each node up to one common round, before which it
+    // holds (node_pause fromRound), so that no node can run out the job while the test watches:
+    // a node two rounds ahead of its peers does not wait for them, and then trains alone at
+    // tens of rounds a second (pausing it once it was seen past a round let one run to the end).
+    const holdAt = Math.max(...cutAt) + 4
+    for (const n of t)
+      assert.deepEqual(await swarm.call(n, 'node_pause', { fromRound: holdAt }), { paused: true })
+    const held = await holdAll(job, false)
     for (const [i, s] of held.entries()) {
       assert.ok(s.state === 'paused', `${t[i]!.name}: ${s.state}`)
+      assert.equal(s.history.at(-1)?.nextRound, holdAt, `${t[i]!.name} held before round ${holdAt}`)
       const side = sideOf.get(t[i]!.did!)
       // Rounds finished after the hold (status.round is the last finished one) aggregated
-      // models from the node's own half only.
+      // models from the node's own half only. (A node behind its half can catch up in one
+      // round, taking in their newer models: then that one round is all it trains in the cut.)
       const during = s.history.filter((h) => h.round > cutAt[i]!)
-      assert.ok(during.length >= 2, `${t[i]!.name} trained during the cut`)
+      assert.ok(during.length >= 1, `${t[i]!.name} trained during the cut`)
       for (const h of during)
         for (const p of h.peers) assert.equal(sideOf.get(p.from), side, `${t[i]!.name} round ${h.round}`)
       assert.ok(

@@ -210,3 +210,43 @@ describe('swarm: faulty peers', function () {
     assert.ok(result.accuracy! > others - 0.1, `accuracy after catching up ${result.accuracy} vs ${others}`)
   })
 })
+
+describe('swarm: a pause from a round', function () {
+  this.timeout(60_000)
+  const suite = swarmSuite(1, { trainCount: 300, testCount: 100 })
+
+  /** Resolves once `node` holds (paused and waiting before a step). */
+  async function held(node: SwarmTrainer): Promise<void> {
+    while (!node.isHeld) await new Promise((resolve) => setImmediate(resolve))
+  }
+
+  it('trains the rounds before it, holds before it, and a new pause moves the round', async () => {
+    const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 3, k: 0, rounds: 7 } })
+    const did = identityOf(1).did
+    const hub = new MemoryHub()
+    const node = makeNode(
+      {
+        bus: hub.bus(did),
+        store: new MemoryWeightStore(),
+        train: suite.task.shards[0]!,
+        test: suite.task.test
+      },
+      { job, did }
+    )
+    suite.nodes.push(node)
+    const rounds: number[] = []
+    node.pause({ fromRound: 3 })
+    assert.ok(node.isPaused)
+    const run = node.run({ onRound: (s) => void rounds.push(s.round) })
+    await held(node)
+    assert.deepEqual(rounds, [0, 1, 2], 'rounds 0–2 trained, held before round 3')
+    node.pause({ fromRound: 5 })
+    await new Promise((resolve) => setImmediate(resolve))
+    await held(node)
+    assert.deepEqual(rounds, [0, 1, 2, 3, 4], 'moved on to round 5')
+    node.resume()
+    assert.equal((await run).stopped, 'done')
+    assert.deepEqual(rounds, [0, 1, 2, 3, 4, 5, 6])
+    assert.equal(node.isHeld, false)
+  })
+})
