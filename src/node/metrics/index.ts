@@ -25,3 +25,13 @@ export {
   type MetricsSources
 } from './metrics.js'
 export { MetricsListener } from './listener.js'
+export {
+  FetchMeter,
+  MeteredWeightStore,
+  meteredShardRead,
+  datasetBytes,
+  FETCH_LATENCY_BUCKETS,
+  type FetchKind,
+  type FetchOutcome,
+  type FetchMeterComponents
+} from './fetch.js'

@@ -2,12 +2,15 @@
  * Prometheus metrics of a node (prom-client): the process (RSS, CPU, event-loop lag, heap: the
  * default metrics), training (rounds, loss, accuracy, bytes in and out per job), gossip (messages
  * by topic kind, rejects by reason), receipts and the audit (accepted, re-executions by outcome,
- * fraud proofs), consent (grants issued and ended), peers, the event streams, and RPC latency by
- * method. Event counts come from the node's {@link EventBus}; gauges of state are read at scrape.
+ * fraud proofs), consent (grants issued and ended), peers, the event streams, RPC latency by
+ * method, fetch latency by kind ({@link FetchMeter}) and items exchanged by anti-entropy sync.
+ * Event counts come from the node's {@link EventBus}; gauges of state are read at scrape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ItemSyncStats } from '../../p2p/index.js'
 import type { EventBus, EventStreamStats } from '../events/index.js'
+import type { FetchMeter } from './fetch.js'
 
 /** The path of the metrics beside the JSON-RPC. */
 export const METRICS_PATH = '/metrics'
@@ -30,6 +33,10 @@ export interface MetricsSources {
   contributions?: () => Record<string, unknown>
   events?: () => EventStreamStats
   paused?: () => boolean
+  /** Fetch latency and bytes (its metrics join this registry). */
+  fetches?: FetchMeter
+  /** Anti-entropy syncs by name (receipts, governance): items received, kept, sent. */
+  sync?: () => Record<string, Pick<ItemSyncStats, 'received' | 'accepted' | 'sent'>> | null
 }
 
 /** `/shoal/1/<swarm>/job/<id>/updates` → `updates`; `/shoal/1/<swarm>/receipts` → `receipts`. */
@@ -258,6 +265,27 @@ export class NodeMetrics {
         collect() {
           this.reset()
           this.inc(read().dropped)
+        }
+      })
+    }
+    if (s.fetches !== undefined) {
+      this.registry.registerMetric(s.fetches.duration)
+      this.registry.registerMetric(s.fetches.bytes)
+    }
+    if (s.sync !== undefined) {
+      const read = s.sync
+      new Counter({
+        name: 'shoal_sync_items_total',
+        help: 'Items exchanged by anti-entropy sync with members (receipts, governance), by direction (received | accepted | sent)',
+        labelNames: ['sync', 'direction'],
+        registers,
+        collect() {
+          this.reset()
+          for (const [sync, st] of Object.entries(read() ?? {})) {
+            this.inc({ sync, direction: 'received' }, st.received)
+            this.inc({ sync, direction: 'accepted' }, st.accepted)
+            this.inc({ sync, direction: 'sent' }, st.sent)
+          }
         }
       })
     }

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EventBus } from '../../../src/node/events/index.js'
-import { MetricsListener, NodeMetrics, topicKind } from '../../../src/node/metrics/index.js'
+import {
+  FetchMeter,
+  MeteredWeightStore,
+  MetricsListener,
+  NodeMetrics,
+  meteredShardRead,
+  topicKind
+} from '../../../src/node/metrics/index.js'
 
 describe('node metrics (Prometheus)', () => {
   it('counts rounds, receipts, re-executions, fraud and grants from events; reads gauges at scrape', async () => {
@@ -87,6 +94,88 @@ describe('node metrics (Prometheus)', () => {
     assert.equal(bus.subscribers, 0)
   })
 
+  it('times fetches of peer models and shards by kind and outcome; local reads are not fetches', async () => {
+    const local = new Set<string>()
+    const meter = new FetchMeter({ blocks: { has: (cid) => local.has(cid.toString()) } })
+    const m = new NodeMetrics({ bus: new EventBus(), fetches: meter }, { defaults: false })
+    const model = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    const stalled = 'bafkreiaxnnnb7qz2focittuqq3ya25q7rcv3bqynnczfzako47346wosmu'
+    const broken = 'bafkreif6ebavqnp3jbecxiu2w5a6dhj2hvaw7qq7nkr7xmnzqu6mcqnuja'
+    // A content store whose objects arrive when the test says so.
+    const gets: Array<{ cid: string; signal?: AbortSignal }> = []
+    const content = {
+      add: async () => ({ cid: undefined as never }),
+      unpin: async () => {},
+      async *get(cid: { toString(): string }, opts: { signal?: AbortSignal } = {}) {
+        gets.push({ cid: cid.toString(), ...(opts.signal !== undefined ? { signal: opts.signal } : {}) })
+        if (cid.toString() === broken) throw Object.assign(new Error('no provider'), { code: 'NOT_FOUND' })
+        if (cid.toString() === stalled) {
+          // Waits for its signal, as a bitswap fetch with no provider does.
+          await new Promise((_, reject) => {
+            if (opts.signal?.aborted === true) reject(opts.signal.reason)
+            opts.signal?.addEventListener('abort', () => reject(opts.signal?.reason))
+          })
+        }
+        yield new Uint8Array(1000)
+        yield new Uint8Array(24)
+      }
+    }
+    const store = new MeteredWeightStore({ content: content as never, meter })
+    try {
+      assert.equal((await store.get(model)).byteLength, 1024)
+      await assert.rejects(store.get(broken), /no provider/)
+      const deadline = new AbortController()
+      const pending = store.get(stalled, deadline.signal)
+      deadline.abort(new DOMException('the round’s fetch deadline passed', 'TimeoutError'))
+      await assert.rejects(pending)
+      const halted = new AbortController()
+      const cancelled = store.get(stalled, halted.signal)
+      halted.abort()
+      await assert.rejects(cancelled)
+      local.add(model)
+      await store.get(model) // its own model: already here, not a fetch
+      const shard = meteredShardRead(meter, async (cid: string, job: string) => {
+        assert.equal(job, 'j1')
+        return {
+          features: new Uint8Array(784 * 2),
+          labels: new Uint8Array(2),
+          count: 2,
+          shape: [28, 28],
+          classes: 10
+        }
+      })
+      await shard(broken, 'j1')
+      const text = await m.registry.metrics()
+      const has = (line: string): void =>
+        assert.ok(text.split('\n').includes(line), `missing: ${line}\n${text}`)
+      has('shoal_fetch_duration_seconds_count{kind="model",outcome="ok"} 1')
+      has('shoal_fetch_duration_seconds_count{kind="model",outcome="error"} 1')
+      has('shoal_fetch_duration_seconds_count{kind="model",outcome="timeout"} 1')
+      has('shoal_fetch_duration_seconds_count{kind="model",outcome="aborted"} 1')
+      has('shoal_fetch_duration_seconds_count{kind="shard",outcome="ok"} 1')
+      has('shoal_fetch_duration_seconds_bucket{le="+Inf",kind="model",outcome="ok"} 1')
+      has('shoal_fetch_bytes_total{kind="model"} 1024')
+      has('shoal_fetch_bytes_total{kind="shard"} 1570')
+      assert.equal(gets.length, 5)
+    } finally {
+      m.stop()
+    }
+  })
+
+  it('counts items exchanged by anti-entropy sync', async () => {
+    const m = new NodeMetrics(
+      { bus: new EventBus(), sync: () => ({ receipts: { received: 5, accepted: 3, sent: 2 } }) },
+      { defaults: false }
+    )
+    try {
+      const text = await m.registry.metrics()
+      assert.match(text, /^shoal_sync_items_total\{sync="receipts",direction="accepted"\} 3$/m)
+      assert.match(text, /^shoal_sync_items_total\{sync="receipts",direction="sent"\} 2$/m)
+    } finally {
+      m.stop()
+    }
+  })
+
   it('the opt-in listener serves /metrics without a token, and nothing else', async () => {
     const bus = new EventBus()
     const m = new NodeMetrics({ bus }, { defaults: false })
@@ -112,7 +201,9 @@ describe('node metrics (Prometheus)', () => {
       gossip: () => ({}),
       contributions: () => ({}),
       events: () => ({ clients: 0, opened: 0, dropped: 0, sent: 0 }),
-      paused: () => false
+      paused: () => false,
+      fetches: new FetchMeter(),
+      sync: () => null
     })
     try {
       const known = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name))
