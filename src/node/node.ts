@@ -16,6 +16,7 @@ import {
   RECEIPT_SYNC_PROTOCOL,
   addressGater,
   libp2pOptions,
+  type DhtGuardStats,
   type P2PServices
 } from '../p2p/index.js'
 import { ContentWeightStore } from '../training/index.js'
@@ -153,7 +154,8 @@ export class ShoalNode {
       const { p2p } = this.config
       const access = new PeerAccessList()
       const own = { addrs: (): ReturnType<ShoalHelia<P2PServices>['libp2p']['getMultiaddrs']> => [] }
-      const dhtSwarm = p2p.dht ? await NodeSwarm.savedId(this.repo) : undefined
+      const dhtSwarm = p2p.dht ? await NodeSwarm.saved(this.repo) : undefined
+      const dhtStats: DhtGuardStats = { refusedInbound: 0, refusedTopology: 0, refusedOutbound: 0 }
       const helia = await this.use(
         'helia',
         await createHeliaNode({
@@ -171,7 +173,13 @@ export class ShoalNode {
             relay: { ...p2p.relay, unlimited: true },
             natTraversal: p2p.natTraversal,
             upnp: p2p.upnp,
-            ...(dhtSwarm !== undefined ? { dhtProtocol: `/shoal/1/${dhtSwarm}/kad/1.0.0` } : {})
+            ...(dhtSwarm !== undefined
+              ? {
+                  dhtProtocol: `/shoal/1/${dhtSwarm.id}/kad/1.0.0`,
+                  // A private swarm's DHT talks to verified members only (src/p2p/dht.ts).
+                  ...(dhtSwarm.private ? { dhtAdmits: async (peer) => access.admits(peer), dhtStats } : {})
+                }
+              : {})
           })
         }),
         undefined,
@@ -187,6 +195,7 @@ export class ShoalNode {
           access,
           passphrase: this.passphrase,
           exchange: { allowPrivate: p2p.allowPrivateAddresses },
+          ...(dhtSwarm?.private === true ? { dht: dhtStats } : {}),
           log: log('shoal:node:swarm'),
           logger: log
         }),

@@ -20,11 +20,13 @@ import {
   PeerReach,
   SwarmMembership,
   createSwarm,
+  dhtState,
   issueCredential,
   parseSwarmDescriptor,
   swarmTopics,
   verifyCredential,
   type AccessDecision,
+  type DhtGuardStats,
   type ExchangeInit,
   type GossipAccess,
   type ItemSource,
@@ -116,6 +118,8 @@ export interface SwarmComponents {
   passphrase?: string
   /** Peer-exchange options (`p2p.exchange` in the config). */
   exchange?: ExchangeInit
+  /** The members-only DHT's refusal counters, when the node runs one (`p2p.dht`, private swarm). */
+  dht?: DhtGuardStats
 }
 
 /** Swarm membership and gossip for one node. */
@@ -189,10 +193,11 @@ export class NodeSwarm implements GossipAccess {
     return this.membership.checkMessage(source, author, credential)
   }
 
-  /** The id of the swarm saved in `repo` (before a node starts), if any. */
-  static async savedId(repo: Repo): Promise<string | undefined> {
+  /** The id of the swarm saved in `repo` (before a node starts), if any, and whether it is private. */
+  static async saved(repo: Repo): Promise<{ id: string; private: boolean } | undefined> {
     try {
-      return (JSON.parse(await readFile(join(repo.home, 'swarm.json'), 'utf8')) as SwarmFile).swarm.id
+      const { swarm } = JSON.parse(await readFile(join(repo.home, 'swarm.json'), 'utf8')) as SwarmFile
+      return { id: swarm.id, private: swarm.private }
     } catch {
       return undefined
     }
@@ -371,6 +376,12 @@ export class NodeSwarm implements GossipAccess {
     return invite.swarm
   }
 
+  /** The DHT's routing-table size and, in a private swarm, what it refused; null without a DHT. */
+  private dhtInfo(): Record<string, unknown> | null {
+    const state = dhtState(this.c.helia.libp2p)
+    return state === undefined ? null : { ...state, ...(this.c.dht ?? {}) }
+  }
+
   info(): Record<string, unknown> {
     return {
       swarm: this.state?.swarm ?? null,
@@ -378,6 +389,7 @@ export class NodeSwarm implements GossipAccess {
       exchange: this.exchange?.stats() ?? null,
       sync: this.syncStats(),
       reach: this.reach.stats(),
+      dht: this.dhtInfo(),
       members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
       refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))
     }

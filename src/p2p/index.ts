@@ -148,3 +148,4 @@ export {
   type DialPolicy
 } from './addresses.js'
 export * as p2pConstants from './constants.js'
+export { membersOnlyDHT, dhtState, type DhtAdmission, type DhtGuardStats } from './dht.js'

@@ -12,7 +12,7 @@ import { autoNATv2 } from '@libp2p/autonat-v2'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { kadDHT, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHTInit } from '@libp2p/kad-dht'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub, GossipSubComponents, GossipsubOpts } from '@libp2p/gossipsub'
@@ -33,6 +33,7 @@ import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
+import { membersOnlyDHT, type DhtAdmission, type DhtGuardStats } from './dht.js'
 import { netInfo, type NetInfo } from './netinfo.js'
 import {
   DEFAULT_HEARTBEAT_MS,
@@ -81,10 +82,14 @@ export interface Libp2pOptionsInit {
   upnp?: boolean
   /**
    * kad-dht under this protocol (a private swarm: `/shoal/1/<swarm>/kad/1.0.0`); none when
-   * undefined. `dhtPublicOnly` drops private addresses from DHT peer records.
+   * undefined. Peer records keep every address (dials are filtered by the connection gater)
+   * unless `dhtPublicOnly`, which drops private ones. With `dhtAdmits` (a private swarm) the DHT
+   * talks to admitted peers only (src/p2p/dht.ts), counting refusals in `dhtStats`.
    */
   dhtProtocol?: string
   dhtPublicOnly?: boolean
+  dhtAdmits?: DhtAdmission
+  dhtStats?: DhtGuardStats
 }
 
 /** The reason gossipsub gives for rejecting a message before any topic validator runs. */
@@ -295,11 +300,15 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
   }
   if (init.upnp === true) extra.upnp = uPnPNAT()
   if (init.dhtProtocol !== undefined) {
-    extra.dht = kadDHT({
+    const dht: KadDHTInit = {
       protocol: init.dhtProtocol,
+      // Members serve each other whatever AutoNAT says (it calls LAN and lab addresses private).
       clientMode: false,
-      ...(init.dhtPublicOnly === true ? { peerInfoMapper: removePrivateAddressesMapper } : {})
-    })
+      // kad-dht's default mapper drops private addresses: no routing table would fill on a LAN.
+      peerInfoMapper: init.dhtPublicOnly === true ? removePrivateAddressesMapper : passthroughMapper
+    }
+    extra.dht =
+      init.dhtAdmits === undefined ? kadDHT(dht) : membersOnlyDHT(dht, init.dhtAdmits, init.dhtStats)
   }
   const opts: Libp2pOptions<P2PServices> = {
     privateKey: init.privateKey,

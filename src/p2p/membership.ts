@@ -90,9 +90,16 @@ export class PeerAccessList {
     this.verifier = verify
   }
 
+  /**
+   * Whether `peerId` is a verified member of the private swarm (waiting for a running
+   * handshake); false for a denied peer and while no membership runs ({@link setVerifier}).
+   */
+  async admits(peerId: PeerId): Promise<boolean> {
+    return this.denial(peerId) === undefined && this.verifier !== undefined && (await this.verifier(peerId))
+  }
+
   private async relayDenied(peerId: PeerId, what: string): Promise<boolean> {
-    const ok =
-      this.denial(peerId) === undefined && this.verifier !== undefined && (await this.verifier(peerId))
+    const ok = await this.admits(peerId)
     if (!ok) log.info({ peer: peerId.toString(), what }, 'relay refused: not a verified swarm member')
     return !ok
   }
