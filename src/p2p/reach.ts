@@ -6,8 +6,11 @@
  * store (peer exchange, identify), else through each connected circuit relay
  * (`/p2p/<relay>/p2p-circuit/p2p/<peer>`), else by the DHT's peer routing when the node has one
  * (libp2p's `dial(peerId)` asks it). With no hint, the DHT's providers of the CID are tried.
+ * While a fetch runs (`keepReached`), an announcer whose last connection closes — a relay that
+ * dropped the transfer, a direct link that died — is reached again the same way (its direct
+ * addresses first, then another relay), so that bitswap's want is sent to it again.
  */
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
@@ -17,7 +20,10 @@ import { MAX_PROVIDER_HINTS, REACH_TIMEOUT_MS, RELAY_HOP_PROTOCOL } from './cons
 const log = logger('shoal:p2p:reach')
 
 /** The parts of a libp2p node that {@link PeerReach} uses. */
-export type ReachNode = Pick<Libp2p, 'peerId' | 'getConnections' | 'dial' | 'peerStore'> & {
+export type ReachNode = Pick<
+  Libp2p,
+  'peerId' | 'getConnections' | 'dial' | 'peerStore' | 'addEventListener' | 'removeEventListener'
+> & {
   contentRouting?: Pick<Libp2p['contentRouting'], 'findProviders'>
 }
 
@@ -44,6 +50,8 @@ export interface ReachStats {
   dialedDirect: number
   dialedRelayed: number
   unreachable: number
+  /** Announcers whose last connection closed during a fetch, and were reached again. */
+  reconnected: number
 }
 
 /** See the module doc. */
@@ -53,7 +61,13 @@ export class PeerReach {
   private readonly timeoutMs: number
   private readonly useProviders: boolean
   private readonly hints = new Map<string, Set<string>>()
-  private readonly counters: ReachStats = { connected: 0, dialedDirect: 0, dialedRelayed: 0, unreachable: 0 }
+  private readonly counters: ReachStats = {
+    connected: 0,
+    dialedDirect: 0,
+    dialedRelayed: 0,
+    unreachable: 0,
+    reconnected: 0
+  }
 
   constructor(components: ReachComponents, init: ReachInit = {}) {
     this.log = components.log ?? log
@@ -93,6 +107,34 @@ export class PeerReach {
       return
     }
     await Promise.all(providers.map(async (p) => this.connect(peerIdFromString(p), signal)))
+  }
+
+  /**
+   * While the fetch of `cid` runs (until the returned function is called or `signal` aborts):
+   * when the last connection to one of its announcers closes, reach that announcer again
+   * ({@link connect}). Returns the function that ends it.
+   */
+  keepReached(cid: string, signal?: AbortSignal): () => void {
+    const providers = this.hints.get(cid)
+    if (providers === undefined || providers.size === 0) return () => {}
+    let done = false
+    const onClose = (evt: CustomEvent<Connection>): void => {
+      const peer = evt.detail.remotePeer
+      if (done || signal?.aborted === true || !providers.has(peer.toString())) return
+      if (this.node.getConnections(peer).length > 0) return
+      this.log.info(
+        { peer: peer.toString(), cid },
+        'lost the connection to a provider mid-fetch; reaching it again'
+      )
+      void this.connect(peer, signal).then((ok) => {
+        if (ok) this.counters.reconnected++
+      })
+    }
+    this.node.addEventListener('connection:close', onClose)
+    return () => {
+      done = true
+      this.node.removeEventListener('connection:close', onClose)
+    }
   }
 
   /** Connected to `peer`, or dials it (peer store, then relays). Resolves with whether it is connected. */

@@ -42,14 +42,14 @@ export interface ContentWeightStoreInit {
  */
 export class ContentWeightStore implements WeightStore {
   private readonly content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
-  private readonly reach: Pick<PeerReach, 'prepareFetch'> | undefined
+  private readonly reach: Pick<PeerReach, 'prepareFetch' | 'keepReached'> | undefined
   private readonly maxBytes: number
 
   /** `reach`: connects to a CID's announcer before it is fetched (peers beyond current connections). */
   constructor(
     components: {
       content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
-      reach?: Pick<PeerReach, 'prepareFetch'>
+      reach?: Pick<PeerReach, 'prepareFetch' | 'keepReached'>
     },
     init: ContentWeightStoreInit = {}
   ) {
@@ -74,15 +74,21 @@ export class ContentWeightStore implements WeightStore {
     await this.reach?.prepareFetch(cid, signal)
     const parts: Uint8Array[] = []
     let total = 0
-    for await (const part of this.content.get(CID.parse(cid), signal !== undefined ? { signal } : {})) {
-      total += part.byteLength
-      if (total > this.maxBytes) {
-        throw new ModelTooLargeError(`object ${cid} exceeds ${this.maxBytes} bytes`, {
-          cid,
-          limit: this.maxBytes
-        })
+    // A provider lost mid-fetch (a relay dropping the transfer) is reached again.
+    const release = this.reach?.keepReached(cid, signal)
+    try {
+      for await (const part of this.content.get(CID.parse(cid), signal !== undefined ? { signal } : {})) {
+        total += part.byteLength
+        if (total > this.maxBytes) {
+          throw new ModelTooLargeError(`object ${cid} exceeds ${this.maxBytes} bytes`, {
+            cid,
+            limit: this.maxBytes
+          })
+        }
+        parts.push(part)
       }
-      parts.push(part)
+    } finally {
+      release?.()
     }
     const out = new Uint8Array(total)
     let at = 0
