@@ -149,7 +149,11 @@ export class NodeSwarm implements GossipAccess {
       access: this,
       log: components.logger?.('shoal:p2p:gossip')
     })
-    this.reach = new PeerReach({ node: components.helia.libp2p, log: components.logger?.('shoal:p2p:reach') })
+    this.reach = new PeerReach(
+      { node: components.helia.libp2p, log: components.logger?.('shoal:p2p:reach') },
+      // With a DHT (`p2p.dht`), models are found by provider too, and provided by who holds them.
+      { findProviders: dhtState(components.helia.libp2p) !== undefined }
+    )
   }
 
   /** Called with the swarm's topics whenever this node enters a swarm (at start or on join). */

@@ -5,7 +5,9 @@
  * (`prepareFetch`), makes sure this node is connected to that peer: by the addresses in the peer
  * store (peer exchange, identify), else through each connected circuit relay
  * (`/p2p/<relay>/p2p-circuit/p2p/<peer>`), else by the DHT's peer routing when the node has one
- * (libp2p's `dial(peerId)` asks it). With no hint, the DHT's providers of the CID are tried.
+ * (libp2p's `dial(peerId)` asks it). With a DHT (`findProviders`), the CID's providers are
+ * tried when nobody announced it or no announcer can be reached — every node that fetched a model
+ * holds its blocks and says so (`provide`), so a model outlives its trainer's connection.
  * While a fetch runs (`keepReached`), an announcer whose last connection closes — a relay that
  * dropped the transfer, a direct link that died — is reached again the same way (its direct
  * addresses first, then another relay), so that bitswap's want is sent to it again.
@@ -24,7 +26,7 @@ export type ReachNode = Pick<
   Libp2p,
   'peerId' | 'getConnections' | 'dial' | 'peerStore' | 'addEventListener' | 'removeEventListener'
 > & {
-  contentRouting?: Pick<Libp2p['contentRouting'], 'findProviders'>
+  contentRouting?: Pick<Libp2p['contentRouting'], 'findProviders' | 'provide'>
 }
 
 /** What {@link PeerReach} needs. */
@@ -38,7 +40,10 @@ export interface ReachComponents {
 export interface ReachInit {
   /** Time to reach one provider (ms, default 10 s). */
   timeoutMs?: number
-  /** Ask the content routing (DHT) for providers of a CID nobody announced (default false). */
+  /**
+   * Use the content routing (DHT): ask it for providers of a CID nobody announced or whose
+   * announcers are unreachable, and publish provider records (`provide`) (default false).
+   */
   findProviders?: boolean
 }
 
@@ -52,6 +57,11 @@ export interface ReachStats {
   unreachable: number
   /** Announcers whose last connection closed during a fetch, and were reached again. */
   reconnected: number
+  /** Providers found by the content routing that this node connected to. */
+  fromRouting: number
+  /** Provider records published / that failed. */
+  provided: number
+  provideFailed: number
 }
 
 /** See the module doc. */
@@ -66,7 +76,10 @@ export class PeerReach {
     dialedDirect: 0,
     dialedRelayed: 0,
     unreachable: 0,
-    reconnected: 0
+    reconnected: 0,
+    fromRouting: 0,
+    provided: 0,
+    provideFailed: 0
   }
 
   constructor(components: ReachComponents, init: ReachInit = {}) {
@@ -102,11 +115,25 @@ export class PeerReach {
    */
   async prepareFetch(cid: string, signal?: AbortSignal): Promise<void> {
     const providers = [...(this.hints.get(cid) ?? [])]
-    if (providers.length === 0 && this.useProviders && this.node.contentRouting !== undefined) {
-      await this.fromRouting(cid, signal)
-      return
-    }
-    await Promise.all(providers.map(async (p) => this.connect(peerIdFromString(p), signal)))
+    const reached = await Promise.all(providers.map(async (p) => this.connect(peerIdFromString(p), signal)))
+    if (reached.some((ok) => ok)) return
+    if (this.useProviders && this.node.contentRouting !== undefined) await this.fromRouting(cid, signal)
+  }
+
+  /**
+   * Publishes a provider record for `cid` (this node holds its blocks) when the node uses a
+   * content routing; in the background, never throws.
+   */
+  provide(cid: string): void {
+    const routing = this.node.contentRouting
+    if (!this.useProviders || routing === undefined) return
+    routing
+      .provide(CID.parse(cid), { signal: AbortSignal.timeout(this.timeoutMs * 3) })
+      .then(() => this.counters.provided++)
+      .catch((err: unknown) => {
+        this.counters.provideFailed++
+        this.log.debug({ cid, err: (err as Error).message }, 'could not publish a provider record')
+      })
   }
 
   /**
@@ -200,7 +227,10 @@ export class PeerReach {
       let n = 0
       for await (const p of this.node.contentRouting!.findProviders(CID.parse(cid), { signal: within })) {
         if (p.id.equals(this.node.peerId)) continue
-        if (await this.connect(p.id, within)) return
+        if (await this.connect(p.id, within)) {
+          this.counters.fromRouting++
+          return
+        }
         if (++n >= 3) return
       }
     } catch (err) {

@@ -42,14 +42,14 @@ export interface ContentWeightStoreInit {
  */
 export class ContentWeightStore implements WeightStore {
   private readonly content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
-  private readonly reach: Pick<PeerReach, 'prepareFetch' | 'keepReached'> | undefined
+  private readonly reach: Pick<PeerReach, 'prepareFetch' | 'keepReached' | 'provide'> | undefined
   private readonly maxBytes: number
 
   /** `reach`: connects to a CID's announcer before it is fetched (peers beyond current connections). */
   constructor(
     components: {
       content: Pick<ContentStore, 'add' | 'get' | 'unpin'>
-      reach?: Pick<PeerReach, 'prepareFetch' | 'keepReached'>
+      reach?: Pick<PeerReach, 'prepareFetch' | 'keepReached' | 'provide'>
     },
     init: ContentWeightStoreInit = {}
   ) {
@@ -63,10 +63,14 @@ export class ContentWeightStore implements WeightStore {
       plain: true,
       ...(signal !== undefined ? { signal } : {})
     })
+    this.reach?.provide(cid.toString())
     return cid.toString()
   }
 
   /**
+   * Fetches `cid` (reaching its announcers first, or its providers) and, once it is here, says
+   * that this node provides it too.
+   *
    * @throws {ModelTooLargeError} `UPDATE_TOO_LARGE` beyond `maxBytes`.
    * @throws the storage layer's errors (`NOT_FOUND`, …) or the signal's reason.
    */
@@ -90,6 +94,7 @@ export class ContentWeightStore implements WeightStore {
     } finally {
       release?.()
     }
+    this.reach?.provide(cid)
     const out = new Uint8Array(total)
     let at = 0
     for (const p of parts) {
