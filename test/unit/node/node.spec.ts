@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Keystore } from '../../../src/identity/index.js'
@@ -65,5 +65,48 @@ describe('node: the composition root', () => {
     const again = new ShoalNode({ home, config })
     await again.start()
     await again.stop()
+  })
+  it('with p2p.dht, a node in a private swarm runs a members-only DHT in server mode (from the next start)', async function () {
+    this.timeout(60_000)
+    const repo = new Repo(home)
+    const config = await loadConfig({
+      repoConfigPath: repo.configPath,
+      env: {},
+      sets: ['rpc.port=0', 'p2p.listen=["/ip4/127.0.0.1/tcp/0"]', 'p2p.natTraversal=false', 'p2p.dht=true']
+    })
+    const call = async <T>(
+      node: ShoalNode,
+      method: string,
+      params: Record<string, unknown> = {}
+    ): Promise<T> => {
+      const token = (await readFile(repo.cookiePath, 'utf8')).trim()
+      const res = await fetch(new URL('/rpc', node.rpcUrl), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })
+      })
+      const body = (await res.json()) as { result?: T; error?: unknown }
+      if (body.error !== undefined) throw new Error(JSON.stringify(body.error))
+      return body.result as T
+    }
+    const first = new ShoalNode({ home, config })
+    await first.start()
+    assert.equal((await call<{ dht: unknown }>(first, 'swarm_info')).dht, null, 'no swarm yet: no DHT')
+    await call(first, 'swarm_create', { name: 'dht-wiring', private: true })
+    await first.stop()
+    const node = new ShoalNode({ home, config })
+    await node.start()
+    try {
+      const info = await call<{ dht: Record<string, unknown> | null }>(node, 'swarm_info')
+      assert.deepEqual(info.dht, {
+        mode: 'server',
+        routingTable: 0,
+        refusedInbound: 0,
+        refusedTopology: 0,
+        refusedOutbound: 0
+      })
+    } finally {
+      await node.stop()
+    }
   })
 })
