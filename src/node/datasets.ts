@@ -131,6 +131,11 @@ export class NodeDatasets {
     )
   }
 
+  /** This node's DID (the owner of the grants it issues). */
+  get did(): string {
+    return this.c.identity.did
+  }
+
   async start(): Promise<void> {
     await this.grants.start()
     this.c.swarm.onEnter((topics) => this.attach(topics))
@@ -339,6 +344,34 @@ export class NodeDatasets {
     await this.publish({ type: 'revoke', dataset: info.dataset, document: jwt })
     await this.afterConsent(info.id)
     return { grant: info.id, document: jwt, keysDeleted: r.keysDeleted }
+  }
+
+  /**
+   * Shortens a grant this node issued: a revocation with `endsAt` (signed, published on the
+   * consent topic) makes it end then instead of at its own expiry; nothing ends before then.
+   *
+   * @throws {DatasetRequestError} `DATASET_NOT_FOUND` when this node knows no such grant.
+   * @throws {GrantError} `REVOCATION_INVALID` when `endsAt` is not in the future, or this node is not its owner.
+   */
+  async shorten(
+    grantId: string,
+    endsAt: number,
+    reason?: string
+  ): Promise<{ grant: string; document: string; shortened: boolean }> {
+    const info = await this.grants.find(grantId)
+    if (info === undefined) {
+      throw new DatasetRequestError('DATASET_NOT_FOUND', `no grant ${grantId} on this node`, {
+        grant: grantId
+      })
+    }
+    const jwt = await createRevocation(this.c.identity, info.id, {
+      dataset: info.dataset,
+      endsAt,
+      ...(reason !== undefined ? { reason } : {})
+    })
+    const r = await this.grants.addRevocation(jwt)
+    if (r.status === 'shortened') await this.publish({ type: 'revoke', dataset: info.dataset, document: jwt })
+    return { grant: info.id, document: jwt, shortened: r.status === 'shortened' }
   }
 
   /** Decrypt a granted shard (fetching the ciphertext over bitswap when it is remote). */

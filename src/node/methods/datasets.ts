@@ -1,6 +1,7 @@
-/** `dataset_*` RPC methods: import, list, grant, revoke, grants. */
+/** `dataset_*` RPC methods: import, list, grant, revoke, change a grant's expiry, grants. */
 import { z } from 'zod'
-import { DidKeyString } from '../../common/index.js'
+import { DidKeyString, ShoalError, type ErrorCategory } from '../../common/index.js'
+import { grantStatus } from '../../storage/index.js'
 import { DEFAULT_DELTA, type NodePrivacy } from '../privacy.js'
 import { method, type RpcMethod } from '../rpc/index.js'
 import type { NodeDatasets } from '../datasets.js'
@@ -23,8 +24,42 @@ const GrantInfo = z.object({
   purpose: z.string(),
   owner: z.string(),
   exp: z.number().optional(),
+  signedExp: z
+    .number()
+    .nullable()
+    .optional()
+    .describe('the grant’s own expiry when a revocation with endsAt shortened it (null: none)'),
   revokedAt: z.number().optional(),
   privacy: z.object({ epsMax: z.number(), delta: z.number() }).optional()
+})
+
+/** Thrown (answered) when a grant's expiry cannot be changed as asked. */
+export class GrantExpiryError extends ShoalError<
+  'GRANT_NOT_FOUND' | 'GRANT_NOT_OWNER' | 'GRANT_ENDED' | 'EXPIRY_INVALID',
+  { grant: string } & Record<string, unknown>
+> {
+  static override readonly categories: Record<GrantExpiryError['code'], ErrorCategory> = {
+    GRANT_NOT_FOUND: 'not-found',
+    GRANT_NOT_OWNER: 'refused',
+    GRANT_ENDED: 'refused',
+    EXPIRY_INVALID: 'usage'
+  }
+}
+
+/** What changing a grant's expiry did. */
+const ExpiryChange = z.object({
+  how: z
+    .enum(['shortened', 'extended'])
+    .describe(
+      'shortened: a revocation with endsAt (the same grant ends earlier); extended: a new grant on the same terms'
+    ),
+  grant: z
+    .string()
+    .describe('the grant in force until expiresAt: the same one when shortened, a new one when extended'),
+  previous: z.string().describe('the grant whose expiry was changed'),
+  expiresAt: z.number().nullable().describe('Unix seconds; null: until revoked'),
+  document: z.string().describe('the signed revocation (shortened) or grant (extended)'),
+  note: z.string()
 })
 
 export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMethod[] {
@@ -122,6 +157,91 @@ export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMetho
       handler: async ({ grant, reason }) => ds.revoke(grant, reason)
     }),
     method({
+      name: 'dataset_grant_expiry',
+      summary:
+        'Change the expiry of a grant this node issued. Earlier: a signed revocation with endsAt, so the ' +
+        'grant ends then (nothing is unlearned before). Later (or null: no expiry): a new grant on the same ' +
+        'terms (shards, purpose, ε budget); the old one still ends at its own expiry, and what was trained ' +
+        'under it is unlearned then, as when any grant ends',
+      params: z.object({
+        grant: z.string(),
+        expiresAt: z
+          .number()
+          .int('expiresAt must be whole Unix seconds')
+          .positive('expiresAt must be Unix seconds in the future')
+          .nullable()
+          .describe('Unix seconds, in the future; null: until revoked'),
+        reason: z.string().max(500).optional()
+      }),
+      result: ExpiryChange,
+      handler: async ({ grant, expiresAt, reason }) => {
+        const g = await ds.grants.find(grant)
+        if (g === undefined) {
+          throw new GrantExpiryError('GRANT_NOT_FOUND', `no grant ${grant} on this node`, { grant })
+        }
+        if (g.owner !== ds.did) {
+          throw new GrantExpiryError(
+            'GRANT_NOT_OWNER',
+            `grant ${g.id} was issued by ${g.owner}: only its owner can change its expiry`,
+            { grant: g.id, owner: g.owner }
+          )
+        }
+        const now = Math.floor(Date.now() / 1000)
+        const status = grantStatus(g, now)
+        if (status !== 'valid') {
+          throw new GrantExpiryError(
+            'GRANT_ENDED',
+            `grant ${g.id} is ${status}: grant again (dataset_grant) instead`,
+            { grant: g.id, status }
+          )
+        }
+        if (expiresAt !== null && expiresAt <= now) {
+          throw new GrantExpiryError(
+            'EXPIRY_INVALID',
+            `expiresAt ${new Date(expiresAt * 1000).toISOString()} is not in the future: to end the grant now, revoke it (dataset_revoke)`,
+            { grant: g.id, expiresAt }
+          )
+        }
+        const current = g.exp ?? null
+        if (expiresAt === current) {
+          throw new GrantExpiryError('EXPIRY_INVALID', `grant ${g.id} already ${expiryText(current)}`, {
+            grant: g.id,
+            expiresAt
+          })
+        }
+        if (expiresAt !== null && (current === null || expiresAt < current)) {
+          const r = await ds.shorten(g.id, expiresAt, reason ?? 'expiry shortened')
+          return {
+            how: 'shortened' as const,
+            grant: g.id,
+            previous: g.id,
+            expiresAt,
+            document: r.document,
+            note: `grant ${g.id} now ends at ${new Date(expiresAt * 1000).toISOString()}: its keys are deleted then and what was trained under it is unlearned then`
+          }
+        }
+        const r = await ds.grant({
+          dataset: g.dataset,
+          grantee: g.grantee,
+          purpose: g.purpose,
+          shards: g.shards,
+          ...(expiresAt !== null ? { expiresAt } : {}),
+          ...(g.privacy !== undefined ? { privacy: g.privacy } : {})
+        })
+        return {
+          how: 'extended' as const,
+          grant: r.grant,
+          previous: g.id,
+          expiresAt,
+          document: r.document,
+          note:
+            `new grant ${r.grant} ${expiryText(expiresAt)}; ${g.id} still ends at ` +
+            `${new Date(current! * 1000).toISOString()}: what was trained under it is unlearned then ` +
+            '(receipts name their grant) and the grantee goes on under the new grant'
+        }
+      }
+    }),
+    method({
       name: 'dataset_grants',
       summary: 'Grants this node knows (issued by it, or to it), with their documents',
       params: z.object({ dataset: z.string().optional() }),
@@ -147,4 +267,8 @@ export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMetho
       }
     })
   ]
+}
+
+function expiryText(exp: number | null): string {
+  return exp === null ? 'has no expiry' : `expires at ${new Date(exp * 1000).toISOString()}`
 }

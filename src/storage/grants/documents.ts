@@ -11,7 +11,11 @@
  * plaintext is the shards' 32-byte content keys concatenated in the order of `shards`.
  *
  * A revocation withdraws one grant: `{ typ: 'shoal/revocation', iss: owner, iat,
- * grant: grantId, dataset?, reason? }`, valid only when signed by the grant's owner.
+ * grant: grantId, dataset?, reason?, endsAt? }`, valid only when signed by the grant's owner.
+ * Without `endsAt` it takes effect at once (at its `iat`); with `endsAt` (Unix seconds, after
+ * `iat`) it shortens the grant: the grant ends at `endsAt` as if that were its `exp` (the
+ * earliest of the two holds; a later `endsAt` changes nothing — a signed expiry cannot be
+ * extended).
  *
  * A document's id is the CIDv1 of its JWT's UTF-8 bytes (raw codec, sha2-256), as a base32
  * string (`bafkrei…`): the same CID the JWT gets when stored as a plain object, so a consent
@@ -108,7 +112,8 @@ export const RevocationClaimsSchema = z.looseObject({
   iat: unixSeconds,
   grant: cidString,
   dataset: cidString.optional(),
-  reason: z.string().max(MAX_REASON_LENGTH).optional()
+  reason: z.string().max(MAX_REASON_LENGTH).optional(),
+  endsAt: unixSeconds.optional()
 })
 
 /** The claims of a grant. */
@@ -140,6 +145,8 @@ export interface RevocationClaims {
   grant: string
   dataset?: string
   reason?: string
+  /** When set: the grant ends then (a shortened expiry), not at once. */
+  endsAt?: number
 }
 
 /**
@@ -159,8 +166,13 @@ export interface GrantInfo {
   purpose: string
   /** When the grant was issued (Unix seconds). */
   iat: number
-  /** When it expires (Unix seconds); usable while `now < exp`. */
+  /**
+   * When it expires (Unix seconds); usable while `now < exp`. The earliest of the grant's own
+   * `exp` and the `endsAt` of its owner's revocations that shorten it.
+   */
   exp?: number
+  /** The grant's own `exp` when a revocation with `endsAt` shortened it (absent: no expiry). */
+  signedExp?: number | null
   /** When it was revoked: the revocation's `iat` (Unix seconds). */
   revokedAt?: number
   /** The dataset owner (the grant's signer). */
@@ -243,9 +255,11 @@ export interface VerifiedRevocation {
   /** The revoked grant's id. */
   grant: string
   issuer: string
-  /** When it was issued (Unix seconds): the grant's `revokedAt`. */
+  /** When it was issued (Unix seconds): the grant's `revokedAt` (unless it has `endsAt`). */
   revokedAt: number
   reason?: string
+  /** When set, the revocation shortens the grant to end then instead of at once. */
+  endsAt?: number
 }
 
 function fail(
@@ -582,6 +596,8 @@ export interface CreateRevocationOptions {
   reason?: string
   /** The grant's dataset (manifest CID), so that the document names it by itself. */
   dataset?: CID | string
+  /** End the grant then (Unix seconds, in the future) instead of at once: a shortened expiry. */
+  endsAt?: number
 }
 
 /**
@@ -610,6 +626,12 @@ export async function createRevocation(
       })
     }
     payload.reason = opts.reason
+  }
+  if (opts.endsAt !== undefined) {
+    if (!Number.isSafeInteger(opts.endsAt) || opts.endsAt <= nowSeconds()) {
+      fail('REVOCATION_INVALID', 'endsAt must be a time in the future (Unix seconds)', { reason: 'schema' })
+    }
+    payload.endsAt = opts.endsAt
   }
   return owner.signJwt(payload)
 }
@@ -683,6 +705,7 @@ export async function verifyRevocation(
   }
   const out: VerifiedRevocation = { id, claims, grant: claims.grant, issuer, revokedAt: claims.iat }
   if (claims.reason !== undefined) out.reason = claims.reason
+  if (claims.endsAt !== undefined) out.endsAt = Math.max(claims.endsAt, claims.iat)
   return out
 }
 

@@ -6,7 +6,8 @@
  * - `grants`  grant id → record (JSON): the grant JWT, its public facts, the manifest entries
  *             of its shards, and its revocation (JWT, time, reason) once revoked;
  * - `keys`    `<grant id>!<shard cid>` → the 32-byte content key: only for grants to this
- *             node, only while the grant is neither revoked nor expired;
+ *             node, only while the grant is neither revoked nor expired (a revocation with
+ *             `endsAt` shortens the grant's expiry instead: see `addRevocation`);
  * - `shards`  `<shard cid>!<grant id>` → '' (which grants cover a shard);
  * - `pending` `<grant id>!<revocation id>` → a revocation (JWT) that arrived before its grant
  *             (several may wait for one grant: only the owner's will apply).
@@ -59,6 +60,8 @@ interface GrantRecord {
   schema: DatasetSchema
   revocation?: string
   revokeReason?: string
+  /** Revocations with `endsAt` that shortened the grant (JWTs, oldest first). */
+  shortenings?: string[]
   /** Why and when (Unix seconds) the keys were deleted. */
   keysDeleted?: { why: 'revoked' | 'expired'; at: number }
 }
@@ -87,9 +90,11 @@ export interface AddRevocationResult {
   grant: string
   /**
    * `revoked`: applied now; `already-revoked`: the grant was revoked before; `pending`: the
-   * grant is unknown, the revocation is kept and applied when the grant arrives.
+   * grant is unknown, the revocation is kept and applied when the grant arrives; `shortened`:
+   * (a revocation with `endsAt`) the grant now ends at `endsAt`; `not-shortened`: it already
+   * ended earlier, or was revoked.
    */
-  status: 'revoked' | 'already-revoked' | 'pending'
+  status: 'revoked' | 'already-revoked' | 'pending' | 'shortened' | 'not-shortened'
   /** Content keys deleted by this call. */
   keysDeleted: number
 }
@@ -245,6 +250,10 @@ export class GrantStore {
         if (record.info.revokedAt !== undefined) continue
         try {
           const rev = await verifyRevocation(early.jwt, info, { now })
+          if (rev.endsAt !== undefined) {
+            shorten(record, rev.endsAt, early.jwt)
+            continue
+          }
           record.info.revokedAt = rev.revokedAt
           record.revocation = early.jwt
           if (rev.reason !== undefined) record.revokeReason = rev.reason
@@ -255,7 +264,7 @@ export class GrantStore {
       }
       let keysStored = false
       if (mine && record.info.revokedAt === undefined) {
-        if (verified.expired) {
+        if (verified.expired || (record.info.exp !== undefined && now >= record.info.exp)) {
           record.keysDeleted = { why: 'expired', at: nowSeconds() }
         } else {
           const opened = await openGrantKeys(this.identity, verified)
@@ -327,6 +336,13 @@ export class GrantStore {
         return { grant: grantId, status: 'pending', keysDeleted: 0 }
       }
       const rev = await verifyRevocation(jwt, record.info, opts)
+      if (rev.endsAt !== undefined) {
+        // A shortened expiry: the keys stay until then (access and sweep delete them at `exp`).
+        const done = record.info.revokedAt === undefined && shorten(record, rev.endsAt, jwt)
+        if (done) await grants.put(grantId, record)
+        this.log.info({ grant: grantId, endsAt: rev.endsAt, shortened: done }, 'grant expiry shortened')
+        return { grant: grantId, status: done ? 'shortened' : 'not-shortened', keysDeleted: 0 }
+      }
       const ops: BatchOp[] = []
       let keysDeleted = 0
       for await (const key of keys.keys(prefixRange(grantId))) {
@@ -483,15 +499,22 @@ export class GrantStore {
     return record === undefined ? undefined : publicInfo(record)
   }
 
-  /** The signed documents of a grant (to republish them): its JWT and its revocation, if any. */
-  async documents(id: string): Promise<{ grant: string; revocation?: string } | undefined> {
+  /**
+   * The signed documents of a grant (to republish them): its JWT, its revocation, if any, and
+   * the revocations that shortened it, if any.
+   */
+  async documents(
+    id: string
+  ): Promise<{ grant: string; revocation?: string; shortenings?: string[] } | undefined> {
     const { grants } = this.dbs()
     const key = canonicalCid(id)
     const record = key === undefined ? undefined : await grants.get(key)
     if (record === undefined) return undefined
-    return record.revocation === undefined
-      ? { grant: record.jwt }
-      : { grant: record.jwt, revocation: record.revocation }
+    return {
+      grant: record.jwt,
+      ...(record.revocation !== undefined ? { revocation: record.revocation } : {}),
+      ...(record.shortenings !== undefined ? { shortenings: [...record.shortenings] } : {})
+    }
   }
 
   /** Every known grant (optionally filtered), oldest first by `iat`. */
@@ -576,8 +599,22 @@ function publicInfo(record: GrantRecord): GrantInfo {
     owner: info.owner
   }
   if (info.exp !== undefined) out.exp = info.exp
+  if (info.signedExp !== undefined) out.signedExp = info.signedExp
   if (info.revokedAt !== undefined) out.revokedAt = info.revokedAt
   if (info.shardSizes !== undefined) out.shardSizes = { ...info.shardSizes }
   if (info.privacy !== undefined) out.privacy = { ...info.privacy }
   return out
+}
+
+/**
+ * Ends `record`'s grant at `endsAt` when that is before its current expiry (a revocation with
+ * `endsAt`, kept in `shortenings`). Returns whether it changed anything.
+ */
+function shorten(record: GrantRecord, endsAt: number, jwt: string): boolean {
+  const { info } = record
+  if (info.exp !== undefined && info.exp <= endsAt) return false
+  if (info.signedExp === undefined) info.signedExp = info.exp ?? null
+  info.exp = endsAt
+  record.shortenings = [...(record.shortenings ?? []), jwt]
+  return true
 }

@@ -149,6 +149,23 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       ctx.out(ctx.json(), r, () => `revoked ${r.grant}`)
     })
   datasetCmd
+    .command('expiry <grant> <when>')
+    .description(
+      'change the expiry of a grant you issued (when: 2027-01-01, 1767225600, 7d, or "never"): earlier ' +
+        'shortens it (a signed revocation that takes effect then); later issues a new grant on the same terms'
+    )
+    .option('--reason <text>', 'recorded in the shortening')
+    .action(async (grant: string, when: string, o: { reason?: string }) => {
+      const r = await (
+        await ctx.client()
+      ).call<{ how: string; grant: string; note: string }>('dataset_grant_expiry', {
+        grant,
+        expiresAt: when === 'never' ? null : parseExpiry(when),
+        ...(o.reason !== undefined ? { reason: o.reason } : {})
+      })
+      ctx.out(ctx.json(), r, () => `${r.how}: ${r.note}`)
+    })
+  datasetCmd
     .command('grants')
     .description('grants this node knows')
     .option('--dataset <cid>', 'only this dataset')

@@ -510,6 +510,77 @@ describe('storage/grants: encrypted datasets shared by grant', function () {
       await rejectsWith(grantsB.keyFor(shardCids[0]!, { purpose: 'job-7' }), 'GRANT_EXPIRED')
     })
 
+    it('a revocation with endsAt shortens the expiry: usable until then, expired from then; never extends', async () => {
+      const exp = now() + 86_400
+      const jwt = await createGrant(a.id, {
+        manifest: body,
+        manifestCid,
+        grantee: b.id.did,
+        purpose: 'job-8',
+        expiresAt: exp,
+        keys: await ownerKeys([shardCids[1]!])
+      })
+      const gid = grantId(jwt)
+      await grantsB.addGrant(jwt, body)
+      const endsAt = now() + 600
+      const shortening = await createRevocation(a.id, gid, { endsAt, reason: 'expiry shortened' })
+      assert.equal((await verifyRevocation(shortening, { id: gid, owner: a.id.did })).endsAt, endsAt)
+      // Only the owner may shorten it.
+      await rejectsWith(
+        grantsB.addRevocation(await createRevocation(mallory, gid, { endsAt })),
+        'REVOCATION_INVALID'
+      )
+      assert.deepEqual(await grantsB.addRevocation(shortening), {
+        grant: gid,
+        status: 'shortened',
+        keysDeleted: 0
+      })
+      const info = await grantsB.find(gid)
+      assert.deepEqual([info?.exp, info?.signedExp, info?.revokedAt], [endsAt, exp, undefined])
+      // Still usable before endsAt: nothing ends before then.
+      assert.ok(await grantsB.keyFor(shardCids[1]!, { purpose: 'job-8', now: endsAt - 1 }))
+      // A later endsAt cannot give back what the owner took: the earliest end holds.
+      const later = await createRevocation(a.id, gid, { endsAt: endsAt + 60 })
+      assert.equal((await grantsB.addRevocation(later)).status, 'not-shortened')
+      assert.equal((await grantsB.find(gid))?.exp, endsAt)
+      assert.deepEqual((await grantsB.documents(gid))?.shortenings, [shortening])
+      const err = await rejectsWith(
+        grantsB.keyFor(shardCids[1]!, { purpose: 'job-8', now: endsAt }),
+        'GRANT_EXPIRED'
+      )
+      assert.equal(err.fields.grant, gid)
+      await assert.rejects(
+        createRevocation(a.id, gid, { endsAt: now() - 1 }),
+        /endsAt must be a time in the future/
+      )
+    })
+
+    it('a shortening that arrives before its grant is applied when the grant arrives', async () => {
+      const store = new GrantStore({ identity: b.id }, { path: join(dir, 'b3-grants') })
+      await store.start()
+      try {
+        const jwt = await createGrant(a.id, {
+          manifest: body,
+          manifestCid,
+          grantee: b.id.did,
+          purpose: 'job-5',
+          keys: await ownerKeys([shardCids[2]!])
+        })
+        const gid = grantId(jwt)
+        const endsAt = now() + 300
+        assert.equal(
+          (await store.addRevocation(await createRevocation(a.id, gid, { endsAt }))).status,
+          'pending'
+        )
+        const added = await store.addGrant(jwt, body)
+        assert.equal(added.keysStored, true)
+        assert.deepEqual([added.grant.exp, added.grant.signedExp], [endsAt, null])
+        await rejectsWith(store.keyFor(shardCids[2]!, { purpose: 'job-5', now: endsAt }), 'GRANT_EXPIRED')
+      } finally {
+        await store.stop()
+      }
+    })
+
     it('a revocation that arrives before its grant is applied when the grant arrives', async () => {
       const store = new GrantStore({ identity: b.id }, { path: join(dir, 'b2-grants') })
       await store.start()
