@@ -89,6 +89,8 @@ interface Grant {
   purpose: string
   iat: number
   exp?: number
+  /** The grant's own expiry when its owner shortened it (null: none). */
+  signedExp?: number | null
   revokedAt?: number
   shards: string[]
   privacy?: { epsMax: number; delta: number }
@@ -173,6 +175,90 @@ function PeerGraph(p: { peers: Peer[] }) {
         <title>this node</title>
       </circle>
     </svg>
+  )
+}
+
+interface DutyCycle {
+  cycle: number
+  periodSeconds: number
+  idle: boolean
+  until: string | null
+  paused: boolean
+  configured: { cycle: number; periodSeconds: number }
+}
+
+/** The duty cycle: read it, and set the share of each period spent training and the period. */
+function DutyCycleCard() {
+  const duty = useLive(async () => rpc<DutyCycle>('node_duty_cycle'), ['job'], 10_000)
+  const [share, setShare] = useState('')
+  const [minutes, setMinutes] = useState('')
+  const [state, setState] = useState<{ busy?: boolean; error?: string }>({})
+  const d = duty.value
+  const save = async (e: Event): Promise<void> => {
+    e.preventDefault()
+    setState({ busy: true })
+    try {
+      await rpc('node_duty_cycle', {
+        ...(share !== '' ? { cycle: Number(share) / 100 } : {}),
+        ...(minutes !== '' ? { periodSeconds: Math.round(Number(minutes) * 60) } : {})
+      })
+      setState({})
+      setShare('')
+      setMinutes('')
+    } catch (err) {
+      setState({ error: (err as Error).message })
+    } finally {
+      duty.reload()
+    }
+  }
+  const pctOf = (x: number): string => `${Number((x * 100).toFixed(1))} %`
+  return (
+    <div class="card" data-testid="duty-cycle">
+      <h2>Duty cycle</h2>
+      <Err error={duty.error ?? state.error} />
+      <p data-testid="duty-now">
+        {d === undefined
+          ? '…'
+          : d.cycle >= 1
+            ? 'Always training (100 % of the time) unless paused.'
+            : `Training ${pctOf(d.cycle)} of every ${d.periodSeconds / 60} min: ${d.idle ? 'idle' : 'training'} until ${when(d.until ?? undefined)}.`}
+        {d !== undefined &&
+        (d.configured.cycle !== d.cycle ||
+          (d.cycle < 1 && d.configured.periodSeconds !== d.periodSeconds)) ? (
+          <span class="muted">
+            {' '}
+            The config says {pctOf(d.configured.cycle)} of {d.configured.periodSeconds / 60} min, which
+            applies again when the daemon restarts.
+          </span>
+        ) : null}
+      </p>
+      <form class="grant-form" onSubmit={(e) => void save(e)} data-testid="duty-form">
+        <input
+          type="number"
+          min="1"
+          max="100"
+          step="any"
+          placeholder={`share of each period, % (${d === undefined ? '…' : Number((d.cycle * 100).toFixed(1))})`}
+          value={share}
+          onInput={(e) => setShare((e.target as HTMLInputElement).value)}
+          aria-label="share of each period spent training, percent"
+        />
+        <input
+          type="number"
+          min="0.1"
+          max="1440"
+          step="any"
+          placeholder={`period, minutes (${d === undefined ? '…' : d.periodSeconds / 60})`}
+          value={minutes}
+          onInput={(e) => setMinutes((e.target as HTMLInputElement).value)}
+          aria-label="period in minutes"
+        />
+        <button class="primary" disabled={state.busy === true || (share === '' && minutes === '')}>
+          Set duty cycle
+        </button>
+        <span class="muted">A new period starts now, training first; 100 % = always.</span>
+      </form>
+    </div>
   )
 }
 
@@ -261,6 +347,7 @@ export function NodeView(p: { me: NodeInfo | undefined }) {
           <Stat label="state" value={paused ? 'paused' : 'contributing'} testId="paused-state" />
         </div>
       </div>
+      <DutyCycleCard />
       <div class="card">
         <h2>Peers ({new Set((peers.value ?? []).map((x) => x.peerId)).size})</h2>
         <Err error={peers.error} />
@@ -558,12 +645,75 @@ function GrantForm(p: { datasets: Dataset[]; onDone: () => void }) {
   )
 }
 
+/** A datetime-local input's value for Unix seconds (local time). */
+const localInput = (t: number): string => {
+  const d = new Date(t * 1000)
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16)
+}
+
+/** Changes a grant's expiry: earlier shortens it (signed, takes effect then); later issues a new grant. */
+function ExpiryEditor(p: { grant: Grant; onDone: () => void; onCancel: () => void }) {
+  const g = p.grant
+  const [value, setValue] = useState(localInput(g.exp ?? Math.floor(Date.now() / 1000) + 30 * 86_400))
+  const [never, setNever] = useState(g.exp === undefined)
+  const [state, setState] = useState<{ busy?: boolean; error?: string }>({})
+  const at = never ? null : Math.floor(new Date(value).getTime() / 1000)
+  const earlier = at !== null && (g.exp === undefined || at < g.exp)
+  const save = async (e: Event): Promise<void> => {
+    e.preventDefault()
+    setState({ busy: true })
+    try {
+      await rpc('dataset_grant_expiry', {
+        grant: g.id,
+        expiresAt: at,
+        reason: 'expiry changed from the dashboard'
+      })
+      p.onDone()
+    } catch (err) {
+      setState({ error: (err as Error).message })
+    }
+  }
+  return (
+    <form class="grant-form" onSubmit={(e) => void save(e)} data-testid="expiry-form">
+      <input
+        type="datetime-local"
+        value={value}
+        disabled={never}
+        required={!never}
+        onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        aria-label="new expiry"
+      />
+      <label>
+        <input
+          type="checkbox"
+          checked={never}
+          onChange={(e) => setNever((e.target as HTMLInputElement).checked)}
+        />{' '}
+        never
+      </label>
+      <button class="primary" disabled={state.busy === true}>
+        {earlier ? 'Shorten' : 'Extend'}
+      </button>
+      <button type="button" onClick={p.onCancel}>
+        Cancel
+      </button>
+      <span class="muted" data-testid="expiry-effect">
+        {earlier
+          ? 'The grant ends then (signed and sent to the swarm); its keys are deleted and what it trained is unlearned then, not before.'
+          : 'A signed grant cannot be extended: a new grant on the same terms is issued; this one still ends at its expiry, and what was trained under it is unlearned then.'}
+      </span>
+      {state.error !== undefined ? <span class="error">{state.error}</span> : null}
+    </form>
+  )
+}
+
 export function DataView(p: { me: string | undefined }) {
   const datasets = useLive(async () => rpc<Dataset[]>('dataset_list'), ['grant'])
   const grants = useLive(async () => rpc<Grant[]>('dataset_grants'), ['grant', 'privacy'])
   const [privacy, setPrivacy] = useState<Record<string, Privacy>>({})
   const [error, setError] = useState<string | undefined>()
   const [busy, setBusy] = useState<string | undefined>()
+  const [editing, setEditing] = useState<string | undefined>()
   const withBudget = [
     ...new Set((grants.value ?? []).filter((g) => g.privacy !== undefined).map((g) => g.dataset))
   ]
@@ -642,7 +792,25 @@ export function DataView(p: { me: string | undefined }) {
                     {g.grantee === p.me ? ' (this node)' : ''}
                   </td>
                   <td>{g.purpose === 'any' ? 'any job' : short(g.purpose)}</td>
-                  <td>{g.exp === undefined ? 'never' : when(g.exp)}</td>
+                  <td>
+                    {g.exp === undefined ? 'never' : when(g.exp)}
+                    {g.signedExp !== undefined ? (
+                      <span class="muted" title="shortened by its owner">
+                        {' '}
+                        (was {g.signedExp === null ? 'never' : when(g.signedExp)})
+                      </span>
+                    ) : null}
+                    {editing === g.id ? (
+                      <ExpiryEditor
+                        grant={g}
+                        onCancel={() => setEditing(undefined)}
+                        onDone={() => {
+                          setEditing(undefined)
+                          grants.reload()
+                        }}
+                      />
+                    ) : null}
+                  </td>
                   <td>
                     <Gauge spent={grantEpsilon(g, privacy[g.dataset])} max={g.privacy?.epsMax} />
                   </td>
@@ -650,6 +818,11 @@ export function DataView(p: { me: string | undefined }) {
                     <span class={`pill ${st === 'active' ? 'ok' : 'bad'}`}>{st}</span>
                   </td>
                   <td>
+                    {st === 'active' && g.owner === p.me && editing !== g.id ? (
+                      <button onClick={() => setEditing(g.id)} data-testid="edit-expiry">
+                        Expiry…
+                      </button>
+                    ) : null}
                     {st === 'active' && g.owner === p.me ? (
                       <button
                         class="danger"
