@@ -41,6 +41,7 @@ export {
 } from './model.js'
 export { LmTrainer, type LmStepResult, type LmTrainerOptions } from './trainer.js'
 export { warmupCosineLr, type WarmupCosine } from './schedule.js'
+export { trainLmRound, type LmRoundOptions, type LmRoundResult } from './round.js'
 export { generate, sampleToken, type GenerateOptions, type Generated } from './generate.js'
 export { GptSpecError, LmOptionsError, PromptTooLongError } from './errors.js'
 export {

@@ -180,6 +180,27 @@ export class LmTrainer {
     }
   }
 
+  /**
+   * Replace the params (copied), e.g. with a round's base.
+   *
+   * @throws {LmOptionsError} when a param is missing or mis-sized.
+   * @throws {TrainerStateError} when closed or while a step is running.
+   */
+  setWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    this.replace(this.model.params, weights, 'weights')
+  }
+
+  /**
+   * Replace the optimizer state (copied); without `state`, zeros (a fresh optimizer, as a swarm
+   * round starts).
+   *
+   * @throws {LmOptionsError} when a given state tensor is mis-sized.
+   * @throws {TrainerStateError} when closed or while a step is running.
+   */
+  setState(state?: ReadonlyMap<string, Float32Array>): void {
+    this.replace(this.model.state, state, 'state')
+  }
+
   /** A copy of the current params. */
   weights(): Map<string, Float32Array> {
     return new Map(
@@ -199,6 +220,37 @@ export class LmTrainer {
     this.closed = true
     await this.session.release()
     if (this.evalSession !== undefined) await (await this.evalSession).release()
+  }
+
+  private replace(
+    infos: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+    from: ReadonlyMap<string, Float32Array> | undefined,
+    what: 'weights' | 'state'
+  ): void {
+    this.enter()
+    try {
+      const next: Record<string, ort.Tensor> = {}
+      for (const t of infos) {
+        const n = size(t.shape)
+        const src = from?.get(t.name)
+        if (from !== undefined && what === 'weights' && src === undefined)
+          throw new LmOptionsError(`missing ${what} '${t.name}'`, { name: t.name })
+        if (src !== undefined && src.length !== n)
+          throw new LmOptionsError(`${what} '${t.name}' has ${src.length} values, expected ${n}`, {
+            name: t.name,
+            expected: n,
+            actual: src.length
+          })
+        next[t.name] = new Tensor(
+          'float32',
+          src === undefined ? new Float32Array(n) : Float32Array.from(src),
+          [...t.shape]
+        )
+      }
+      Object.assign(this.current, next)
+    } finally {
+      this.busy = false
+    }
   }
 
   private enter(): void {
