@@ -16,7 +16,7 @@ import {
   type VerifiedJob,
   decodeWeights,
   encodeWeights,
-  paramsOf
+  modelParams
 } from '../../training/index.js'
 import type { NodeDb } from '../db.js'
 import type { JobRecord } from '../records.js'
@@ -159,6 +159,6 @@ export class JobCatalog {
       )
     }
     const weights = decodeWeights(await this.c.models.get(init))
-    return this.c.models.put(encodeWeights(weights, paramsOf(spec.model as JobSpec['model'])))
+    return this.c.models.put(encodeWeights(weights, modelParams(spec.model as JobSpec['model'])))
   }
 }

@@ -19,7 +19,7 @@ import {
   type RoundRecord,
   type UpdateBus,
   type VerifiedJob,
-  paramsOf,
+  modelParams,
   type TensorDataset
 } from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
@@ -324,7 +324,7 @@ export class JobRunner {
       seed: r.seed,
       samples: r.samples,
       steps: r.steps,
-      resultHash: resultHash(r.weights, paramsOf(run.job.spec.model)),
+      resultHash: resultHash(r.weights, modelParams(run.job.spec.model)),
       lossBefore: Number.isFinite(r.lossBefore) ? r.lossBefore : 0,
       lossAfter: Number.isFinite(r.lossAfter) ? r.lossAfter : 0,
       ep: r.ep,

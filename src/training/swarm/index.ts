@@ -55,7 +55,12 @@ export {
   JobSpecSchema,
   JobHyperSchema,
   JobPrivacySchema,
+  JobOuterSchema,
   JobAnnouncementSchema,
+  isGptModel,
+  type ClassifierJobSpec,
+  type JobModel,
+  type LmJobSpec,
   type JobSpec,
   type JobSpecInput,
   type SignedJob,
@@ -72,6 +77,22 @@ export {
   type TrainRoundResult
 } from './round.js'
 export { shareRound, type ShareInput, type SharedRound } from './share.js'
+export {
+  localRounds,
+  modelParams,
+  isTextShard,
+  concatTokens,
+  OuterOptimizer,
+  LM_EVAL_WINDOWS,
+  type LocalRounds,
+  type LocalRoundsInit,
+  type LocalRoundOptions,
+  type LocalRoundResult,
+  type LocalEvaluation,
+  type ParamLayout,
+  type ShardData,
+  type TextShard
+} from './local/index.js'
 export { MemoryHub, MemoryWeightStore, MemoryCheckpointStore, rawCid } from './memory.js'
 export {
   gossipUpdateBus,

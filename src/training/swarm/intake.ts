@@ -10,10 +10,10 @@ import {
   UpdateRejectedError,
   validateUpdate
 } from '../aggregate/index.js'
-import type { CompiledModel } from '../graph/index.js'
 import { claimedResultHash, resultHash, verifiability, verifySignature } from '../receipts/index.js'
 import { ModelTooLargeError, ReceiptBindingError } from './errors.js'
 import type { JobSpec } from './job.js'
+import type { ParamLayout } from './local/index.js'
 import { maxModelBytes, type ResolvedSwarmOptions } from './options.js'
 import type { PeerEntry } from './peers.js'
 import { raceAbort } from './signals.js'
@@ -44,7 +44,8 @@ export interface ModelIntakeInit {
   jobId: string
   job: JobSpec
   options: Pick<ResolvedSwarmOptions, 'maxNorm' | 'compression' | 'requireReceipts' | 'fetchTimeoutMs'>
-  compiled: CompiledModel
+  /** The model's parameter layout (peer models must match it). */
+  compiled: { params: ParamLayout }
   store: WeightStore
   /** The trainer's counters (`rejected`, `unavailable`, `bytesReceived` go up here). */
   totals: SwarmCounters
@@ -63,7 +64,7 @@ export class ModelIntake {
   private readonly jobId: string
   private readonly job: JobSpec
   private readonly options: ModelIntakeInit['options']
-  private readonly compiled: CompiledModel
+  private readonly compiled: { params: ParamLayout }
   private readonly store: WeightStore
   private readonly totals: SwarmCounters
   private readonly log: Logger

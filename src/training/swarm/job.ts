@@ -14,6 +14,7 @@ import type { Identity } from '../../identity/index.js'
 import { JwtInvalidError, verifyJwt } from '../../identity/index.js'
 import { CidSchema, DidSchema, JobMessageSchema, JwtSchema } from '../../p2p/index.js'
 import { validateOptimizer, validateSpec, type ModelSpec, type OptimizerSpec } from '../graph/index.js'
+import { validateGptSpec, type GptSpec } from '../lm/index.js'
 import { JOB_KIND, JOB_VERSION, MAX_JOB_JWT_BYTES } from './constants.js'
 import { JobError } from './errors.js'
 
@@ -30,6 +31,31 @@ function checkedBy<T>(check: (v: unknown) => T): z.ZodType<T, unknown> {
 }
 
 const positive = z.number().positive()
+
+/** What a job trains: a classifier (`ModelSpec`: mlp, cnn) or a language model (`type: 'gpt'`). */
+export type JobModel = ModelSpec | Required<GptSpec>
+
+/** Whether a job's model is a GPT language model (its rounds train on text, docs/lm.md). */
+export function isGptModel(model: JobModel): model is Required<GptSpec> {
+  return 'type' in model && model.type === 'gpt'
+}
+
+/** A job's model checked by the validator of its kind (`type: 'gpt'`: `validateGptSpec`). */
+function validateJobModel(v: unknown): JobModel {
+  const gpt = typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'gpt'
+  return gpt ? validateGptSpec(v) : validateSpec(v)
+}
+
+/**
+ * DiLoCo's outer step (docs/lm.md): each node takes a Nesterov-momentum step from its round's base
+ * towards the aggregate instead of adopting it; absent: the aggregate is the next base.
+ */
+export const JobOuterSchema = z.strictObject({
+  /** Outer learning rate (DiLoCo: 0.7). */
+  lr: positive.max(10),
+  /** Nesterov momentum in [0, 1) (DiLoCo: 0.9). */
+  momentum: z.number().min(0).lt(1)
+})
 
 /** Training hyper-parameters of a job. */
 export const JobHyperSchema = z.strictObject({
@@ -81,7 +107,7 @@ export const JobPrivacySchema = z.union([WholeUpdatePrivacySchema, DpsgdPrivacyS
 /** The job spec: everything every node of a job must agree on. */
 export const JobSpecSchema = z.strictObject({
   name: z.string().min(1).max(128),
-  model: checkedBy<ModelSpec>(validateSpec),
+  model: checkedBy<JobModel>(validateJobModel),
   optimizer: checkedBy<OptimizerSpec>(validateOptimizer),
   hyper: JobHyperSchema,
   /** The dataset's manifest CID. */
@@ -89,6 +115,8 @@ export const JobSpecSchema = z.strictObject({
   aggregation: z.enum(['mean', 'trimmed-mean', 'median', 'krum']),
   compression: z.enum(['none', 'int8']),
   privacy: JobPrivacySchema.nullable().optional(),
+  /** DiLoCo's outer optimizer; absent or null: plain averaging (the aggregate is the next base). */
+  outer: JobOuterSchema.nullable().optional(),
   /** Largest accepted L2 norm of a peer model minus the receiver's round base. */
   maxNorm: positive,
   /** Seeds the initial weights (the same on every node) and the data order. */
@@ -109,6 +137,12 @@ export const JobSpecSchema = z.strictObject({
 
 /** A validated job spec. */
 export type JobSpec = z.output<typeof JobSpecSchema>
+
+/** A job whose model is a classifier (mlp, cnn). */
+export type ClassifierJobSpec = JobSpec & { model: ModelSpec }
+
+/** A job whose model is a GPT language model. */
+export type LmJobSpec = JobSpec & { model: Required<GptSpec> }
 
 /** What `createJob` takes: a spec whose `creator` may be left out (it is the signer). */
 export type JobSpecInput = Omit<z.input<typeof JobSpecSchema>, 'creator'> & { creator?: string }

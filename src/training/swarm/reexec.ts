@@ -11,8 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
-import { shapeSize, type TensorDataset } from '../data/index.js'
-import { compileModel, initState, type CompiledModel } from '../graph/index.js'
+import { shapeSize } from '../data/index.js'
 import {
   perturbWeights,
   resultHash,
@@ -22,7 +21,6 @@ import {
   type ReexecutionResult,
   type Reexecutor
 } from '../receipts/index.js'
-import { Trainer } from '../runtime/index.js'
 import {
   ReexecClosedError,
   ReexecInputError,
@@ -33,7 +31,7 @@ import {
 } from './errors.js'
 import { REPRODUCIBLE_EP } from './constants.js'
 import type { JobSpec } from './job.js'
-import { trainRound } from './round.js'
+import { roundRerunner, type ParamLayout, type RoundRerunner, type ShardData } from './local/index.js'
 
 export {
   ReexecClosedError,
@@ -56,7 +54,8 @@ export interface RoundReexecutorComponents {
   weights(cid: string, signal?: AbortSignal): Promise<Map<string, Float32Array>>
   /**
    * The samples of the shards, decrypted and prepared for `job`'s model exactly as the
-   * trainer prepared them, concatenated in the given order (as `concatDatasets` does).
+   * trainer prepared them, concatenated in the given order (as `concatDatasets` does): tensors,
+   * or the tokens of text shards for a language-model job.
    * `jobId` is the receipt's job (the purpose to read the shards under).
    */
   shards(
@@ -64,7 +63,7 @@ export interface RoundReexecutorComponents {
     job: JobSpec,
     signal: AbortSignal | undefined,
     jobId: string
-  ): Promise<TensorDataset>
+  ): Promise<ShardData>
 }
 
 /** Options of a {@link RoundReexecutor}. */
@@ -83,9 +82,8 @@ export interface RoundReexecutorInit {
 
 interface JobEntry {
   spec: JobSpec
-  compiled: CompiledModel
-  zeroState: Map<string, Float32Array>
-  trainer: Trainer | undefined
+  /** The job's compiled model and its deterministic CPU trainer, of the model's kind. */
+  rounds: RoundRerunner
 }
 
 /** `promise`, or the signal's reason as soon as it aborts. */
@@ -223,8 +221,8 @@ export class RoundReexecutor implements Reexecutor {
     const weights = await this.load('result', { job: claims.job, cid }, signal, async () =>
       this.c.weights(cid, signal)
     )
-    checkLayout(weights, entry.compiled, cid, 'resultCid')
-    return { weights, resultHash: resultHash(weights, entry.compiled.params) }
+    checkLayout(weights, entry.rounds, cid, 'resultCid')
+    return { weights, resultHash: resultHash(weights, entry.rounds.params) }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -248,44 +246,27 @@ export class RoundReexecutor implements Reexecutor {
     const base = await this.load('base', { job: claims.job, cid: claims.baseCid }, signal, async () =>
       this.c.weights(claims.baseCid, signal)
     )
-    checkLayout(base, entry.compiled, claims.baseCid, 'baseCid')
+    checkLayout(base, entry.rounds, claims.baseCid, 'baseCid')
     const cids = claims.shards.map((s) => s.cid)
     const data = await this.load('shards', { job: claims.job, cids }, signal, async () =>
       this.c.shards(cids, entry.spec, signal, claims.job)
     )
-    const inputSize = shapeSize(entry.spec.model.input)
-    if (data.count <= 0 || shapeSize(data.sampleShape) !== inputSize) {
-      throw new ReexecSpecError(
-        'shards',
-        data.count <= 0
-          ? 'the shards hold no samples'
-          : `shard samples of [${data.sampleShape.join(', ')}] do not fit model input [${entry.spec.model.input.join(', ')}]`,
-        { cids, count: data.count, sampleShape: [...data.sampleShape] }
-      )
-    }
 
     const start = perturbBase === undefined ? base : perturbWeights(base, perturbBase)
-    if (entry.trainer === undefined) {
-      entry.trainer = await Trainer.create(entry.compiled, { weights: start, deterministic: true, signal })
-    } else {
-      entry.trainer.setWeights(start)
-    }
-    const trainer = entry.trainer
     // An honest receipt with fewer steps than hyper.steps stopped on a non-finite loss: one
     // step more must diverge (and roll back) the same way here.
     const H = claims.steps < claims.hyper.steps ? claims.steps + 1 : claims.steps
     const tTrain = performance.now()
-    const local = await trainRound(trainer, data, {
+    const local = await entry.rounds.rerun(start, data, {
       H,
       batchSize: claims.hyper.batchSize,
       lr: claims.hyper.lr,
       seed: claims.seed,
-      zeroState: entry.zeroState,
       signal
     })
     const trainMs = performance.now() - tTrain
-    const after = trainer.getWeights()
-    const result = resultHash(after, entry.compiled.params)
+    const after = local.weights
+    const result = resultHash(after, entry.rounds.params)
     log.debug(
       {
         job: claims.job,
@@ -315,8 +296,7 @@ export class RoundReexecutor implements Reexecutor {
       return known
     }
     const spec = await this.load('job', { job: jobId }, signal, async () => this.c.job(jobId, signal))
-    const compiled = compileModel(spec.model, spec.optimizer)
-    const entry: JobEntry = { spec, compiled, zeroState: initState(compiled), trainer: undefined }
+    const entry: JobEntry = { spec, rounds: roundRerunner(spec) }
     this.entries.set(jobId, entry)
     while (this.entries.size > this.maxTrainers) {
       const [oldest, evicted] = this.entries.entries().next().value!
@@ -378,10 +358,8 @@ export class RoundReexecutor implements Reexecutor {
   }
 
   private async release(entry: JobEntry): Promise<void> {
-    const trainer = entry.trainer
-    entry.trainer = undefined
-    await trainer
-      ?.close()
+    await entry.rounds
+      .close()
       .catch((err: unknown) => log.warn({ err: messageOf(err) }, 'could not close a trainer'))
   }
 }
@@ -389,7 +367,7 @@ export class RoundReexecutor implements Reexecutor {
 /** @throws {ReexecSpecError} (field `baseCid` or `resultCid`) unless `weights` has exactly the model's params and sizes. */
 function checkLayout(
   weights: ReadonlyMap<string, Float32Array>,
-  compiled: CompiledModel,
+  compiled: { params: ParamLayout },
   cid: string,
   field: 'baseCid' | 'resultCid'
 ): void {

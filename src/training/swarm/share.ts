@@ -10,11 +10,11 @@ import type { Rng } from '../../common/index.js'
 import { encodeCompressed } from '../aggregate/index.js'
 import { isDpsgd } from '../dpsgd/index.js'
 import { encodeWeights } from '../export/index.js'
-import type { ParamInfo } from '../graph/index.js'
 import { applyUpdate, diffWeights, privatizeUpdate } from '../privacy/index.js'
 import type { ExecutionProviderName } from '../runtime/index.js'
 import { PARALLEL_CPU_EP, REPRODUCIBLE_EP } from './constants.js'
 import type { JobSpec } from './job.js'
+import type { ParamLayout } from './local/index.js'
 import type { WeightStore } from './types.js'
 
 /** What {@link shareRound} needs. */
@@ -23,7 +23,7 @@ export interface ShareInput {
   mine: Map<string, Float32Array>
   base: Map<string, Float32Array>
   job: Pick<JobSpec, 'privacy'>
-  params: readonly ParamInfo[]
+  params: ParamLayout
   compression: 'none' | 'int8'
   /** Draws the privacy noise (private to the node). */
   noiseRng: Rng

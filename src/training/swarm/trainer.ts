@@ -12,19 +12,16 @@ import { randomInt } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { logger, Rng, type Logger } from '../../common/index.js'
 import { validateUpdate } from '../aggregate/index.js'
-import { shapeSize, type TensorDataset } from '../data/index.js'
 import { decodeWeights, encodeWeights } from '../export/index.js'
-import { compileModel, initParams, initState, type CompiledModel } from '../graph/index.js'
-import { DpsgdRounds, isDpsgd } from '../dpsgd/index.js'
-import { Trainer } from '../runtime/index.js'
 import { Aggregator, type Combined } from './aggregation.js'
-import { SwarmOptionsError, SwarmStateError } from './errors.js'
+import { SwarmStateError } from './errors.js'
 import { ModelIntake, type Intake, type ValidModel } from './intake.js'
 import type { JobSpec } from './job.js'
 import type { UpdateAnnouncement } from './messages.js'
 import { resolveOptions, type ResolvedSwarmOptions } from './options.js'
+import { localRounds, OuterOptimizer, type LocalRoundResult, type LocalRounds } from './local/index.js'
 import { PeerTable } from './peers.js'
-import { concatDatasets, roundSeed, trainRound, type TrainRoundResult } from './round.js'
+import { roundSeed } from './round.js'
 import { shareRound } from './share.js'
 import { wakeOn } from './signals.js'
 import {
@@ -66,12 +63,9 @@ interface Announced {
   bytesSent: number
 }
 
-/** What a round's local steps report (plain or DP-SGD ones). */
-type LocalRound = Pick<TrainRoundResult, 'steps' | 'samples' | 'loss' | 'lossBefore' | 'lossAfter' | 'ms'>
-
 /** What steps 1–4 of a round produced, for step 5. */
 interface RoundWork {
-  local: LocalRound
+  local: LocalRoundResult
   own: Announced
   taken: Intake
   combined: Combined
@@ -98,21 +92,17 @@ export class SwarmTrainer {
   readonly did: string
   readonly job: JobSpec
   readonly options: ResolvedSwarmOptions
-  readonly compiled: CompiledModel
+  /** The kind-specific side of the rounds (a classifier's or a language model's). */
+  readonly local: LocalRounds
 
   private readonly bus: SwarmComponents['bus']
   private readonly store: SwarmComponents['store']
   private readonly checkpoints: SwarmComponents['checkpoints']
   private readonly receipts: SwarmComponents['receipts']
-  private readonly data: TensorDataset
-  private readonly test: TensorDataset | undefined
-  private readonly zeroState: Map<string, Float32Array>
   private readonly noiseRng: Rng
-  /** The job's DP-SGD rounds (its plan solved before any round), when its privacy mode is dp-sgd. */
-  readonly dpsgd: DpsgdRounds | undefined
+  private readonly outer: OuterOptimizer
   private readonly lifetime = new AbortController()
 
-  private trainer: Trainer | undefined
   private base: Map<string, Float32Array> | undefined
   private baseCid: string | undefined
   private nextRound = 0
@@ -136,7 +126,7 @@ export class SwarmTrainer {
 
   /**
    * @throws {SwarmOptionsError} for options that cannot work or data that does not fit the model.
-   * @throws {ModelSpecError} / {OptimizerSpecError} from compiling the job's model.
+   * @throws the model compiler's spec errors (ModelSpecError, GptSpecError, OptimizerSpecError).
    */
   constructor(components: SwarmComponents, init: SwarmTrainerInit) {
     this.job = init.job
@@ -148,37 +138,12 @@ export class SwarmTrainer {
     this.store = components.store
     this.checkpoints = components.checkpoints
     this.receipts = components.receipts
-    this.data = concatDatasets(components.train)
-    const p = this.job.privacy
-    this.dpsgd = isDpsgd(p)
-      ? new DpsgdRounds({
-          ...this.options,
-          privacy: p,
-          model: this.job.model,
-          optimizer: this.job.optimizer,
-          jobId: this.jobId,
-          records: this.data.count,
-          secret: init.noiseSeed
-        })
-      : undefined
-    this.compiled = this.dpsgd?.model ?? compileModel(this.job.model, this.job.optimizer)
-    this.test = components.test
-    const inputSize = shapeSize(this.job.model.input)
-    for (const [name, d] of [
-      ['train', this.data],
-      ['test', this.test]
-    ] as const) {
-      if (d !== undefined && shapeSize(d.sampleShape) !== inputSize) {
-        throw new SwarmOptionsError(
-          `${name} samples of [${d.sampleShape.join(', ')}] do not fit model input [${this.job.model.input.join(', ')}]`,
-          { option: name }
-        )
-      }
-    }
-    this.zeroState = initState(this.compiled)
+    const { train, test } = components
+    this.local = localRounds({ ...init, train, test, options: this.options })
+    this.outer = new OuterOptimizer(this.job.outer)
     const parts = { jobId: this.jobId, options: this.options, totals: this.totals, log: this.log }
     this.peers = new PeerTable({ ...parts, did: this.did, exclusions: components.exclusions })
-    this.intake = new ModelIntake({ ...parts, job: this.job, compiled: this.compiled, store: this.store })
+    this.intake = new ModelIntake({ ...parts, job: this.job, compiled: this.local, store: this.store })
     this.aggregator = new Aggregator(this.options, this.log)
     // DP noise must be unpredictable to others: a private seed, random unless given (tests).
     this.noiseRng = new Rng(init.noiseSeed ?? randomInt(0, 2 ** 32 - 1))
@@ -271,8 +236,7 @@ export class SwarmTrainer {
     await this.starting?.catch(() => {})
     this.unsubscribe?.()
     this.unsubscribe = undefined
-    await this.trainer?.close()
-    this.trainer = undefined
+    await this.local.close()
   }
 
   /**
@@ -353,21 +317,14 @@ export class SwarmTrainer {
   private async doStart(signal: AbortSignal): Promise<void> {
     this.unsubscribe ??= this.bus.subscribe((msg, from) => this.peers.onAnnouncement(msg, from))
     const initial = await this.initialWeights(signal)
-    this.trainer ??= await Trainer.create(this.compiled, {
-      weights: initial,
-      deterministic: this.options.deterministic,
-      ...(this.options.device !== undefined ? { device: this.options.device } : {}),
-      fallbackToCpu: this.options.fallbackToCpu,
-      ...(this.options.threads !== undefined ? { intraOpNumThreads: this.options.threads } : {}),
-      signal
-    })
+    await this.local.open(initial, signal)
     if (await this.restoreCheckpoint(signal)) return
     if (this.options.joinWaitMs > 0 && this.options.k > 0 && this.peers.size === 0) {
       await this.peers.waitForAnnouncement(this.options.joinWaitMs, signal)
     }
     if (this.peers.size > 0 && (await this.joinFromPeers(signal))) return
     this.base = initial
-    this.baseCid = await this.store.put(encodeWeights(initial, this.compiled.params), signal)
+    this.baseCid = await this.store.put(encodeWeights(initial, this.local.params), signal)
     this.nextRound = 0
     this.startPoint = { source: 'initial', round: 0 }
     this.retained.push({ round: -1, cids: [this.baseCid] })
@@ -376,9 +333,9 @@ export class SwarmTrainer {
 
   /** The job's starting weights: its `init` model (fetched and validated), else seeded ones. */
   private async initialWeights(signal: AbortSignal): Promise<Map<string, Float32Array>> {
-    if (this.job.init === undefined) return initParams(this.compiled, this.job.seed)
+    if (this.job.init === undefined) return this.local.initialWeights(this.job.seed)
     const weights = decodeWeights(await this.store.get(this.job.init, signal))
-    validateUpdate(weights, this.compiled)
+    validateUpdate(weights, this.local)
     this.log.info({ job: this.jobId, init: this.job.init }, 'starting from the job’s initial model')
     return weights
   }
@@ -389,7 +346,7 @@ export class SwarmTrainer {
     try {
       const bytes = await this.store.get(cp.weightsCid, signal)
       const weights = decodeWeights(bytes)
-      validateUpdate(weights, this.compiled)
+      validateUpdate(weights, this.local)
       this.install(weights)
       this.baseCid = cp.weightsCid
       this.nextRound = cp.round + 1
@@ -420,7 +377,7 @@ export class SwarmTrainer {
     const { weights } = this.aggregator.combine(valid.map((v) => v.weights))
     const round = Math.max(...valid.map((v) => v.peer.msg.round))
     this.install(weights)
-    this.baseCid = await this.store.put(encodeWeights(weights, this.compiled.params), signal)
+    this.baseCid = await this.store.put(encodeWeights(weights, this.local.params), signal)
     this.nextRound = round + 1
     const peers = valid.map((v) => ({
       from: v.peer.did,
@@ -433,9 +390,11 @@ export class SwarmTrainer {
     return true
   }
 
-  private install(weights: Map<string, Float32Array>): void {
+  /** Install the next base; `momentum`: the outer step's buffer that goes with it (none: zeros). */
+  private install(weights: Map<string, Float32Array>, momentum?: Map<string, Float32Array>): void {
+    this.outer.reset(momentum)
     this.base = weights
-    this.trainer!.setWeights(weights)
+    this.local.setWeights(weights)
   }
 
   /**
@@ -449,7 +408,7 @@ export class SwarmTrainer {
 
     // 1. local steps
     const local = await this.trainLocal(r, seed, signal)
-    const mine = this.trainer!.getWeights()
+    const mine = this.local.getWeights()
 
     // 2. store and announce the shared model
     const clock = new RoundClock()
@@ -462,7 +421,7 @@ export class SwarmTrainer {
 
     // 4. validate and aggregate
     const taken = await this.intake.take(fetched, base, r)
-    const combined = this.aggregate(own, taken.valid)
+    const combined = this.aggregate(own, taken.valid, base)
     clock.lap('aggMs')
     const reached = this.aggregator.reachedRound(
       r,
@@ -473,14 +432,11 @@ export class SwarmTrainer {
     return await this.finishRound(r, { local, own, taken, combined, reached, clock }, signal)
   }
 
-  /** Step 1: H local steps (DP-SGD ones under a dp-sgd job) from the weights the trainer holds. */
-  private async trainLocal(r: number, seed: number, signal: AbortSignal): Promise<LocalRound> {
-    const trainer = this.trainer!
-    const o = this.options
-    const steps = { H: o.H, lr: o.lr, seed, zeroState: this.zeroState, signal }
+  /** Step 1: H local steps (of the job's kind: `LocalRounds`) from the weights the trainer holds. */
+  private async trainLocal(r: number, seed: number, signal: AbortSignal): Promise<LocalRoundResult> {
+    const { H, lr, batchSize } = this.options
     const beforeStep = async (): Promise<void> => this.holdWhilePaused(r, signal)
-    return await (this.dpsgd?.run(trainer, this.data, { ...steps, round: r, beforeStep }) ??
-      trainRound(trainer, this.data, { ...steps, batchSize: o.batchSize, beforeStep }))
+    return await this.local.train({ round: r, seed, H, lr, batchSize, signal, beforeStep })
   }
 
   /**
@@ -490,7 +446,7 @@ export class SwarmTrainer {
   private async announce(
     r: number,
     seed: number,
-    local: LocalRound,
+    local: LocalRoundResult,
     mine: Map<string, Float32Array>,
     base: Map<string, Float32Array>,
     clock: RoundClock,
@@ -501,11 +457,11 @@ export class SwarmTrainer {
       mine,
       base,
       job: this.job,
-      params: this.compiled.params,
+      params: this.local.params,
       compression: o.compression,
       noiseRng: this.noiseRng,
       store: this.store,
-      executionProvider: this.trainer!.executionProvider,
+      executionProvider: this.local.executionProvider,
       deterministic: o.deterministic,
       threads: o.threads,
       signal
@@ -523,7 +479,7 @@ export class SwarmTrainer {
           batchSize: o.batchSize,
           steps: o.H,
           optimizer: this.job.optimizer.type,
-          ...(this.dpsgd !== undefined ? { dp: this.dpsgd.receiptHyper(r) } : {})
+          ...this.local.receiptHyper(r)
         },
         seed,
         samples: local.samples,
@@ -550,16 +506,20 @@ export class SwarmTrainer {
     return { mine, shared, weightsCid, resultCid: result?.resultCid, bytesSent: bytes.length }
   }
 
-  /** Step 4: the own model aggregated with the valid peer models (by DID), installed as the new base. */
-  private aggregate(own: Announced, valid: ValidModel[]): Combined {
+  /**
+   * Step 4: the own model aggregated with the valid peer models (by DID); the next base is the
+   * aggregate, or the job's outer step from `base` towards it.
+   */
+  private aggregate(own: Announced, valid: ValidModel[], base: Map<string, Float32Array>): Combined {
     // Under DP the node aggregates its *announced* (noised) model, not its own un-noised one:
     // the aggregate is the base of its next announcement, and the un-noised model would leak
     // into it, outside the accountant (docs/privacy-accounting.md).
     const privacy = this.job.privacy
     const model = privacy !== undefined && privacy !== null ? own.shared : own.mine
     const combined = this.aggregator.combine([model, ...valid.map((v) => v.weights)])
-    this.install(combined.weights)
-    return combined
+    const weights = this.outer.next(base, combined.weights)
+    this.install(weights, this.outer.momentum)
+    return { ...combined, weights }
   }
 
   /** Step 5: evaluate (every `evalEvery` rounds and at the end), checkpoint and report the round. */
@@ -567,16 +527,11 @@ export class SwarmTrainer {
     const { local, own, taken, combined, reached, clock } = work
     const { valid, rejected, unavailable } = taken
     const o = this.options
-    let accuracy: number | undefined
-    let testLoss: number | undefined
-    if (this.test !== undefined && ((r + 1) % o.evalEvery === 0 || reached >= o.rounds - 1)) {
-      const ev = await this.trainer!.evaluate(this.test, undefined, { signal })
-      accuracy = ev.accuracy
-      testLoss = ev.loss
-      this.lastAccuracy = accuracy
-    }
+    const evaluate = (r + 1) % o.evalEvery === 0 || reached >= o.rounds - 1
+    const { accuracy, loss: testLoss } = (evaluate ? await this.local.evaluate(signal) : undefined) ?? {}
+    if (accuracy !== undefined) this.lastAccuracy = accuracy
     clock.lap()
-    const checkpointCid = await this.store.put(encodeWeights(combined.weights, this.compiled.params), signal)
+    const checkpointCid = await this.store.put(encodeWeights(combined.weights, this.local.params), signal)
     await this.checkpoints.save({
       job: this.jobId,
       round: reached,
@@ -598,7 +553,8 @@ export class SwarmTrainer {
       round: r,
       nextRound: reached + 1,
       loss: local.loss,
-      ...(accuracy !== undefined ? { accuracy, testLoss } : {}),
+      ...(accuracy !== undefined ? { accuracy } : {}),
+      ...(testLoss !== undefined ? { testLoss } : {}),
       steps: local.steps,
       samples: local.samples,
       peersUsed: peers.length,
@@ -620,6 +576,7 @@ export class SwarmTrainer {
         round: r,
         loss: local.loss,
         accuracy,
+        testLoss,
         nextRound: reached + 1,
         peersUsed: peers.length,
         rejected: rejected.length,

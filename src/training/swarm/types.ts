@@ -5,10 +5,10 @@
  */
 import type { Logger } from '../../common/index.js'
 import type { PARALLEL_CPU_EP } from './constants.js'
-import type { TensorDataset } from '../data/index.js'
 import type { AggregationRule, CompressionKind } from '../aggregate/index.js'
 import type { Device, ExecutionProviderName } from '../runtime/index.js'
 import type { JobSpec } from './job.js'
+import type { ShardData } from './local/index.js'
 import type { UpdateAnnouncement } from './messages.js'
 
 /** Who sent an announcement (the signer of the gossip message). */
@@ -92,10 +92,10 @@ export interface SwarmComponents {
   bus: UpdateBus
   store: WeightStore
   checkpoints: CheckpointStore
-  /** This node's training shards (concatenated in this order). */
-  train: TensorDataset | readonly TensorDataset[]
+  /** This node's training shards (concatenated in this order): tensors, or text for a `gpt` job. */
+  train: ShardData | readonly ShardData[]
   /** Held-out data evaluated after aggregation. */
-  test?: TensorDataset
+  test?: ShardData
   /** Optional receipt signer (the node wires the receipts module and its shards/grants). */
   receipts?: RoundReceiptSigner
   /**

@@ -23,7 +23,7 @@ import {
   RoundReexecutor,
   concatDatasets,
   rawCid,
-  type JobSpec,
+  type ClassifierJobSpec,
   type RoundRecord,
   type RoundReceiptSigner,
   type RoundStats,
@@ -89,7 +89,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
 
   it('catches both cheaters by re-running their rounds; the honest nodes drop them and verify', async () => {
     const task = await smallTask(5, { trainCount: 1000, testCount: 300 })
-    const job: JobSpec = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 4, rounds: 6 } })
+    const job: ClassifierJobSpec = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 4, rounds: 6 } })
     const compiled = compileModel(job.model, job.optimizer)
     const params = paramsOf(job.model)
     const hub = new MemoryHub()
@@ -210,7 +210,7 @@ describe('node/audit with real re-execution: cheaters proven, convicted and excl
 
   it('multi-threaded rounds are audited within a tolerance: honest ones match, a lazy trainer is convicted', async () => {
     const task = await smallTask(3, { trainCount: 600, testCount: 100 })
-    const job: JobSpec = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 8, k: 2, rounds: 3 } })
+    const job: ClassifierJobSpec = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 8, k: 2, rounds: 3 } })
     const params = paramsOf(job.model)
     const hub = new MemoryHub()
     const store = new MemoryWeightStore()

@@ -15,7 +15,7 @@ import {
   parseJobSpec,
   SwarmTrainer,
   type CheckpointStore,
-  type JobSpec,
+  type ClassifierJobSpec,
   type JobSpecInput,
   type RoundReceiptSigner,
   type SwarmTrainerInit,
@@ -51,8 +51,8 @@ export function jobInput(overrides: Partial<JobSpecInput> = {}): JobSpecInput {
   }
 }
 
-export function testJob(overrides: Partial<JobSpecInput> = {}): JobSpec {
-  return parseJobSpec({ ...jobInput(overrides), creator: CREATOR.did })
+export function testJob(overrides: Partial<JobSpecInput> = {}): ClassifierJobSpec {
+  return parseJobSpec({ ...jobInput(overrides), creator: CREATOR.did }) as ClassifierJobSpec
 }
 
 export interface SmallTask {
@@ -88,7 +88,7 @@ export async function smallTask(
 
 /** Held-out accuracy of a centralised run: `steps` SGD steps on the union, same hyper-parameters. */
 export async function centralBaseline(
-  job: JobSpec,
+  job: ClassifierJobSpec,
   union: TensorDataset,
   test: TensorDataset,
   steps: number

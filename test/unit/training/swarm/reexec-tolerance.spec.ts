@@ -29,7 +29,7 @@ import {
   MemoryWeightStore,
   rawCid,
   RoundReexecutor,
-  type JobSpec,
+  type ClassifierJobSpec,
   type RoundRecord,
   type RoundReceiptSigner
 } from '../../../../src/training/swarm/index.js'
@@ -49,7 +49,7 @@ type Weights = Map<string, Float32Array>
 describe('swarm: re-execution within a tolerance (multi-threaded CPU rounds)', function () {
   this.timeout(60_000)
   const JOB = 'job-parallel'
-  let job: JobSpec
+  let job: ClassifierJobSpec
   const store = new MemoryWeightStore()
   const shards = new Map<string, TensorDataset>()
   const signed: Signed[] = []

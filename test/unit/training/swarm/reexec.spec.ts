@@ -25,6 +25,7 @@ import {
   MemoryWeightStore,
   rawCid,
   RoundReexecutor,
+  type ClassifierJobSpec,
   type JobSpec,
   type JobSpecInput,
   type RoundRecord,
@@ -44,7 +45,7 @@ interface Signed {
 
 interface Swarm {
   jobId: string
-  job: JobSpec
+  job: ClassifierJobSpec
   store: MemoryWeightStore
   signed: Signed[]
   stats: RoundStats[][]
@@ -75,7 +76,12 @@ function halves(d: TensorDataset): [TensorDataset, TensorDataset] {
 }
 
 /** Sign receipts for a node's rounds as the node does (resultHash of the record's weights). */
-function signer(identity: Identity, job: JobSpec, shardCids: string[], out: Signed[]): RoundReceiptSigner {
+function signer(
+  identity: Identity,
+  job: ClassifierJobSpec,
+  shardCids: string[],
+  out: Signed[]
+): RoundReceiptSigner {
   let prev: string | null = null
   return {
     sign: async (r: RoundRecord): Promise<string> => {

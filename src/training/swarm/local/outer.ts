@@ -1,0 +1,40 @@
+/**
+ * DiLoCo's outer step as a node applies it (docs/lm.md): it keeps its round's base and a momentum
+ * buffer, and the next base is `outerNesterovStep(base, aggregate, momentum, job.outer)` instead of
+ * the aggregate. Every node applies it to its own base, so no message is added. Without `outer`
+ * the aggregate is the next base (plain averaging).
+ */
+import { outerNesterovStep, type OuterNesterovOptions } from '../../aggregate/index.js'
+
+/** A node's outer optimizer: its momentum buffer between rounds. */
+export class OuterOptimizer {
+  readonly options: OuterNesterovOptions | undefined
+  private buffer: Map<string, Float32Array> | undefined
+
+  constructor(options: OuterNesterovOptions | null | undefined) {
+    this.options = options ?? undefined
+  }
+
+  /** The momentum buffer (undefined: zeros, before the first step or after `reset`). */
+  get momentum(): Map<string, Float32Array> | undefined {
+    return this.buffer
+  }
+
+  /**
+   * The next base from the round's `base` and the `aggregate` of its models (the aggregate
+   * itself without outer options); updates the momentum.
+   *
+   * @throws {AggregationError} AGGREGATION_INVALID when the tensors do not match.
+   */
+  next(base: Map<string, Float32Array>, aggregate: Map<string, Float32Array>): Map<string, Float32Array> {
+    if (this.options === undefined) return aggregate
+    const step = outerNesterovStep(base, aggregate, this.buffer, this.options)
+    this.buffer = step.momentum
+    return step.weights
+  }
+
+  /** Forget the momentum (a node that joins from peers' models or restores a checkpoint). */
+  reset(momentum?: Map<string, Float32Array>): void {
+    this.buffer = momentum
+  }
+}
