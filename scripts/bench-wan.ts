@@ -16,7 +16,8 @@
  *   volunteer to volunteer: over the relay for every pair that is not direct);
  * - final accuracy on every volunteer against a centralized run on the same data (founder);
  * - RSS per volunteer.
- * No loss emulation. Appends a section to benchmarks/wan.md.
+ * `--loss p`: each write also held back by one retransmission timeout with probability p
+ * (scripts/lab/delay.js; default 0). Appends a section to benchmarks/wan.md.
  */
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -31,6 +32,7 @@ const arg = (name: string, def: string): string => {
 const NODES = arg('nodes', '4,8').split(',').map(Number)
 const ROUNDS = Number(arg('rounds', '10'))
 const RTTS = arg('rtt', '0,50,150').split(',').map(Number)
+const LOSS = Number(arg('loss', '0'))
 const MBIT = 20
 const H = 20
 const BATCH = 32
@@ -78,7 +80,10 @@ async function runOne(n: number, rtt: number): Promise<Row> {
         hosts.get(node.name)!,
         node.home,
         node.name === 'owner' ? ['--set', 'p2p.relay.serve=true'] : [],
-        rtt > 0 ? { SHOAL_LAB_DELAY_MS: String(rtt / 2) } : {}
+        {
+          ...(rtt > 0 ? { SHOAL_LAB_DELAY_MS: String(rtt / 2) } : {}),
+          ...(LOSS > 0 ? { SHOAL_LAB_LOSS: String(LOSS) } : {})
+        }
       )
   })
   try {
@@ -212,13 +217,14 @@ async function main(): Promise<void> {
     [
       `## bench:wan — ${date}`,
       '',
-      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}\`, ${cpus().length} cores ` +
+      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}\`, ${cpus().length} cores ` +
         `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average at the start ` +
         `${loadavg()
           .map((x) => x.toFixed(1))
           .join(' / ')}. A founder (public, member relay) and N volunteers behind NATs (every fourth ` +
         `symmetric), ${MBIT} Mbit/s per volunteer; RTT = the delay added in user space (scripts/lab/delay.js: ` +
-        `every message costs it, TCP's own handshake and ACKs do not; no loss). MLP, ` +
+        `every message costs it, TCP's own handshake and ACKs do not; ` +
+        `${LOSS > 0 ? `loss ${LOSS}: a write held back by one RTO with that probability` : 'no loss'}). MLP, ` +
         `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(3, N − 1), ${ROUNDS} rounds; centralized = the ` +
         `same model on the union for the same samples. Every process of every node shares the 2 cores.`,
       '',

@@ -1,2 +1,14 @@
 /** Types of scripts/lab/delay.js (plain JS so that `node --import` loads it without a TypeScript loader). */
-export declare function installDelay(opts: { ms: number; match?: (address: string) => boolean }): () => void
+export declare function installDelay(opts: {
+  /** Delay of every write to a matching peer (ms). */
+  ms: number
+  /** Probability that a write is also held back by one retransmission timeout, in [0, 1). */
+  loss?: number
+  /** That timeout (ms; default max(200, 4 × ms)). */
+  rtoMs?: number
+  /** Seed of the loss draws. */
+  seed?: number
+  match?: (address: string) => boolean
+  /** Counts writes and lost writes. */
+  stats?: { writes: number; lost: number }
+}): () => void

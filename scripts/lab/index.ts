@@ -376,7 +376,8 @@ export class NetworkLab {
   /**
    * Starts `shoal daemon` for `home` in the host's namespace, listening for libp2p on the
    * host's address, and returns it with an RPC URL on this process's 127.0.0.1 (bridged).
-   * `env.SHOAL_LAB_DELAY_MS`: every write to a lab address is delayed by that long (delay.js).
+   * `env.SHOAL_LAB_DELAY_MS`: every write to a lab address is delayed by that long;
+   * `env.SHOAL_LAB_LOSS`: and with that probability by one retransmission timeout more (delay.js).
    */
   async startDaemon(
     host: LabHost,
@@ -385,7 +386,10 @@ export class NetworkLab {
     env: NodeJS.ProcessEnv = {}
   ): Promise<Daemon> {
     // A one-way delay on what the daemon sends to lab addresses (user space: no netem here).
-    const delay = env.SHOAL_LAB_DELAY_MS !== undefined ? ['--import', DELAY_MODULE] : []
+    const delay =
+      env.SHOAL_LAB_DELAY_MS !== undefined || env.SHOAL_LAB_LOSS !== undefined
+        ? ['--import', DELAY_MODULE]
+        : []
     const child = this.spawn(
       host,
       [

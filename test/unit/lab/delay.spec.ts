@@ -47,3 +47,56 @@ describe('lab: user-space delay (scripts/lab/delay.js)', () => {
     server.close()
   })
 })
+
+describe('lab: user-space loss (scripts/lab/delay.js)', () => {
+  it('holds a lost write back by one RTO, never reorders, and loses about the share asked for', async () => {
+    const server = createServer((s: Socket) => s.on('data', (d) => s.write(d)))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    // Every write lost: a round trip costs two delays and two RTOs.
+    const stats = { writes: 0, lost: 0 }
+    let uninstall = installDelay({
+      ms: 20,
+      loss: 0.999999,
+      rtoMs: 120,
+      match: (a) => a === '127.0.0.1',
+      stats
+    })
+    try {
+      assert.ok((await roundTrip(port)) >= 2 * (20 + 120) - 5)
+      assert.deepEqual(stats, { writes: 2, lost: 2 })
+    } finally {
+      uninstall()
+    }
+    // A quarter lost, seeded: 400 writes arrive in order, and the share lost is near 0.25.
+    const seen = { writes: 0, lost: 0 }
+    uninstall = installDelay({
+      ms: 1,
+      loss: 0.25,
+      rtoMs: 30,
+      seed: 7,
+      match: (a) => a === '127.0.0.1',
+      stats: seen
+    })
+    try {
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      let got = ''
+      socket.on('data', (d: Buffer) => (got += d.toString()))
+      const sent = Array.from({ length: 400 }, (_, i) => `${i},`).join('')
+      for (let i = 0; i < 400; i++) socket.write(`${i},`)
+      while (got.length < sent.length) await once(socket, 'data')
+      assert.equal(got, sent)
+      socket.end()
+      // The client's 400 writes and the server's echoes (however the kernel cut them).
+      assert.ok(seen.writes >= 401, JSON.stringify(seen))
+      const share = seen.lost / seen.writes
+      assert.ok(share > 0.15 && share < 0.35, `lost ${seen.lost} of ${seen.writes}`)
+    } finally {
+      uninstall()
+    }
+    assert.throws(() => installDelay({ ms: 10, loss: 1 }), RangeError)
+    server.close()
+  })
+})
