@@ -38,3 +38,20 @@ export const BATCH_ROUNDING = 8
 
 /** Domain separator mixed into a round's noise seed (so it never equals the data-order seed). */
 export const NOISE_SEED_DOMAIN = 0x4450_5347 // 'DPSG'
+
+/**
+ * The Gaussian samplers a DP-SGD round can draw its noise with (all from `Rng(noiseSeed)`):
+ * - `ziggurat-sfc32`: `Rng.fillGaussianZiggurat`, a 256-layer ziggurat on sfc32 words (the default since
+ *   the sampler became part of the receipt);
+ * - `polar-sfc32`: `Rng.fillGaussian`, the polar method on 53-bit uniforms, what rounds drew before, about
+ *   3× slower. A receipt without `hyper.dp.sampler` was drawn with it.
+ *
+ * The same seed gives other numbers under each, so a verifier that re-runs a round must use the receipt's.
+ */
+export const NOISE_SAMPLERS = ['ziggurat-sfc32', 'polar-sfc32'] as const
+/** One of {@link NOISE_SAMPLERS}. */
+export type NoiseSampler = (typeof NOISE_SAMPLERS)[number]
+/** The sampler of new rounds, recorded in their receipts' `hyper.dp.sampler`. */
+export const NOISE_SAMPLER: NoiseSampler = 'ziggurat-sfc32'
+/** The sampler of a receipt that names none (rounds from before the sampler was recorded). */
+export const LEGACY_NOISE_SAMPLER: NoiseSampler = 'polar-sfc32'

@@ -15,7 +15,17 @@
  * ```
  */
 export { compileDpsgdModel, type CompileDpsgdOptions, type DpsgdModel } from './graph.js'
-export { DP_INPUTS, DP_OUTPUTS, CLIP_EPSILON, PAD_SIGMAS, BATCH_ROUNDING } from './constants.js'
+export {
+  DP_INPUTS,
+  DP_OUTPUTS,
+  CLIP_EPSILON,
+  PAD_SIGMAS,
+  BATCH_ROUNDING,
+  NOISE_SAMPLERS,
+  NOISE_SAMPLER,
+  LEGACY_NOISE_SAMPLER,
+  type NoiseSampler
+} from './constants.js'
 export { DpsgdGraphError } from './errors.js'
 export {
   checkDpsgdParameters,
@@ -29,6 +39,7 @@ export {
   dpsgdRoundSteps,
   isDpsgd,
   noiseCommitment,
+  noiseSamplerOf,
   noiseSeedOf,
   planDpsgd,
   type DpsgdPlan,

@@ -14,7 +14,13 @@ import {
   type SgmSteps
 } from '../privacy/index.js'
 import type { Trainer } from '../runtime/index.js'
-import { NOISE_SEED_DOMAIN } from './constants.js'
+import {
+  LEGACY_NOISE_SAMPLER,
+  NOISE_SAMPLER,
+  NOISE_SAMPLERS,
+  NOISE_SEED_DOMAIN,
+  type NoiseSampler
+} from './constants.js'
 import { compileDpsgdModel, type DpsgdModel } from './graph.js'
 import { checkDpsgdParameters, trainDpsgdRound, type DpsgdRoundResult } from './round.js'
 
@@ -104,6 +110,18 @@ export interface DpsgdReceiptHyper {
   sampleRate: number
   /** Lowercase hex sha-256 of the round's 32-byte noise key. */
   noise: string
+  /** How the noise was drawn from the key's seed (absent in receipts from before: {@link LEGACY_NOISE_SAMPLER}). */
+  sampler: NoiseSampler
+}
+
+/**
+ * The sampler a verifier must re-run a DP-SGD receipt's round with: the one `hyper.dp.sampler` names, or
+ * {@link LEGACY_NOISE_SAMPLER} when it names none; undefined for a name this node does not know (the round
+ * cannot be re-executed here).
+ */
+export function noiseSamplerOf(dp: { sampler?: unknown }): NoiseSampler | undefined {
+  if (dp.sampler === undefined) return LEGACY_NOISE_SAMPLER
+  return NOISE_SAMPLERS.find((s) => s === dp.sampler)
 }
 
 /** The Rng seed of a round's noise, from its 32-byte key. */
@@ -180,7 +198,8 @@ export class DpsgdRounds {
       clipNorm: p.clipNorm,
       noiseMultiplier: p.noiseMultiplier,
       sampleRate: p.sampleRate,
-      noise: noiseCommitment(this.noiseKey(round))
+      noise: noiseCommitment(this.noiseKey(round)),
+      sampler: NOISE_SAMPLER
     }
   }
 
@@ -205,7 +224,8 @@ export class DpsgdRounds {
       clipNorm: this.plan.clipNorm,
       noiseMultiplier: this.plan.noiseMultiplier,
       noiseSeed: noiseSeedOf(this.noiseKey(round)),
-      noiseSize: this.model.noiseSize
+      noiseSize: this.model.noiseSize,
+      noiseSampler: NOISE_SAMPLER
     })
   }
 }

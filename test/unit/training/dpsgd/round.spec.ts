@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { Rng } from '../../../../src/common/rng.js'
 import {
+  DpsgdRounds,
+  LEGACY_NOISE_SAMPLER,
+  NOISE_SAMPLER,
+  NOISE_SAMPLERS,
   checkDpsgdParameters,
   compileDpsgdModel,
+  noiseCommitment,
+  noiseSamplerOf,
+  noiseSeedOf,
   planDpsgd,
-  trainDpsgdRound
+  trainDpsgdRound,
+  type DpsgdRoundOptions,
+  type NoiseSampler
 } from '../../../../src/training/dpsgd/index.js'
 import { initParams, initState, type ModelSpec } from '../../../../src/training/graph/index.js'
 import { RdpAccountant, dpsgdSteps, solveNoiseMultiplier } from '../../../../src/training/privacy/index.js'
@@ -163,5 +172,133 @@ describe('training/dpsgd round', () => {
     const mean = a.r.batchSizes.reduce((x, y) => x + y, 0) / 12
     assert.ok(mean > 8 && mean < 24, `Poisson(16) batches, mean ${mean}`)
     assert.ok(new Set(a.r.batchSizes).size > 1, 'batch sizes vary')
+  })
+})
+
+describe('training/dpsgd noise sampler', () => {
+  const rng = new Rng(11)
+  const N = 48
+  const data = {
+    x: Float32Array.from({ length: N * 8 }, () => rng.gaussian()),
+    y: Uint8Array.from({ length: N }, () => rng.int(3)),
+    count: N,
+    sampleShape: [8]
+  }
+  const model = compileDpsgdModel(SPEC, OPT)
+  const base = {
+    H: 6,
+    sampleRate: 0.25,
+    lr: 0.1,
+    clipNorm: 1,
+    noiseMultiplier: 2,
+    seed: 3,
+    noiseSeed: 17,
+    noiseSize: model.noiseSize,
+    zeroState: initState(model)
+  }
+  const run = async (opts: Partial<DpsgdRoundOptions>) => {
+    const trainer = await Trainer.create(model, { weights: initParams(model, 1), deterministic: true })
+    try {
+      await trainDpsgdRound(trainer, data, { ...base, ...opts })
+      return trainer.getWeights()
+    } finally {
+      await trainer.close()
+    }
+  }
+
+  it('draws with the ziggurat by default; the polar sampler (older rounds) gives other, reproducible weights', async () => {
+    assert.equal(NOISE_SAMPLER, 'ziggurat-sfc32')
+    const byDefault = await run({})
+    const zig = await run({ noiseSampler: 'ziggurat-sfc32' })
+    const polar = await run({ noiseSampler: 'polar-sfc32' })
+    const polar2 = await run({ noiseSampler: 'polar-sfc32' })
+    for (const [name, w] of byDefault) {
+      assert.deepEqual(zig.get(name), w)
+      assert.deepEqual(polar2.get(name), polar.get(name))
+    }
+    assert.notDeepEqual(polar.get('dense0.weight'), byDefault.get('dense0.weight'))
+  })
+
+  it('refuses an unknown sampler before any step with INVALID_PRIVACY_PARAMETER', async () => {
+    const trainer = await Trainer.create(model, { weights: initParams(model, 1), deterministic: true })
+    try {
+      const before = trainer.getWeights()
+      await assert.rejects(
+        trainDpsgdRound(trainer, data, { ...base, noiseSampler: 'box-muller' as NoiseSampler }),
+        (err: { code?: string; fields?: { parameter?: string } }) =>
+          err.code === 'INVALID_PRIVACY_PARAMETER' && err.fields?.parameter === 'noiseSampler'
+      )
+      for (const [name, w] of trainer.getWeights()) assert.deepEqual(w, before.get(name))
+    } finally {
+      await trainer.close()
+    }
+  })
+
+  it('a receipt names its sampler, and a verifier given the round key re-runs the round bit for bit', async () => {
+    const rounds = new DpsgdRounds({
+      privacy: { mode: 'dp-sgd', clipNorm: 1, noiseMultiplier: 1.5, delta: 1e-5 },
+      model: SPEC,
+      optimizer: OPT,
+      jobId: 'job-1',
+      records: N,
+      batchSize: 12,
+      H: 5,
+      rounds: 4,
+      secret: 99
+    })
+    const hyper = rounds.receiptHyper(2)
+    assert.equal(hyper.sampler, NOISE_SAMPLER)
+    assert.equal(hyper.noise, noiseCommitment(rounds.noiseKey(2)))
+    const trainer = await Trainer.create(rounds.model, {
+      weights: initParams(rounds.model, 1),
+      deterministic: true
+    })
+    let trained: Map<string, Float32Array>
+    try {
+      await rounds.run(trainer, data, {
+        round: 2,
+        seed: 8,
+        lr: 0.1,
+        H: 5,
+        zeroState: initState(rounds.model)
+      })
+      trained = trainer.getWeights()
+    } finally {
+      await trainer.close()
+    }
+    // The verifier: the revealed key (checked against the commitment), the receipt's q, σ, C and sampler.
+    const key = rounds.noiseKey(2)
+    assert.equal(noiseCommitment(key), hyper.noise)
+    const sampler = noiseSamplerOf(JSON.parse(JSON.stringify(hyper)) as { sampler?: unknown })
+    assert.equal(sampler, 'ziggurat-sfc32')
+    const verifier = await Trainer.create(rounds.model, {
+      weights: initParams(rounds.model, 1),
+      deterministic: true
+    })
+    try {
+      await trainDpsgdRound(verifier, data, {
+        H: 5,
+        sampleRate: hyper.sampleRate,
+        lr: 0.1,
+        clipNorm: hyper.clipNorm,
+        noiseMultiplier: hyper.noiseMultiplier,
+        seed: 8,
+        noiseSeed: noiseSeedOf(key),
+        noiseSize: rounds.model.noiseSize,
+        noiseSampler: sampler!,
+        zeroState: initState(rounds.model)
+      })
+      for (const [name, w] of verifier.getWeights()) assert.deepEqual(w, trained.get(name), name)
+    } finally {
+      await verifier.close()
+    }
+  })
+
+  it('reads the sampler of older receipts (none named) as polar, and an unknown name as none', () => {
+    assert.equal(noiseSamplerOf({}), LEGACY_NOISE_SAMPLER)
+    assert.equal(LEGACY_NOISE_SAMPLER, 'polar-sfc32')
+    assert.equal(noiseSamplerOf({ sampler: 'polar-sfc32' }), 'polar-sfc32')
+    assert.equal(noiseSamplerOf({ sampler: 'ziggurat-v9' }), undefined)
+    assert.deepEqual([...NOISE_SAMPLERS].sort(), ['polar-sfc32', 'ziggurat-sfc32'])
   })
 })
