@@ -16,6 +16,7 @@ export {
 } from './training.js'
 export { datasetMethods } from './datasets.js'
 export { jobMethods } from './jobs.js'
+export { generateMethods, MAX_GENERATE_TOKENS } from './generate.js'
 export {
   dutyCycleMethods,
   DUTY_PERIOD_MIN_SECONDS,

@@ -1,8 +1,9 @@
-/** `job_*`, `node_pause`/`node_resume`/`node_contributions` and `model_predict` RPC methods. */
+/** `job_*`, `node_pause`/`node_resume`/`node_contributions`, `model_predict` and `model_generate` RPC methods. */
 import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
 import { MODELS, Predictor, exportOnnx, validateSpec, type ModelSpec } from '../../training/index.js'
 import { readWeights } from './training.js'
+import { generateMethods } from './generate.js'
 import { exportOptionsOf, type NodeDb } from '../db.js'
 import { JobRequestError, type NodeJobs } from '../jobs/index.js'
 import { method, type RpcMethod } from '../rpc/index.js'
@@ -274,6 +275,7 @@ export function jobMethods(
           await predictor.close()
         }
       }
-    })
+    }),
+    ...generateMethods(jobs, store, db)
   ]
 }

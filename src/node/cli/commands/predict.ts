@@ -2,9 +2,11 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import type { CliContext } from './context.js'
+import { registerGenerateCommand } from './generate.js'
 
-/** Registers `shoal predict` on `program`. */
+/** Registers `shoal predict` and `shoal generate` (a language model's) on `program`. */
 export function registerPredictCommands(program: Command, ctx: CliContext): void {
+  registerGenerateCommand(program, ctx)
   program
     .command('predict <inputs>')
     .description('run the current model of a job on inputs (a JSON file: an array of flattened samples)')
