@@ -37,7 +37,7 @@ import {
 import { NodeSwarm } from './swarm.js'
 import { NodeDb } from './db.js'
 import { NodeDatasets } from './datasets.js'
-import { NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
+import { JOB_SYNC_PROTOCOL, NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
 import { NodeReceipts } from './receipts.js'
 import { GOVERNANCE_SYNC_PROTOCOL, GovernedJobCatalog, NodeGovernance } from './governance.js'
 import { NodeRewards } from './rewards.js'
@@ -367,6 +367,14 @@ export class ShoalNode {
         }),
         async (j) => j.start(),
         async (j) => j.stop()
+      )
+      // Jobs missed by gossip (the announcement went out before this node was in the mesh) arrive
+      // by anti-entropy with the members (src/node/jobs/sync.ts).
+      await this.use(
+        'job sync',
+        jobs.syncSource(),
+        async (source) => swarm.addSync('jobs', source, { protocol: JOB_SYNC_PROTOCOL }),
+        async () => swarm.removeSync('jobs')
       )
       governance.onApproved((job) => {
         jobs.join(job).catch((err: unknown) => {

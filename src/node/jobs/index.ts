@@ -11,7 +11,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../common/index.js'
-import type { SwarmTopics } from '../../p2p/index.js'
+import type { ItemSource, SwarmTopics } from '../../p2p/index.js'
 import type { Dataset, GrantInfo, PrivacyBudget } from '../../storage/index.js'
 import type {
   SgmSteps,
@@ -29,6 +29,7 @@ import { jobLineage, type JobLineage } from './lineage.js'
 import type { PreparedShards } from './reexec.js'
 import { JobRunner, type RunnerSwarm } from './runner.js'
 import { JobUnlearning } from './unlearning.js'
+import { jobSyncSource } from './sync.js'
 import type { CID } from 'multiformats/cid'
 
 export { JobRequestError } from './errors.js'
@@ -39,6 +40,7 @@ export { jobLineage, type JobLineage } from './lineage.js'
 export { PreparedShards, jobReexecutor, REEXEC_DATA_CACHE, REEXEC_FETCH_TIMEOUT_MS } from './reexec.js'
 export { JobUnlearning, EXCLUSIONS_KIND, rollbackPlan, type UnlearningRuns } from './unlearning.js'
 export { JobRunner } from './runner.js'
+export { JOB_SYNC_PROTOCOL, jobSyncSource, type JobSyncComponents } from './sync.js'
 export { PauseControl } from './pause.js'
 export type { JobRecord, UnlearningEvent, ExclusionRecord } from '../records.js'
 
@@ -168,6 +170,15 @@ export class NodeJobs {
 
   pauseAll(opts: { fromRound?: number } = {}): void {
     this.runner.pauseAll(opts)
+  }
+
+  /** The node's jobs as anti-entropy items, taken in like announcements (sync.ts). */
+  syncSource(): ItemSource {
+    return jobSyncSource({
+      list: async () => this.catalog.list(),
+      receive: async (msg) => this.catalog.receive(msg, async (job) => this.runner.announced(job)),
+      log: this.c.log
+    })
   }
 
   resumeAll(): void {
