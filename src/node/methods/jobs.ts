@@ -1,7 +1,14 @@
 /** `job_*`, `node_pause`/`node_resume`/`node_contributions`, `model_predict` and `model_generate` RPC methods. */
 import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
-import { MODELS, Predictor, exportOnnx, validateSpec, type ModelSpec } from '../../training/index.js'
+import {
+  AGGREGATION_RULES,
+  MODELS,
+  Predictor,
+  exportOnnx,
+  validateSpec,
+  type ModelSpec
+} from '../../training/index.js'
 import { readWeights } from './training.js'
 import { generateMethods } from './generate.js'
 import { exportOptionsOf, type NodeDb } from '../db.js'
@@ -41,7 +48,7 @@ export function jobMethods(
         k: z.number().int().min(0).optional().describe('peer models aggregated per round'),
         rounds: z.number().int().min(1).optional(),
         targetAccuracy: z.number().gt(0).max(1).optional(),
-        aggregation: z.enum(['mean', 'trimmed-mean', 'median', 'krum']).optional(),
+        aggregation: z.enum(AGGREGATION_RULES).optional(),
         compression: z.enum(['none', 'int8']).optional(),
         maxNorm: z.number().positive().optional(),
         seed: z.number().int().min(0).optional(),

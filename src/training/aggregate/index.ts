@@ -2,9 +2,10 @@
  * What a node does with the models it receives in gossip averaging: validate each update
  * (layout, finite values, norm bound) with a reason a peer can act on, aggregate with a
  * deterministic rule (mean, weighted mean, coordinate-wise trimmed mean or median, Krum /
- * multi-Krum), optionally take DiLoCo's outer Nesterov step from the round's base towards the
- * aggregate (`outerNesterovStep`), and compress what is exchanged (int8 with a per-tensor scale,
- * optionally of a delta against a shared base) in a compact, validated binary format.
+ * multi-Krum, self-centered clipping (ClippedGossip), bucketing), optionally take DiLoCo's
+ * outer Nesterov step from the round's base towards the aggregate (`outerNesterovStep`), and
+ * compress what is exchanged (int8 with a per-tensor scale, optionally of a delta against a
+ * shared base) in a compact, validated binary format.
  *
  * @example
  * ```ts
@@ -21,6 +22,7 @@
  * ```
  */
 export {
+  AGGREGATION_RULES,
   aggregate,
   krum,
   krumSelect,
@@ -36,6 +38,15 @@ export {
   type TrimmedMeanOptions,
   type Weights
 } from './rules.js'
+export {
+  DEFAULT_BUCKET_SIZE,
+  buckets,
+  bucketing,
+  clippedGossip,
+  clippingRadius,
+  type BucketingOptions,
+  type ClippedGossipOptions
+} from './robust.js'
 export { updateNorm, validateUpdate, type UpdateReference, type ValidateOptions } from './validate.js'
 export {
   applyDelta,

@@ -7,12 +7,23 @@
  */
 import { DEFAULT_TRIM_FRACTION, INSERTION_SORT_MAX } from './constants.js'
 import { AggregationError } from './errors.js'
+import { bucketing, clippedGossip, type BucketingOptions, type ClippedGossipOptions } from './robust.js'
 
 /** Named float32 tensors, e.g. a model's weights. */
 export type Weights = ReadonlyMap<string, Float32Array>
 
-/** The aggregation rules `aggregate` dispatches to. */
-export type AggregationRule = 'mean' | 'trimmed-mean' | 'median' | 'krum'
+/** The aggregation rules `aggregate` dispatches to (a job names one). */
+export const AGGREGATION_RULES = [
+  'mean',
+  'trimmed-mean',
+  'median',
+  'krum',
+  'clipped-gossip',
+  'bucketing'
+] as const
+
+/** One of {@link AGGREGATION_RULES}. */
+export type AggregationRule = (typeof AGGREGATION_RULES)[number]
 
 export interface MeanOptions {
   /** Non-negative weight of each model (e.g. its sample count); equal weights when absent. */
@@ -31,8 +42,16 @@ export interface KrumOptions {
   m?: number
 }
 
-/** Options of `aggregate`; each rule reads only its own. */
-export type AggregateOptions = MeanOptions & TrimmedMeanOptions & Partial<KrumOptions>
+/**
+ * Options of `aggregate`; each rule reads only its own. `f` is Krum's assumed Byzantine models and
+ * ClippedGossip's for its adaptive radius; bucketing takes `s` (bucket size) and `seed`, and
+ * applies the median to the bucket means.
+ */
+export type AggregateOptions = MeanOptions &
+  TrimmedMeanOptions &
+  Partial<KrumOptions> &
+  Pick<ClippedGossipOptions, 'tau'> &
+  Partial<Pick<BucketingOptions, 's' | 'seed'>>
 
 interface Layout {
   names: string[]
@@ -299,6 +318,8 @@ export function krum(models: readonly Weights[], opts: KrumOptions): Map<string,
  * ```ts
  * const next = aggregate('trimmed-mean', [mine, ...peers], { beta: 0.25 })
  * const chosen = aggregate('krum', [mine, ...peers], { f: 1 })
+ * const clipped = aggregate('clipped-gossip', [mine, ...peers]) // the own model first
+ * const bucketed = aggregate('bucketing', [mine, ...peers], { s: 2, seed: round })
  * ```
  * @throws {AggregationError} for an unknown rule, missing `f` for Krum, or the rule's own errors.
  */
@@ -321,6 +342,17 @@ export function aggregate(
         })
       }
       return krum(models, { f: opts.f, m: opts.m })
+    case 'clipped-gossip':
+      return clippedGossip(models, {
+        ...(opts.tau !== undefined ? { tau: opts.tau } : {}),
+        ...(opts.f !== undefined ? { f: opts.f } : {})
+      })
+    case 'bucketing':
+      return bucketing(models, {
+        ...(opts.s !== undefined ? { s: opts.s } : {}),
+        seed: opts.seed ?? 0,
+        inner: median
+      })
     default:
       throw new AggregationError(`unknown aggregation rule ${JSON.stringify(rule)}`, { rule })
   }

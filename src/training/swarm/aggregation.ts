@@ -21,15 +21,16 @@ export function lowerMedian(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!
 }
 
+type AggregatorOptions = Pick<ResolvedSwarmOptions, 'rule' | 'trimFraction' | 'krumF' | 'catchUp' | 'seed'>
+
 /** Aggregates models under the job's rule. */
 export class Aggregator {
-  private readonly options: Pick<ResolvedSwarmOptions, 'rule' | 'trimFraction' | 'krumF' | 'catchUp'>
+  private readonly options: AggregatorOptions
   private readonly log: Logger
+  /** Aggregations so far: with the job's seed, the seed of bucketing's shuffle. */
+  private calls = 0
 
-  constructor(
-    options: Pick<ResolvedSwarmOptions, 'rule' | 'trimFraction' | 'krumF' | 'catchUp'>,
-    log: Logger
-  ) {
+  constructor(options: AggregatorOptions, log: Logger) {
     this.options = options
     this.log = log
   }
@@ -59,6 +60,14 @@ export class Aggregator {
           if (n < 2 * f + 3) return { weights: aggregate('median', models), rule: 'median' }
           return { weights: aggregate('krum', models, { f, m: n - f }), rule: 'krum' }
         }
+        case 'clipped-gossip':
+          // The own model is models[0]: neighbours are clipped around it.
+          return { weights: aggregate('clipped-gossip', models), rule: 'clipped-gossip' }
+        case 'bucketing':
+          return {
+            weights: aggregate('bucketing', models, { seed: (o.seed + this.calls++) >>> 0 }),
+            rule: 'bucketing'
+          }
       }
     } catch (err) {
       if (!(err instanceof AggregationError)) throw err

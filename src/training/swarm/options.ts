@@ -2,7 +2,7 @@
  * A SwarmTrainer's options: its init resolved against the job's defaults and checked
  * (`resolveOptions`), and the largest encoded model a node accepts (`maxModelBytes`).
  */
-import type { AggregationRule, CompressionKind } from '../aggregate/index.js'
+import { AGGREGATION_RULES, type AggregationRule, type CompressionKind } from '../aggregate/index.js'
 import { shapeSize } from '../data/index.js'
 import type { Device } from '../runtime/index.js'
 import {
@@ -80,7 +80,7 @@ export function resolveOptions(init: SwarmTrainerInit): ResolvedSwarmOptions {
     throw new SwarmOptionsError(`maxNorm must be > 0, got ${maxNorm}`, { option: 'maxNorm', value: maxNorm })
   }
   const rule = init.rule ?? job.aggregation
-  if (!['mean', 'trimmed-mean', 'median', 'krum'].includes(rule)) {
+  if (!(AGGREGATION_RULES as readonly string[]).includes(rule)) {
     throw new SwarmOptionsError(`unknown aggregation rule ${JSON.stringify(rule)}`, { option: 'rule' })
   }
   const compression = init.compression ?? job.compression
