@@ -13,6 +13,7 @@ import { z } from 'zod'
 import type { Identity } from '../../identity/index.js'
 import { JwtInvalidError, verifyJwt } from '../../identity/index.js'
 import { CidSchema, DidSchema, JobMessageSchema, JwtSchema } from '../../p2p/index.js'
+import { AGGREGATION_RULES } from '../aggregate/index.js'
 import { validateOptimizer, validateSpec, type ModelSpec, type OptimizerSpec } from '../graph/index.js'
 import { validateGptSpec, type GptSpec } from '../lm/index.js'
 import { JOB_KIND, JOB_VERSION, MAX_JOB_JWT_BYTES } from './constants.js'
@@ -112,7 +113,7 @@ export const JobSpecSchema = z.strictObject({
   hyper: JobHyperSchema,
   /** The dataset's manifest CID. */
   dataset: CidSchema,
-  aggregation: z.enum(['mean', 'trimmed-mean', 'median', 'krum']),
+  aggregation: z.enum(AGGREGATION_RULES),
   compression: z.enum(['none', 'int8']),
   privacy: JobPrivacySchema.nullable().optional(),
   /** DiLoCo's outer optimizer; absent or null: plain averaging (the aggregate is the next base). */
