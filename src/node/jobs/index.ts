@@ -27,6 +27,7 @@ import type { JobCatalog } from './catalog.js'
 import type { JobDataPrep } from './data.js'
 import { jobLineage, type JobLineage } from './lineage.js'
 import type { PreparedShards } from './reexec.js'
+import type { JobLab } from './lab.js'
 import { JobRunner, type RunnerSwarm } from './runner.js'
 import { JobUnlearning } from './unlearning.js'
 import { jobSyncSource } from './sync.js'
@@ -40,6 +41,7 @@ export { jobLineage, type JobLineage } from './lineage.js'
 export { PreparedShards, jobReexecutor, REEXEC_DATA_CACHE, REEXEC_FETCH_TIMEOUT_MS } from './reexec.js'
 export { JobUnlearning, EXCLUSIONS_KIND, rollbackPlan, type UnlearningRuns } from './unlearning.js'
 export { JobRunner } from './runner.js'
+export { LAB_BYZANTINE_ENV, labFromEnv, type JobLab } from './lab.js'
 export { JOB_SYNC_PROTOCOL, jobSyncSource, type JobSyncComponents } from './sync.js'
 export { PauseControl } from './pause.js'
 export type { JobRecord, UnlearningEvent, ExclusionRecord } from '../records.js'
@@ -72,6 +74,8 @@ export interface JobsComponents {
   log: Logger
   /** The swarm trainers' logger (`shoal:training:swarm` with the node id). */
   trainerLog?: Logger
+  /** LAB ONLY: `SHOAL_LAB_BYZANTINE` (lab.ts). */
+  lab?: JobLab
 }
 
 export class NodeJobs {
@@ -105,7 +109,8 @@ export class NodeJobs {
       training: c.training,
       checkpointsDir: join(c.jobsDir, 'checkpoints'),
       log: c.log,
-      ...(c.trainerLog !== undefined ? { trainerLog: c.trainerLog } : {})
+      ...(c.trainerLog !== undefined ? { trainerLog: c.trainerLog } : {}),
+      ...(c.lab !== undefined ? { lab: c.lab } : {})
     })
     this.unlearning = new JobUnlearning({
       db: c.db,

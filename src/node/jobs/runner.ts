@@ -12,7 +12,9 @@ import {
   type ReceiptInput,
   FileCheckpointStore,
   SwarmTrainer,
+  byzantineTamper,
   epochOf,
+  flipLabels,
   gossipUpdateBus,
   updatesTopic,
   type ContentWeightStore,
@@ -28,6 +30,7 @@ import { budgetAllowance } from './budget.js'
 import type { JobCatalog } from './catalog.js'
 import { grantedShards, type GrantedShard, type JobDataPrep } from './data.js'
 import { JobRequestError } from './errors.js'
+import type { JobLab } from './lab.js'
 import { PauseControl } from './pause.js'
 import { isolatedRun, recordRound, startLinger, stopLinger, type JobRun } from './run.js'
 
@@ -74,6 +77,8 @@ export interface RunnerComponents {
   log: Logger
   /** The swarm trainers' logger (`shoal:training:swarm` with the node id). */
   trainerLog?: Logger
+  /** LAB ONLY (`SHOAL_LAB_BYZANTINE`, lab.ts): this node attacks every job it runs. */
+  lab?: JobLab
 }
 
 export class JobRunner {
@@ -176,6 +181,12 @@ export class JobRunner {
     const train: TensorDataset[] = []
     for (const s of shards)
       train.push(this.c.data.prep.tensors(await this.c.data.readShard(s.cid, jobId), job.spec))
+    const attack = this.c.lab?.byzantine
+    if (attack?.kind === 'label-flip') {
+      const classes = 'classes' in job.spec.model ? job.spec.model.classes : 0
+      train.splice(0, train.length, ...train.map((d) => flipLabels(d, classes)))
+    }
+    if (attack !== undefined) this.c.log.warn({ job: jobId, attack }, 'LAB: this node attacks the job')
     const test = await this.c.data.prep.heldOut(job.spec)
     const swarmId = this.c.swarm.swarmId()
     if (swarmId === undefined) throw new JobRequestError('JOB_NOT_RUNNING', 'this node is not in a swarm', {})
@@ -204,7 +215,8 @@ export class JobRunner {
         ...(test !== undefined ? { test } : {}),
         receipts: { sign: async (r) => this.signReceipt(run, r) },
         ...(this.c.exclusions !== undefined ? { exclusions: this.c.exclusions } : {}),
-        ...(this.c.trainerLog !== undefined ? { log: this.c.trainerLog } : {})
+        ...(this.c.trainerLog !== undefined ? { log: this.c.trainerLog } : {}),
+        ...(attack !== undefined && attack.kind !== 'label-flip' ? { tamper: byzantineTamper(attack) } : {})
       },
       {
         job: job.spec,

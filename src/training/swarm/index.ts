@@ -93,6 +93,18 @@ export {
   type ShardData,
   type TextShard
 } from './local/index.js'
+export {
+  BYZANTINE_ATTACKS,
+  byzantineTamper,
+  flipLabels,
+  parseByzantine,
+  withheldCid,
+  type ByzantineAttack,
+  type ByzantineAttackKind,
+  type ShareTamper,
+  type TamperContext,
+  type Tampered
+} from './byzantine.js'
 export { MemoryHub, MemoryWeightStore, MemoryCheckpointStore, rawCid } from './memory.js'
 export {
   gossipUpdateBus,

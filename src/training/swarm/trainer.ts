@@ -23,6 +23,7 @@ import { localRounds, OuterOptimizer, type LocalRoundResult, type LocalRounds } 
 import { PeerTable } from './peers.js'
 import { roundSeed } from './round.js'
 import { shareRound } from './share.js'
+import { withheldCid } from './byzantine.js'
 import { wakeOn } from './signals.js'
 import {
   emptyCounters,
@@ -99,6 +100,9 @@ export class SwarmTrainer {
   private readonly store: SwarmComponents['store']
   private readonly checkpoints: SwarmComponents['checkpoints']
   private readonly receipts: SwarmComponents['receipts']
+  /** Lab only: a Byzantine trainer's tamper, and the peer models of its previous round. */
+  private readonly tamper: SwarmComponents['tamper']
+  private lastPeers: Map<string, Float32Array>[] = []
   private readonly noiseRng: Rng
   private readonly outer: OuterOptimizer
   private readonly lifetime = new AbortController()
@@ -138,6 +142,7 @@ export class SwarmTrainer {
     this.store = components.store
     this.checkpoints = components.checkpoints
     this.receipts = components.receipts
+    this.tamper = components.tamper
     const { train, test } = components
     this.local = localRounds({ ...init, train, test, options: this.options })
     this.outer = new OuterOptimizer(this.job.outer)
@@ -421,6 +426,10 @@ export class SwarmTrainer {
 
     // 4. validate and aggregate
     const taken = await this.intake.take(fetched, base, r)
+    if (this.tamper?.needsPeers === true)
+      this.lastPeers = [...taken.valid]
+        .sort((a, b) => b.peer.msg.round - a.peer.msg.round)
+        .map((v) => v.weights)
     const combined = this.aggregate(own, taken.valid, base)
     clock.lap('aggMs')
     const reached = this.aggregator.reachedRound(
@@ -453,8 +462,10 @@ export class SwarmTrainer {
     signal: AbortSignal
   ): Promise<Announced> {
     const o = this.options
+    const tampered = this.tamper?.share({ round: r, mine, base, peers: this.lastPeers })
+    const announced = tampered !== undefined && 'weights' in tampered ? tampered.weights : mine
     const { shared, bytes, weightsCid, ep, result } = await shareRound({
-      mine,
+      mine: announced,
       base,
       job: this.job,
       params: this.local.params,
@@ -467,13 +478,15 @@ export class SwarmTrainer {
       signal
     })
     clock.lap('aggMs')
+    const announcedCid =
+      tampered !== undefined && 'withhold' in tampered ? withheldCid(weightsCid) : weightsCid
     const receipt = await this.receipts?.sign(
       {
         job: this.jobId,
         round: r,
         baseCid: this.baseCid!,
-        weightsCid,
-        weights: mine,
+        weightsCid: announcedCid,
+        weights: announced,
         hyper: {
           lr: o.lr,
           batchSize: o.batchSize,
@@ -495,7 +508,7 @@ export class SwarmTrainer {
       type: 'update',
       job: this.jobId,
       round: r,
-      weightsCid,
+      weightsCid: announcedCid,
       samples: local.samples
     }
     if (Number.isFinite(local.loss)) msg.loss = local.loss

@@ -10,6 +10,7 @@ import type { Device, ExecutionProviderName } from '../runtime/index.js'
 import type { JobSpec } from './job.js'
 import type { ShardData } from './local/index.js'
 import type { UpdateAnnouncement } from './messages.js'
+import type { ShareTamper } from './byzantine.js'
 
 /** Who sent an announcement (the signer of the gossip message). */
 export interface AnnouncementSource {
@@ -105,6 +106,8 @@ export interface SwarmComponents {
   exclusions?: { excluded(did: string): boolean }
   /** Where the trainer logs (the node passes a child logger with its node id); default `logger('shoal:training:swarm')`. */
   log?: Logger
+  /** LAB ONLY (benchmarks): corrupts what this node shares, as a Byzantine trainer (byzantine.ts). */
+  tamper?: ShareTamper
 }
 
 /** Options of a {@link SwarmTrainer}; everything but `job`, `jobId` and `did` has a default. */
