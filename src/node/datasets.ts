@@ -1,16 +1,21 @@
 /**
- * Datasets and consent on a node: import (encrypt, shard, sign a manifest), grants and
+ * Datasets and consent on a node: import (encrypt, shard, sign a manifest; images, tables, or a
+ * text as byte tokens in contiguous shards with a held-out tail), grants and
  * revocations published on the swarm's consent topic, and the GrantStore that holds the keys
  * granted to this node (deleted at once on revocation or expiry).
  */
+import { readFile, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { ShoalError, type ErrorCategory, logger, type Logger } from '../common/index.js'
 import type { Identity } from '../identity/index.js'
 import type { ConsentMessage, SwarmTopics } from '../p2p/index.js'
+import { DEFAULT_HELD_OUT, encodeBytes, mobyDick, splitText, textTokens } from '../training/index.js'
 import {
   decodeShard,
   fromLabeledImages,
   importDataset,
+  importTextDataset,
   joinDatasets,
   loadManifest,
   loadMnist,
@@ -19,6 +24,7 @@ import {
   toLabeledImages,
   trainTestSplit,
   type Dataset,
+  type ImportResult,
   type LabeledImages,
   type ManifestBody,
   GrantStore,
@@ -78,9 +84,11 @@ function unreadable(err: unknown): never {
 }
 
 export interface ImportRequest {
-  source: 'mnist' | 'idx' | 'csv'
+  /** `text`: a plain-text file (`text`); `moby-dick`: the bundled book. Both as byte tokens. */
+  source: 'mnist' | 'idx' | 'csv' | 'text' | 'moby-dick'
   name: string
   shards: number
+  /** Images and tables only (a text is always cut into contiguous shards). */
   split: 'iid' | 'dirichlet'
   alpha?: number
   seed?: number
@@ -90,7 +98,16 @@ export interface ImportRequest {
   labelColumn?: string | number
   /** mnist only: import the training part of the seeded 8,000/2,000 split (default true). */
   trainOnly?: boolean
+  /** text: path of the plain-text file. */
+  text?: string
+  /** text and moby-dick: the fraction kept at the end as the held-out shard (default 0.05). */
+  heldOut?: number
+  /** text and moby-dick: import only the first this many bytes of the text. */
+  maxBytes?: number
 }
+
+/** Largest text file a text import reads (bytes). */
+export const MAX_TEXT_IMPORT_BYTES = 256 * 2 ** 20
 
 export interface DatasetsComponents {
   /** The node\'s logger for this service (carries the node id); default: a module logger. */
@@ -234,6 +251,9 @@ export class NodeDatasets {
 
   async readSource(req: ImportRequest): Promise<Dataset> {
     switch (req.source) {
+      case 'text':
+      case 'moby-dick':
+        throw new DatasetRequestError('DATASET_SOURCE', `a ${req.source} import is text: see readText`, {})
       case 'mnist': {
         const all = await loadMnist()
         const set = req.trainOnly === false ? all : trainTestSplit(all, { seed: req.seed ?? 42 }).train
@@ -256,7 +276,59 @@ export class NodeDatasets {
     }
   }
 
+  /**
+   * The byte tokens of a text import: the file's bytes as they are, or the bundled Moby Dick,
+   * cut to `maxBytes` when given.
+   *
+   * @throws {DatasetRequestError} `DATASET_SOURCE` for a missing or unreadable file, no path, or
+   * one larger than {@link MAX_TEXT_IMPORT_BYTES}.
+   * @throws {TextEmptyError} `TEXT_EMPTY` for an empty text.
+   */
+  async readText(req: ImportRequest, signal?: AbortSignal): Promise<Uint8Array> {
+    let tokens: Uint8Array
+    if (req.source === 'moby-dick') {
+      tokens = encodeBytes(mobyDick())
+    } else {
+      if (req.text === undefined) {
+        throw new DatasetRequestError('DATASET_SOURCE', 'a text import needs the path of a text file', {})
+      }
+      const size = (await stat(req.text).catch(unreadable)).size
+      if (size > MAX_TEXT_IMPORT_BYTES) {
+        throw new DatasetRequestError(
+          'DATASET_SOURCE',
+          `${req.text} has ${size} bytes, more than a text import reads (${MAX_TEXT_IMPORT_BYTES})`,
+          { path: req.text, reason: 'too-large', bytes: size }
+        )
+      }
+      const bytes = await readFile(req.text, signal === undefined ? {} : { signal }).catch(unreadable)
+      tokens = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    }
+    if (req.maxBytes !== undefined) tokens = tokens.subarray(0, req.maxBytes)
+    return textTokens(tokens, req.source === 'text' ? basename(req.text!) : req.source)
+  }
+
+  /**
+   * Import a text: byte tokens cut into `shards` contiguous shards and a held-out tail
+   * (`splitText`), stored as a text dataset (`importTextDataset`: kind `text`, tokenizer `bytes`).
+   *
+   * @throws {TextEmptyError} `TEXT_EMPTY` for an empty text, or one too short for `shards` shards.
+   * @throws {TextInputError} `TEXT_INVALID` for a shard count < 1 or a held-out fraction outside [0, 1).
+   */
+  private async importText(req: ImportRequest, signal?: AbortSignal): Promise<DatasetRecord> {
+    const tokens = await this.readText(req, signal)
+    const heldOut = req.heldOut ?? DEFAULT_HELD_OUT
+    const split = splitText(tokens, { shards: req.shards, heldOut })
+    const r = await importTextDataset(this.c.store, this.c.identity, split, {
+      name: req.name,
+      source: req.source === 'text' ? basename(req.text!) : req.source,
+      heldOut,
+      signal
+    })
+    return this.record(req, r, `contiguous(held-out ${heldOut})`)
+  }
+
   async import(req: ImportRequest, signal?: AbortSignal): Promise<DatasetRecord> {
+    if (req.source === 'text' || req.source === 'moby-dick') return this.importText(req, signal)
     const ds = await this.readSource(req)
     const r = await importDataset(this.c.store, this.c.identity, ds, {
       name: req.name,
@@ -267,13 +339,17 @@ export class NodeDatasets {
       source: req.source,
       signal
     })
+    return this.record(req, r, req.split === 'dirichlet' ? `dirichlet(${req.alpha})` : 'iid')
+  }
+
+  private async record(req: ImportRequest, r: ImportResult, split: string): Promise<DatasetRecord> {
     const record: DatasetRecord = {
       manifestCid: r.manifestCid.toString(),
       name: req.name,
       owner: this.c.identity.did,
       count: r.manifest.body.count,
       shards: r.shards.map((s) => ({ cid: s.cid.toString(), count: s.count, labelCounts: s.labelCounts })),
-      split: req.split === 'dirichlet' ? `dirichlet(${req.alpha})` : 'iid',
+      split,
       createdAt: new Date().toISOString()
     }
     await this.c.db.put('datasets', record.manifestCid, record)

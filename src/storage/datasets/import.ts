@@ -6,6 +6,9 @@
  * manifest's JWT as a plain (public) object; every object is pinned. It is all or nothing:
  * when a step fails, what was added is unpinned before the error is rethrown.
  *
+ * `importTextDataset` does the same for a text cut into contiguous shards and a held-out tail
+ * (text.ts).
+ *
  * `loadManifest` reads a stored manifest JWT and verifies it; with `deep: true` it also
  * decrypts and decodes every shard and checks it against its entry.
  */
@@ -19,12 +22,15 @@ import {
   buildManifest,
   checkShardAgainstManifest,
   verifyManifest,
+  type BuildManifestInput,
+  type DatasetSchema,
   type ManifestBody,
   type ManifestShard,
   type SignedManifest
 } from './manifest.js'
 import { decodeShard, encodeShard } from './shard-codec.js'
 import { shardDirichlet, shardIid } from './split.js'
+import { TEXT_SCHEMA, textShard } from './text.js'
 
 const log = logger('shoal:storage:datasets')
 
@@ -115,18 +121,97 @@ export async function importDataset(
     throw new DatasetArgumentError('DATASET_ARGUMENT', `unknown split "${String(opts.split)}"`)
   }
   const schema = { shape: [...ds.shape], dtype: dtypeOf(ds), classes: ds.classes }
+  return storeShards(store, owner, {
+    name: opts.name,
+    source: opts.source,
+    schema,
+    split:
+      opts.split === 'iid'
+        ? { kind: 'iid', seed: opts.seed }
+        : { kind: 'dirichlet', alpha: opts.alpha, seed: opts.seed },
+    shards: split.map((indices) => () => ({
+      bytes: encodeShard(ds, indices),
+      entry: { count: indices.length, labelCounts: labelCounts(ds, indices) }
+    })),
+    count: ds.count,
+    signal
+  })
+}
 
+/** Options of {@link importTextDataset}. */
+export interface ImportTextOptions {
+  /** The dataset's name (in the manifest; shards are stored as `<name>/shard-<i>`). */
+  name: string
+  /** Where the text came from, e.g. `moby-dick` or a file name (in the manifest). */
+  source: string
+  /** The held-out fraction the text was split with (in the manifest's split). */
+  heldOut: number
+  signal?: AbortSignal
+}
+
+/**
+ * Store a text split into contiguous shards (byte tokens, see text.ts) and its held-out tail
+ * as the last shard (labelled held-out; none when `text.heldOut` is empty), each encrypted for
+ * the owner, with a signed manifest whose schema is {@link TEXT_SCHEMA} and whose split is
+ * `{ kind: 'contiguous', heldOut }`. All or nothing, as {@link importDataset}.
+ *
+ * @throws {DatasetArgumentError} `DATASET_ARGUMENT` for no shard, an empty shard, or a store
+ * whose identity is not `owner`.
+ */
+export async function importTextDataset(
+  store: ContentStore,
+  owner: Pick<Identity, 'did' | 'signJwt'>,
+  text: { shards: readonly Uint8Array[]; heldOut: Uint8Array },
+  opts: ImportTextOptions
+): Promise<ImportResult> {
+  if (text.shards.length === 0)
+    throw new DatasetArgumentError('DATASET_ARGUMENT', 'a text import needs shards')
+  const parts = [
+    ...text.shards.map((tokens) => ({ tokens, role: 'train' as const })),
+    ...(text.heldOut.length > 0 ? [{ tokens: text.heldOut, role: 'held-out' as const }] : [])
+  ]
+  return storeShards(store, owner, {
+    name: opts.name,
+    source: opts.source,
+    schema: TEXT_SCHEMA,
+    split: { kind: 'contiguous', heldOut: opts.heldOut },
+    shards: parts.map(({ tokens, role }) => () => {
+      const ds = textShard(tokens, role)
+      return { bytes: encodeShard(ds), entry: { count: ds.count, labelCounts: labelCounts(ds) } }
+    }),
+    count: parts.reduce((n, p) => n + p.tokens.length, 0),
+    signal: opts.signal
+  })
+}
+
+/** What {@link storeShards} stores: each shard made when it is its turn (bytes and manifest entry). */
+interface StoreShardsInput {
+  name: string
+  source: string
+  schema: DatasetSchema
+  split: BuildManifestInput['split']
+  shards: Array<() => { bytes: Uint8Array; entry: { count: number; labelCounts: number[] } }>
+  count: number
+  signal: AbortSignal | undefined
+}
+
+/** Encrypts and pins each shard, signs the manifest and stores it: all or nothing. */
+async function storeShards(
+  store: ContentStore,
+  owner: Pick<Identity, 'did' | 'signJwt'>,
+  input: StoreShardsInput
+): Promise<ImportResult> {
+  const { signal, schema } = input
   const added: CID[] = []
   try {
     const shards: ImportedShard[] = []
     const entries: ManifestShard[] = []
-    for (const [i, indices] of split.entries()) {
+    for (const [i, make] of input.shards.entries()) {
       signal?.throwIfAborted()
-      const bytes = encodeShard(ds, indices)
-      const entry = { count: indices.length, labelCounts: labelCounts(ds, indices) }
+      const { bytes, entry } = make()
       // The bytes stored are checked against the entry that will be signed.
       checkShardAgainstManifest({ cid: 'unstored', ...entry }, decodeShard(bytes), schema)
-      const { cid } = await store.add(bytes, { name: `${opts.name}/shard-${i}`, signal })
+      const { cid } = await store.add(bytes, { name: `${input.name}/shard-${i}`, signal })
       added.push(cid)
       if (i === 0) {
         const { owner: stored } = await store.stat(cid, { signal, offline: true })
@@ -143,30 +228,27 @@ export async function importDataset(
     }
     signal?.throwIfAborted()
     const manifest = await buildManifest(owner, {
-      name: opts.name,
+      name: input.name,
       schema,
       shards: entries,
-      source: opts.source,
-      split:
-        opts.split === 'iid'
-          ? { kind: 'iid', seed: opts.seed }
-          : { kind: 'dirichlet', alpha: opts.alpha, seed: opts.seed }
+      source: input.source,
+      split: input.split
     })
     await verifyManifest(manifest, { expectedOwner: owner.did })
     signal?.throwIfAborted()
     const stored = await store.add(new TextEncoder().encode(manifest.jwt), {
       plain: true,
-      name: `${opts.name}/manifest`,
+      name: `${input.name}/manifest`,
       signal
     })
     added.push(stored.cid)
     log.info(
       {
         dataset: stored.cid.toString(),
-        name: opts.name,
+        name: input.name,
         shards: shards.length,
-        count: ds.count,
-        split: opts.split
+        count: input.count,
+        split: input.split.kind
       },
       'dataset imported'
     )
@@ -178,7 +260,7 @@ export async function importDataset(
       })
     }
     if (added.length > 0)
-      log.warn({ name: opts.name, unpinned: added.length, err }, 'import failed; unpinned what it added')
+      log.warn({ name: input.name, unpinned: added.length, err }, 'import failed; unpinned what it added')
     throw err
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Datasets: import (the `mnist` package, IDX and numeric CSV files), split into shards
+ * Datasets: import (the `mnist` package, IDX and numeric CSV files; text as byte tokens in
+ * contiguous shards with a held-out tail, `text.ts`), split into shards
  * (IID, or non-IID by a seeded Dirichlet(α) label split), encode each shard in a small
  * checksummed binary format (`SHRD`, see `shard-codec.ts`), and describe the whole in a
  * manifest signed by the owner (a did-jwt JWT over the body, see `manifest.ts`).
@@ -78,10 +79,22 @@ export {
 } from './errors.js'
 export * as datasetConstants from './constants.js'
 export {
+  TEXT_HELD_OUT,
+  TEXT_LABEL_NAMES,
+  TEXT_SCHEMA,
+  TEXT_TRAIN,
+  isTextDataset,
+  isTextSchema,
+  textOf,
+  textShard
+} from './text.js'
+export {
   importDataset,
+  importTextDataset,
   loadManifest,
   MAX_MANIFEST_BYTES,
   type ImportDatasetOptions,
+  type ImportTextOptions,
   type ImportResult,
   type ImportedShard,
   type LoadedManifest,

@@ -25,7 +25,11 @@ export const DatasetSchema = z.strictObject({
   dtype: z.enum(['uint8', 'float32']),
   classes: z.number().int().min(1).max(MAX_CLASSES),
   /** Optional human names of the classes, `classes` long. */
-  labelNames: z.array(z.string().max(256)).optional()
+  labelNames: z.array(z.string().max(256)).optional(),
+  /** What the samples are: absent (tensors), or `text` (byte tokens, labels their role: text.ts). */
+  kind: z.enum(['text']).optional(),
+  /** A text dataset's tokenizer: `bytes` (UTF-8 bytes, vocabulary 256). */
+  tokenizer: z.enum(['bytes']).optional()
 })
 
 /** Zod schema of one shard entry. */
@@ -45,7 +49,9 @@ export const ManifestSplit = z.discriminatedUnion('kind', [
     kind: z.literal('dirichlet'),
     alpha: z.number().positive().finite(),
     seed: z.number().int()
-  })
+  }),
+  /** A text cut into consecutive shards, `heldOut` (a fraction) of it kept at the end. */
+  z.strictObject({ kind: z.literal('contiguous'), heldOut: z.number().min(0).lt(1) })
 ])
 
 /** Zod schema of a manifest body (the signed part). */
@@ -83,7 +89,7 @@ export interface BuildManifestInput {
   schema: DatasetSchema
   shards: ManifestShard[]
   source: string
-  split: { kind: 'iid' | 'dirichlet'; alpha?: number; seed: number }
+  split: { kind: 'iid' | 'dirichlet'; alpha?: number; seed: number } | { kind: 'contiguous'; heldOut: number }
 }
 
 export interface VerifyManifestOptions {
@@ -128,6 +134,9 @@ function checkConsistency(body: ManifestBody): void {
   const { classes, labelNames } = body.schema
   if (labelNames !== undefined && labelNames.length !== classes) {
     refuse('schema', `${labelNames.length} label names for ${classes} classes`)
+  }
+  if ((body.schema.kind === 'text') !== (body.schema.tokenizer !== undefined)) {
+    refuse('schema', 'a text dataset names its tokenizer, and only a text dataset has one')
   }
   const seen = new Map<string, number>()
   let total = 0
@@ -186,8 +195,9 @@ export async function buildManifest(
   owner: ManifestSigner,
   input: BuildManifestInput
 ): Promise<SignedManifest> {
-  const { kind, alpha, seed } = input.split
-  const split = alpha === undefined ? { kind, seed } : { kind, alpha, seed }
+  const s = input.split
+  const split =
+    s.kind === 'contiguous' ? s : s.alpha === undefined ? { kind: s.kind, seed: s.seed } : { ...s }
   const body = parseBody({
     type: MANIFEST_TYPE,
     version: MANIFEST_VERSION,

