@@ -1,18 +1,36 @@
 /**
  * A job's data on this node: which shards its grants let it use, and how decrypted shards
- * become tensors. The preparation is a port ({@link JobDataPrep}) that `src/node` wires per kind
- * of data (today 28×28 images, `imageJobData`), so that nothing in the job services knows
- * which dataset a job trains on.
+ * become training data. The preparation is a port ({@link JobDataPrep}) that `src/node` wires
+ * per kind of data (`imageJobData`: 28×28 images for classifiers, text for `gpt` jobs through
+ * text.ts), so that nothing in the job services knows which dataset a job trains on.
  */
+import { ShoalError, type ErrorCategory } from '../../common/index.js'
 import { type Dataset, grantStatus, type GrantInfo } from '../../storage/index.js'
-import type { JobSpec, TensorDataset } from '../../training/index.js'
+import type { JobSpec, ShardData } from '../../training/index.js'
 
-/** How a job's decrypted data becomes tensors, and what it is evaluated on. */
+/** How a job's decrypted data becomes training data, and what it is evaluated on. */
 export interface JobDataPrep {
-  /** The training tensors of one decrypted shard, as every trainer (and re-executor) prepares them. */
-  tensors(ds: Dataset, spec: JobSpec): TensorDataset
-  /** A held-out set every node can load locally (so accuracies compare), or undefined when there is none. */
-  heldOut(spec: JobSpec): Promise<TensorDataset | undefined>
+  /**
+   * The training data of one decrypted shard, as every trainer (and re-executor) prepares it:
+   * tensors for a classifier, `{ tokens }` for a language model.
+   */
+  tensors(ds: Dataset, spec: JobSpec): ShardData
+  /**
+   * The held-out set, or undefined when there is none: for images one every node can load
+   * locally (so accuracies compare); for text the held-out shard among those prepared by
+   * `tensors` for this same `spec` object (the runner prepares the shards, then asks).
+   */
+  heldOut(spec: JobSpec): Promise<ShardData | undefined>
+}
+
+/**
+ * Thrown when a job's model and its dataset are of different kinds: a `gpt` job on an image or
+ * table dataset, or a classifier on a text dataset.
+ */
+export class JobDataError extends ShoalError<'JOB_DATA_MISMATCH', Record<string, unknown>> {
+  static override readonly categories: Record<JobDataError['code'], ErrorCategory> = {
+    JOB_DATA_MISMATCH: 'usage'
+  }
 }
 
 /** A shard this node may use for a job, and the grant that allows it. */

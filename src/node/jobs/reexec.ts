@@ -1,15 +1,19 @@
 /**
  * Re-running peers' rounds for the audit service: the job from this node's catalog, the base
  * weights by CID (over bitswap when remote), and the shards this node owns or holds grants for,
- * prepared exactly as a trainer prepares them. Prepared shard sets are kept (a few) for the
+ * prepared exactly as a trainer prepares them (tensors, or the tokens of a `gpt` job's text
+ * shards). Prepared shard sets are kept (a few) for the
  * next re-runs of the same trainer's rounds, and dropped when any grant ends.
  */
 import type { Dataset } from '../../storage/index.js'
 import {
   RoundReexecutor,
   concatDatasets,
+  concatTokens,
+  isGptModel,
   type JobSpec,
   decodeWeights,
+  type ShardData,
   type TensorDataset
 } from '../../training/index.js'
 import type { JobDataPrep } from './data.js'
@@ -24,7 +28,7 @@ export const REEXEC_FETCH_TIMEOUT_MS = 60_000
 
 /** A small least-recently-used cache of prepared shard sets, keyed by job and shard CIDs. */
 export class PreparedShards {
-  private readonly sets = new Map<string, TensorDataset>()
+  private readonly sets = new Map<string, ShardData>()
 
   constructor(private readonly capacity = REEXEC_DATA_CACHE) {}
 
@@ -33,11 +37,7 @@ export class PreparedShards {
   }
 
   /** The prepared set of `cids` for `job`, from the cache or made by `load` (and kept). */
-  async get(
-    job: string,
-    cids: readonly string[],
-    load: () => Promise<TensorDataset>
-  ): Promise<TensorDataset> {
+  async get(job: string, cids: readonly string[], load: () => Promise<ShardData>): Promise<ShardData> {
     const key = `${job}\u0000${cids.join(',')}`
     const hit = this.sets.get(key)
     if (hit !== undefined) {
@@ -80,9 +80,12 @@ export function jobReexecutor(c: ReexecComponents): RoundReexecutor {
     weights: async (cid, signal) => decodeWeights(await c.models.get(cid, within(signal))),
     shards: async (cids, spec, signal, job) =>
       c.cache.get(job, cids, async () => {
-        const parts: TensorDataset[] = []
+        const parts: ShardData[] = []
         for (const cid of cids) parts.push(c.prep.tensors(await c.readShard(cid, job, within(signal)), spec))
-        return concatDatasets(parts)
+        // A language model's text shards are concatenated in order, as the trainer's are.
+        return isGptModel(spec.model)
+          ? { tokens: concatTokens(parts) }
+          : concatDatasets(parts as TensorDataset[])
       })
   })
 }

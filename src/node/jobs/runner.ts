@@ -22,7 +22,7 @@ import {
   type UpdateBus,
   type VerifiedJob,
   modelParams,
-  type TensorDataset
+  type ShardData
 } from '../../training/index.js'
 import type { ShoalConfig } from '../config/index.js'
 import type { NodeDb } from '../db.js'
@@ -178,13 +178,13 @@ export class JobRunner {
       this.c.log.warn({ shards: budget.refused }, 'privacy budget spent: training without these shards')
     shards = budget.shards
     const excluded = await this.c.excludedGrants(jobId)
-    const train: TensorDataset[] = []
+    const train: ShardData[] = []
     for (const s of shards)
       train.push(this.c.data.prep.tensors(await this.c.data.readShard(s.cid, jobId), job.spec))
     const attack = this.c.lab?.byzantine
     if (attack?.kind === 'label-flip') {
       const classes = 'classes' in job.spec.model ? job.spec.model.classes : 0
-      train.splice(0, train.length, ...train.map((d) => flipLabels(d, classes)))
+      train.splice(0, train.length, ...train.map((d) => ('y' in d ? flipLabels(d, classes) : d)))
     }
     if (attack !== undefined) this.c.log.warn({ job: jobId, attack }, 'LAB: this node attacks the job')
     const test = await this.c.data.prep.heldOut(job.spec)

@@ -3,10 +3,13 @@ import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
 import {
   AGGREGATION_RULES,
+  DEFAULT_LM_OPTIMIZER,
   MODELS,
   Predictor,
   exportOnnx,
+  validateGptSpec,
   validateSpec,
+  type JobModel,
   type ModelSpec
 } from '../../training/index.js'
 import { readWeights } from './training.js'
@@ -40,8 +43,18 @@ export function jobMethods(
       params: z.object({
         name: z.string().min(1).max(128),
         dataset: z.string().describe('manifest CID of the dataset'),
-        model: z.union([z.enum(['mlp', 'cnn']), z.record(z.string(), z.unknown())]).optional(),
-        optimizer: z.record(z.string(), z.unknown()).optional().describe('default SGD, momentum 0.9'),
+        model: z
+          .union([z.enum(['mlp', 'cnn']), z.record(z.string(), z.unknown())])
+          .optional()
+          .describe("a classifier spec, or a GPT spec ({ type: 'gpt', … }: trains on a text dataset)"),
+        optimizer: z
+          .record(z.string(), z.unknown())
+          .optional()
+          .describe('default SGD, momentum 0.9 (a gpt model: AdamW, DEFAULT_LM_OPTIMIZER)'),
+        outer: z
+          .object({ lr: z.number().positive(), momentum: z.number().min(0).lt(1) })
+          .optional()
+          .describe('DiLoCo’s outer step for a gpt job (docs/lm.md); default plain averaging'),
         lr: z.number().positive().optional(),
         batchSize: z.number().int().min(1).optional(),
         H: z.number().int().min(1).optional().describe('local steps per round'),
@@ -71,12 +84,18 @@ export function jobMethods(
       }),
       result: JobRecord,
       handler: async (p) => {
-        const model: ModelSpec =
-          typeof p.model === 'object' ? validateSpec(p.model) : MODELS[(p.model ?? 'mlp') as 'mlp' | 'cnn']
+        const gpt = typeof p.model === 'object' && p.model.type === 'gpt'
+        const model: JobModel =
+          typeof p.model === 'object'
+            ? gpt
+              ? validateGptSpec(p.model)
+              : validateSpec(p.model)
+            : MODELS[(p.model ?? 'mlp') as 'mlp' | 'cnn']
         return jobs.create({
           name: p.name,
           model,
-          optimizer: (p.optimizer as never) ?? { type: 'sgd', momentum: 0.9 },
+          optimizer: (p.optimizer as never) ?? (gpt ? DEFAULT_LM_OPTIMIZER : { type: 'sgd', momentum: 0.9 }),
+          ...(p.outer !== undefined ? { outer: p.outer } : {}),
           hyper: {
             lr: p.lr ?? 0.05,
             batchSize: p.batchSize ?? 32,
