@@ -25,6 +25,8 @@ import {
 } from '../p2p/index.js'
 import {
   computeLedger,
+  decodeReceipt,
+  exclusionKey,
   ledgerHash,
   issueReceipt,
   receiptHash,
@@ -253,6 +255,17 @@ export class NodeReceipts {
    */
   async issue(input: ReceiptInput): Promise<string> {
     const did = this.c.identity.did
+    // A node killed between a round's receipt and its checkpoint trains that round again after
+    // the restart: signing it a second time would be a replay (its DID excluded from the ledger).
+    // The round's stored receipt stands instead (bit for bit the same round when deterministic).
+    const signed = await this.signedRound(did, input)
+    if (signed !== undefined) {
+      this.log.info(
+        { job: input.job, round: input.round, receipt: signed.hash },
+        'round already signed (trained again after a restart): reusing its receipt'
+      )
+      return signed.jwt
+    }
     const prev = await this.c.db.get('receipt-head', did)
     const jwt = await issueReceipt(this.c.identity, input, prev?.jwt ?? null)
     const hash = receiptHash(jwt)
@@ -275,6 +288,21 @@ export class NodeReceipts {
         })
     }
     return jwt
+  }
+
+  /** This DID's stored receipt of the same (job, round, lineage epoch) as `input`, if any. */
+  private async signedRound(did: string, input: ReceiptInput): Promise<ReceiptRecord | undefined> {
+    const key = exclusionKey(input)
+    for (const hash of (await this.issuerIndex()).get(did) ?? []) {
+      const r = await this.c.db.get(RECEIPTS_KIND, hash)
+      if (r === undefined || r.job !== input.job || r.round !== input.round) continue
+      try {
+        if (exclusionKey(decodeReceipt(r.jwt).claims) === key) return r
+      } catch {
+        // not decodable: not a receipt this node could have signed
+      }
+    }
+    return undefined
   }
 
   /**

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
-import { issueReceipt, receiptHash } from '../../../src/training/receipts/index.js'
+import { issueReceipt, receiptHash, verifyChain } from '../../../src/training/receipts/index.js'
 import { NodeDb } from '../../../src/node/db.js'
 import { NodeReceipts } from '../../../src/node/receipts.js'
 import { FakeSwarm } from './fake-swarm.js'
@@ -209,6 +209,31 @@ describe('node/receipts: gossip, storage, verification and the ledger', function
     assert.equal((await receipts.get(receiptHash(honest[0]!)))!.doc, 'doc-1')
     await receipts.stop()
     await db.stop()
+  })
+
+  it('signs a round once: a round trained again after a restart gets its stored receipt back, not a replay', async () => {
+    const node = await makeNode()
+    const input = (round: number): ReturnType<typeof honestInput> =>
+      honestInput({ round, grant: 'g-alice', shards: [0], job: 'job-restart' })
+    const r0 = await node.receipts.issue(input(0))
+    const r1 = await node.receipts.issue(input(1))
+    // Killed after round 1's receipt, before its checkpoint: the node trains round 1 again.
+    assert.equal(await node.receipts.issue({ ...input(1), iat: 2_000_000_000 }), r1)
+    const r2 = await node.receipts.issue(input(2))
+    const own = await node.receipts.list({ job: 'job-restart' })
+    assert.deepEqual(
+      own.map((r) => r.round),
+      [0, 1, 2]
+    )
+    assert.deepEqual(await verifyChain([r0, r1, r2]), {
+      ok: true,
+      did: identity(70 + nodes.length - 1).did,
+      order: [r0, r1, r2].map(receiptHash)
+    })
+    // Another lineage epoch (an unlearning retrains without a grant) is another round: signed anew.
+    const retrained = await node.receipts.issue({ ...input(1), excluded: ['g-bob'], iat: 1_700_009_999 })
+    assert.notEqual(retrained, r1)
+    assert.equal((await node.receipts.list({ job: 'job-restart' })).length, 4)
   })
 
   it('stops listening after stop()', async () => {
