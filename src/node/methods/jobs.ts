@@ -4,6 +4,7 @@ import type { ContentStore } from '../../storage/index.js'
 import {
   AGGREGATION_RULES,
   DEFAULT_LM_OPTIMIZER,
+  GPT_DEFAULT,
   MODELS,
   Predictor,
   exportOnnx,
@@ -44,9 +45,11 @@ export function jobMethods(
         name: z.string().min(1).max(128),
         dataset: z.string().describe('manifest CID of the dataset'),
         model: z
-          .union([z.enum(['mlp', 'cnn']), z.record(z.string(), z.unknown())])
+          .union([z.enum(['mlp', 'cnn', 'gpt']), z.record(z.string(), z.unknown())])
           .optional()
-          .describe("a classifier spec, or a GPT spec ({ type: 'gpt', … }: trains on a text dataset)"),
+          .describe(
+            "mlp, cnn, a classifier spec; gpt (GPT_DEFAULT) or a GPT spec ({ type: 'gpt', … }): trains on a text dataset"
+          ),
         optimizer: z
           .record(z.string(), z.unknown())
           .optional()
@@ -84,13 +87,15 @@ export function jobMethods(
       }),
       result: JobRecord,
       handler: async (p) => {
-        const gpt = typeof p.model === 'object' && p.model.type === 'gpt'
+        const gpt = p.model === 'gpt' || (typeof p.model === 'object' && p.model.type === 'gpt')
         const model: JobModel =
           typeof p.model === 'object'
             ? gpt
               ? validateGptSpec(p.model)
               : validateSpec(p.model)
-            : MODELS[(p.model ?? 'mlp') as 'mlp' | 'cnn']
+            : p.model === 'gpt'
+              ? validateGptSpec(GPT_DEFAULT)
+              : MODELS[p.model ?? 'mlp']
         return jobs.create({
           name: p.name,
           model,

@@ -1,8 +1,25 @@
 /** `shoal job create|list|join|leave|status|lineage`: clients of the job_* RPC methods. */
+import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
+import { ShoalError } from '../../../common/index.js'
 import type { JobLineage } from '../../jobs/index.js'
 import { renderLineage } from '../lineage.js'
 import type { CliContext } from './context.js'
+
+/** `--model`: a built-in name (the daemon's `gpt` is GPT_DEFAULT), else the path of a JSON model spec. */
+function modelOption(value: string): unknown {
+  if (value === 'mlp' || value === 'cnn' || value === 'gpt') return value
+  try {
+    return JSON.parse(readFileSync(value, 'utf8')) as unknown
+  } catch (err) {
+    throw new ShoalError(
+      'JOB_USAGE',
+      `--model is mlp, cnn, gpt or a JSON spec file; cannot read ${value}: ${(err as Error).message}`,
+      { model: value },
+      { category: 'usage' }
+    )
+  }
+}
 
 /** Registers `shoal job` and its subcommands on `program`. */
 export function registerJobCommands(program: Command, ctx: CliContext): void {
@@ -13,7 +30,8 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .description('create a signed job and announce it to the swarm')
     .requiredOption('--dataset <cid>', 'manifest CID of the dataset')
     .option('--name <name>', 'job name', 'job')
-    .option('--model <name>', 'mlp or cnn', 'mlp')
+    .option('--model <name>', 'mlp, cnn, gpt (GPT_DEFAULT, on a text dataset) or a JSON spec file', 'mlp')
+    .option('--outer <lr,momentum>', 'gpt: DiLoCo’s outer step, e.g. 0.7,0.9 (default plain averaging)')
     .option('--rounds <n>', 'rounds', int)
     .option('--H <n>', 'local steps per round', int)
     .option('--k <n>', 'peer models aggregated per round', int)
@@ -38,10 +56,25 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
       Number.parseFloat
     )
     .action(async (o: Record<string, string | number | undefined>) => {
-      const { clipNorm, noiseMultiplier, ...rest } = o
+      const { clipNorm, noiseMultiplier, model, outer, ...rest } = o
       const params: Record<string, unknown> = Object.fromEntries(
         Object.entries(rest).filter(([, v]) => v !== undefined)
       )
+      params.model = modelOption(String(model))
+      if (outer !== undefined) {
+        const [lr, momentum] = String(outer).split(',').map(Number)
+        if (!Number.isFinite(lr) || !Number.isFinite(momentum)) {
+          throw new ShoalError(
+            'JOB_USAGE',
+            `--outer takes lr,momentum (e.g. 0.7,0.9), got ${outer}`,
+            {},
+            {
+              category: 'usage'
+            }
+          )
+        }
+        params.outer = { lr, momentum }
+      }
       if (clipNorm !== undefined) params.privacy = { clipNorm, noiseMultiplier: noiseMultiplier ?? 0 }
       const r = await (await ctx.client()).call<{ id: string; name: string }>('job_create', params)
       ctx.out(ctx.json(), r, () => `created job ${r.id} (${r.name})`)

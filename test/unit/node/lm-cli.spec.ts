@@ -1,0 +1,157 @@
+/**
+ * Language models from the command line and the RPC: `shoal dataset import --source text|moby-dick`
+ * sends the text options; `shoal job create --model gpt|<spec.json> --outer lr,momentum` and
+ * job_create turn them into a gpt job (AdamW by default).
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Command } from 'commander'
+import {
+  registerDatasetCommands,
+  registerJobCommands,
+  type CliContext
+} from '../../../src/node/cli/commands/index.js'
+import type { NodeDb } from '../../../src/node/db.js'
+import type { NodeJobs } from '../../../src/node/jobs/index.js'
+import { jobMethods } from '../../../src/node/methods/index.js'
+import type { RpcClient } from '../../../src/node/rpc/index.js'
+import type { ContentStore } from '../../../src/storage/index.js'
+import { DEFAULT_LM_OPTIMIZER, GPT_DEFAULT } from '../../../src/training/index.js'
+
+const DATASET = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+const TINY = { type: 'gpt', name: 'tiny', vocab: 256, context: 16, layers: 1, heads: 2, dModel: 16 }
+
+async function cli(argv: string[]): Promise<Array<[string, Record<string, unknown>]>> {
+  const calls: Array<[string, Record<string, unknown>]> = []
+  const client = {
+    call: async (method: string, params: Record<string, unknown>) => {
+      calls.push([method, params])
+      return {
+        id: 'job-1',
+        name: 'n',
+        manifestCid: DATASET,
+        count: 1,
+        shards: [],
+        split: 'contiguous(held-out 0.05)'
+      }
+    }
+  } as unknown as RpcClient
+  const ctx: CliContext = {
+    globals: () => ({ home: '/nowhere' }),
+    json: () => false,
+    client: async () => client,
+    out: () => {}
+  }
+  const program = new Command('shoal').exitOverride()
+  registerDatasetCommands(program, ctx)
+  registerJobCommands(program, ctx)
+  await program.parseAsync(argv, { from: 'user' })
+  return calls
+}
+
+describe('node/cli and job_create: language models', () => {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-lm-cli-'))
+  })
+  after(async () => rm(dir, { recursive: true, force: true }))
+
+  it('dataset import sends a text file’s absolute path, the held-out fraction and maxBytes', async () => {
+    const calls = await cli([
+      'dataset',
+      'import',
+      '--source',
+      'text',
+      '--text',
+      'book.txt',
+      '--name',
+      'book',
+      '--shards',
+      '3',
+      '--held-out',
+      '0.1',
+      '--max-bytes',
+      '40000'
+    ])
+    assert.deepEqual(calls, [
+      [
+        'dataset_import',
+        {
+          source: 'text',
+          name: 'book',
+          shards: 3,
+          split: 'iid',
+          text: resolve('book.txt'),
+          heldOut: 0.1,
+          maxBytes: 40_000
+        }
+      ]
+    ])
+  })
+
+  it('job create sends gpt, a spec file or a built-in name, and the outer step', async () => {
+    const [[, gpt]] = (await cli([
+      'job',
+      'create',
+      '--dataset',
+      DATASET,
+      '--model',
+      'gpt',
+      '--outer',
+      '0.7,0.9'
+    ])) as [[string, Record<string, unknown>]]
+    assert.equal(gpt.model, 'gpt')
+    assert.deepEqual(gpt.outer, { lr: 0.7, momentum: 0.9 })
+    const file = join(dir, 'tiny.json')
+    await writeFile(file, JSON.stringify(TINY))
+    const [[, spec]] = (await cli(['job', 'create', '--dataset', DATASET, '--model', file])) as [
+      [string, Record<string, unknown>]
+    ]
+    assert.deepEqual(spec.model, TINY)
+    assert.equal('outer' in spec, false)
+    const [[, mlp]] = (await cli(['job', 'create', '--dataset', DATASET])) as [
+      [string, Record<string, unknown>]
+    ]
+    assert.equal(mlp.model, 'mlp')
+  })
+
+  it('job create refuses an unreadable spec file and a bad --outer (usage)', async () => {
+    for (const argv of [
+      ['--model', join(dir, 'nowhere.json')],
+      ['--model', 'gpt', '--outer', '0.7']
+    ]) {
+      await assert.rejects(
+        cli(['job', 'create', '--dataset', DATASET, ...argv]),
+        (err: { code?: string; category?: string }) => {
+          assert.equal(err.code, 'JOB_USAGE')
+          assert.equal(err.category, 'usage')
+          return true
+        }
+      )
+    }
+  })
+
+  it('job_create makes a gpt job with AdamW and the outer step', async () => {
+    const seen: Array<Record<string, unknown>> = []
+    const jobs = { create: async (spec: Record<string, unknown>) => seen.push(spec) } as unknown as NodeJobs
+    const m = jobMethods(jobs, {} as ContentStore, {} as NodeDb, {}).find((x) => x.name === 'job_create')!
+    const call = async (params: Record<string, unknown>): Promise<unknown> =>
+      m.handler(m.params.parse({ name: 'lm', dataset: DATASET, ...params }), {
+        signal: new AbortController().signal
+      })
+    await call({ model: 'gpt', outer: { lr: 0.7, momentum: 0.9 } })
+    await call({ model: TINY })
+    await call({
+      model: TINY,
+      optimizer: { type: 'adamw', beta1: 0.8, beta2: 0.9, eps: 1e-8, weightDecay: 0 }
+    })
+    assert.deepEqual((seen[0]!.model as { dModel: number }).dModel, GPT_DEFAULT.dModel)
+    assert.deepEqual(seen[0]!.optimizer, DEFAULT_LM_OPTIMIZER)
+    assert.deepEqual(seen[0]!.outer, { lr: 0.7, momentum: 0.9 })
+    assert.equal((seen[1]!.model as { name: string }).name, 'tiny')
+    assert.equal('outer' in seen[1]!, false)
+    assert.equal((seen[2]!.optimizer as { beta1: number }).beta1, 0.8)
+  })
+})
