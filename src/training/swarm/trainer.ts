@@ -24,6 +24,7 @@ import { PeerTable } from './peers.js'
 import { roundSeed } from './round.js'
 import { shareRound } from './share.js'
 import { withheldCid } from './byzantine.js'
+import { CATCH_UP_LAG } from './constants.js'
 import { wakeOn } from './signals.js'
 import {
   emptyCounters,
@@ -369,10 +370,18 @@ export class SwarmTrainer {
     }
   }
 
-  /** Join a running job from the newest announced peer models that validate. */
+  /**
+   * Join a running job from the newest announced peer models that validate. Not when the peers
+   * are fewer than CATCH_UP_LAG rounds in: a node starting with the others is not late, and a
+   * join takes the first models announced without a norm bound — with one honest and one
+   * Byzantine model every rule is a mean, and the noise of one attacker became every node's
+   * start (npm run bench:byzantine). Such a node trains from the initial weights like the
+   * others; its round-0 aggregation is the job's robust rule over every model of the round.
+   */
   private async joinFromPeers(signal: AbortSignal): Promise<boolean> {
-    const candidates = this.peers
-      .entries()
+    const entries = this.peers.entries()
+    if (Math.max(...entries.map((e) => e.msg.round)) < CATCH_UP_LAG) return false
+    const candidates = entries
       .sort((a, b) => b.msg.round - a.msg.round || (a.did < b.did ? -1 : 1))
       .slice(0, Math.max(1, this.options.k))
     this.peers.markAttempted(candidates)

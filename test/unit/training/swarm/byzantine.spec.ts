@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { decodeCompressed } from '../../../../src/training/aggregate/index.js'
+import { decodeCompressed, encodeCompressed } from '../../../../src/training/aggregate/index.js'
+import { compileModel, initParams } from '../../../../src/training/graph/index.js'
 import {
   MemoryCheckpointStore,
   MemoryHub,
@@ -183,4 +184,54 @@ describe('swarm: the gossip-robust rules in rounds', function () {
       )
     })
   }
+})
+
+describe('swarm: joining from peers at a job’s start', function () {
+  this.timeout(120_000)
+  const suite = swarmSuite(1, { trainCount: 200, testCount: 100 })
+
+  it('a node starting with the others trains from the initial weights, not from their first (maybe Byzantine) models', async () => {
+    // Found by bench:byzantine: nodes that saw a round-0 announcement while starting joined from
+    // the newest models — one honest, one noised — and every rule over two models is a mean.
+    const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 2, k: 2, rounds: 1 } })
+    const hub = new MemoryHub()
+    const store = new MemoryWeightStore()
+    const compiled = compileModel(job.model, job.optimizer)
+    const init = initParams(compiled, job.seed)
+    const noisy = byzantineTamper({ kind: 'noise', param: 1, seed: 3 }).share({
+      round: 0,
+      mine: init,
+      base: init,
+      peers: []
+    })
+    assert.ok('weights' in noisy)
+    const models = [init, noisy.weights]
+    for (const [i, m] of models.entries()) {
+      const weightsCid = await store.put(encodeCompressed(m, 'none', compiled.params))
+      setTimeout(
+        () =>
+          void hub.publish(`did:key:p${i}`, {
+            type: 'update',
+            job: 'job-test',
+            round: 0,
+            weightsCid,
+            samples: 64
+          }),
+        50
+      )
+    }
+    const node = new SwarmTrainer(
+      {
+        bus: hub.bus('did:key:late'),
+        store,
+        checkpoints: new MemoryCheckpointStore(),
+        train: suite.task.shards[0]!
+      },
+      { job, jobId: 'job-test', did: 'did:key:late', deterministic: true, joinWaitMs: 5_000, peerWaitMs: 0 }
+    )
+    suite.nodes.push(node)
+    await node.run()
+    assert.equal(node.startedFrom?.source, 'initial')
+    assert.equal(node.startedFrom?.round, 0)
+  })
 })
