@@ -17,9 +17,9 @@ import {
   addressGater,
   libp2pOptions,
   type DhtGuardStats,
+  type ItemSyncStats,
   type P2PServices
 } from '../p2p/index.js'
-import { ContentWeightStore } from '../training/index.js'
 import type { ShoalConfig } from './config/index.js'
 import { Repo } from './repo/index.js'
 import { RpcServer, type RpcMethod, type StreamHandler } from './rpc/index.js'
@@ -27,6 +27,7 @@ import {
   datasetMethods,
   governanceMethods,
   jobMethods,
+  dutyCycleMethods,
   nodeMethods,
   p2pMethods,
   receiptMethods,
@@ -37,7 +38,14 @@ import {
 import { NodeSwarm } from './swarm.js'
 import { NodeDb } from './db.js'
 import { NodeDatasets } from './datasets.js'
-import { JOB_SYNC_PROTOCOL, NodeJobs, PreparedShards, imageJobData, jobReexecutor } from './jobs/index.js'
+import {
+  JOB_SYNC_PROTOCOL,
+  NodeJobs,
+  PreparedShards,
+  imageJobData,
+  jobReexecutor,
+  labFromEnv
+} from './jobs/index.js'
 import { NodeReceipts } from './receipts.js'
 import { GOVERNANCE_SYNC_PROTOCOL, GovernedJobCatalog, NodeGovernance } from './governance.js'
 import { NodeRewards } from './rewards.js'
@@ -45,7 +53,14 @@ import { NodeAudit } from './audit.js'
 import { NodePrivacy } from './privacy.js'
 import { VERSION } from './constants.js'
 import { EVENTS_PATH, EventBus, EventStream, NODE_EVENT_TOPICS, wireNodeEvents } from './events/index.js'
-import { METRICS_PATH, MetricsListener, NodeMetrics } from './metrics/index.js'
+import {
+  FetchMeter,
+  METRICS_PATH,
+  MeteredWeightStore,
+  MetricsListener,
+  NodeMetrics,
+  meteredShardRead
+} from './metrics/index.js'
 import { DashboardGate, dashboardAssets, dashboardMethods } from './dashboard/index.js'
 
 export interface ShoalNodeInit {
@@ -255,7 +270,9 @@ export class ShoalNode {
         async (source) => swarm.addSync('governance', source, { protocol: GOVERNANCE_SYNC_PROTOCOL }),
         async () => swarm.removeSync('governance')
       )
-      const models = new ContentWeightStore({ content: store, reach: swarm.reach })
+      // Fetches of peer models and granted shards over the network are timed (docs/metrics.md).
+      const fetches = new FetchMeter({ blocks: helia.blockstore })
+      const models = new MeteredWeightStore({ content: store, reach: swarm.reach, meter: fetches })
       // In a governed swarm a job runs only once a proposal for it passed.
       const catalog = new GovernedJobCatalog(
         {
@@ -278,7 +295,9 @@ export class ShoalNode {
         jobReexecutor({
           spec: async (id) => catalog.spec(id),
           models,
-          readShard: async (cid, job, signal) => datasets.readAny(cid, job, signal),
+          readShard: meteredShardRead(fetches, async (cid: string, job: string, signal?: AbortSignal) =>
+            datasets.readAny(cid, job, signal)
+          ),
           prep: imageJobData,
           cache: prepared
         }),
@@ -352,7 +371,13 @@ export class ShoalNode {
             noteAnnouncer: (cid, did) => swarm.noteAnnouncer(cid, did),
             onEnter: (listener) => swarm.onEnter(listener)
           },
-          datasets,
+          datasets: {
+            grants: datasets.grants,
+            readShard: meteredShardRead(fetches, async (cid: string, job: string) =>
+              datasets.readShard(cid, job)
+            ),
+            onGrantEnded: (listener) => datasets.onGrantEnded(listener)
+          },
           catalog,
           models,
           receipts,
@@ -362,6 +387,7 @@ export class ShoalNode {
           prep: imageJobData,
           training: this.config.training,
           jobsDir: join(this.repo.ledgerDir, 'jobs'),
+          lab: labFromEnv(process.env, this.config.p2p),
           log: log('shoal:node:jobs'),
           trainerLog: log('shoal:training:swarm')
         }),
@@ -412,7 +438,9 @@ export class ShoalNode {
           gossip: () => swarm.gossip.stats(),
           contributions: () => jobs.contributions(),
           events: () => events.stats,
-          paused: () => jobs.isPaused
+          paused: () => jobs.isPaused,
+          fetches,
+          sync: () => swarm.info().sync as Record<string, ItemSyncStats> | null
         }),
         undefined,
         async (m) => m.stop()
@@ -461,6 +489,7 @@ export class ShoalNode {
         }),
         ...datasetMethods(datasets, privacy),
         ...jobMethods(jobs, store, db, { unverifiable: this.config.receipts.unverifiable }),
+        ...dutyCycleMethods(jobs),
         ...receiptMethods(receipts),
         ...governanceMethods(governance, rewards),
         ...dashboardMethods(dashboard)

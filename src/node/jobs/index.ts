@@ -28,6 +28,7 @@ import type { JobDataPrep } from './data.js'
 import { jobLineage, type JobLineage } from './lineage.js'
 import type { PreparedShards } from './reexec.js'
 import type { JobLab } from './lab.js'
+import { PauseControl, type DutyCycleState } from './pause.js'
 import { JobRunner, type RunnerSwarm } from './runner.js'
 import { JobUnlearning } from './unlearning.js'
 import { jobSyncSource } from './sync.js'
@@ -41,9 +42,9 @@ export { jobLineage, type JobLineage } from './lineage.js'
 export { PreparedShards, jobReexecutor, REEXEC_DATA_CACHE, REEXEC_FETCH_TIMEOUT_MS } from './reexec.js'
 export { JobUnlearning, EXCLUSIONS_KIND, rollbackPlan, type UnlearningRuns } from './unlearning.js'
 export { JobRunner } from './runner.js'
-export { LAB_BYZANTINE_ENV, labFromEnv, type JobLab } from './lab.js'
 export { JOB_SYNC_PROTOCOL, jobSyncSource, type JobSyncComponents } from './sync.js'
-export { PauseControl } from './pause.js'
+export { LAB_BYZANTINE_ENV, labFromEnv, type JobLab } from './lab.js'
+export { PauseControl, type DutyCycleState } from './pause.js'
 export type { JobRecord, UnlearningEvent, ExclusionRecord } from '../records.js'
 
 export interface JobsComponents {
@@ -83,6 +84,13 @@ export class NodeJobs {
   private readonly runner: JobRunner
   private readonly unlearning: JobUnlearning
   private readonly c: JobsComponents
+  /**
+   * The user's pause and the duty cycle, here so that the cycle can change at run time
+   * (`setDutyCycle`); the runner is told the outcome (its own duty cycle is off).
+   */
+  private readonly pausing = new PauseControl(() => this.applyPause())
+  /** The round from which the user's pause holds (0: the next step). */
+  private pauseFrom = 0
 
   constructor(c: JobsComponents) {
     this.c = c
@@ -106,7 +114,8 @@ export class NodeJobs {
       ...(c.exclusions !== undefined ? { exclusions: c.exclusions } : {}),
       excludedGrants: async (job) => (await this.unlearning.exclusions(job))?.grants ?? [],
       finished: async (job) => this.unlearning.finished(job),
-      training: c.training,
+      // The duty cycle runs in `pausing` (settable at run time), not in the runner.
+      training: { ...c.training, dutyCycle: 1 },
       checkpointsDir: join(c.jobsDir, 'checkpoints'),
       log: c.log,
       ...(c.trainerLog !== undefined ? { trainerLog: c.trainerLog } : {}),
@@ -141,9 +150,11 @@ export class NodeJobs {
         )
     })
     this.runner.start()
+    this.pausing.startDutyCycle(this.c.training.dutyCycle, this.c.training.dutyPeriodSeconds * 1000)
   }
 
   async stop(): Promise<void> {
+    this.pausing.stop()
     this.catalog.detach()
     await this.runner.stop()
   }
@@ -174,7 +185,8 @@ export class NodeJobs {
   }
 
   pauseAll(opts: { fromRound?: number } = {}): void {
-    this.runner.pauseAll(opts)
+    this.pauseFrom = opts.fromRound ?? 0
+    this.pausing.pauseUser()
   }
 
   /** The node's jobs as anti-entropy items, taken in like announcements (sync.ts). */
@@ -187,7 +199,36 @@ export class NodeJobs {
   }
 
   resumeAll(): void {
-    this.runner.resumeAll()
+    this.pauseFrom = 0
+    this.pausing.resumeUser()
+  }
+
+  /** The duty cycle now (see {@link setDutyCycle}) and the one in the node's config. */
+  dutyCycle(): DutyCycleState & { paused: boolean; configured: { cycle: number; periodMs: number } } {
+    return {
+      ...this.pausing.dutyCycle,
+      paused: this.pausing.paused,
+      configured: {
+        cycle: this.c.training.dutyCycle,
+        periodMs: this.c.training.dutyPeriodSeconds * 1000
+      }
+    }
+  }
+
+  /**
+   * Replaces the duty cycle until the daemon restarts (the config's `training.dutyCycle` and
+   * `dutyPeriodSeconds` apply again then): a new period starts now, active first.
+   */
+  setDutyCycle(cycle: number, periodMs: number): ReturnType<NodeJobs['dutyCycle']> {
+    this.pausing.setDutyCycle(cycle, periodMs)
+    return this.dutyCycle()
+  }
+
+  /** Tells the runner what the user's pause and the duty cycle decide together. */
+  private applyPause(): void {
+    if (!this.pausing.paused) this.runner.resumeAll()
+    // An idle window of the duty cycle holds at once; the user's pause may name a round.
+    else this.runner.pauseAll({ fromRound: this.pausing.dutyIdle ? 0 : this.pauseFrom })
   }
 
   get isPaused(): boolean {
