@@ -114,8 +114,7 @@ export class NodeJobs {
       ...(c.exclusions !== undefined ? { exclusions: c.exclusions } : {}),
       excludedGrants: async (job) => (await this.unlearning.exclusions(job))?.grants ?? [],
       finished: async (job) => this.unlearning.finished(job),
-      // The duty cycle runs in `pausing` (settable at run time), not in the runner.
-      training: { ...c.training, dutyCycle: 1 },
+      training: c.training,
       checkpointsDir: join(c.jobsDir, 'checkpoints'),
       log: c.log,
       ...(c.trainerLog !== undefined ? { trainerLog: c.trainerLog } : {}),

@@ -1,6 +1,7 @@
 /**
  * Running jobs on this node: joining (grants, privacy budget, data preparation), the run itself
- * (`SwarmTrainer` over gossip and bitswap), pause/resume and the duty cycle, lingering after
+ * (`SwarmTrainer` over gossip and bitswap), pausing (as NodeJobs decides: the user's pause and
+ * the duty cycle, pause.ts), lingering after
  * the end, leaving, and what `job_status` and `node_contributions` report.
  */
 import type { Logger, ShoalError } from '../../common/index.js'
@@ -31,7 +32,6 @@ import type { JobCatalog } from './catalog.js'
 import { grantedShards, type GrantedShard, type JobDataPrep } from './data.js'
 import { JobRequestError } from './errors.js'
 import type { JobLab } from './lab.js'
-import { PauseControl } from './pause.js'
 import { isolatedRun, recordRound, startLinger, stopLinger, type JobRun } from './run.js'
 
 /** What the runner needs of the swarm. */
@@ -86,14 +86,13 @@ export class JobRunner {
   private readonly runs = new Map<string, JobRun>()
   /** Joins in progress, so that an announcement and an explicit join never start two trainers. */
   private readonly joining = new Map<string, Promise<{ job: string; shards: number }>>()
-  private readonly pause: PauseControl
-  /** The round from which the user's pause holds (0: the next step). */
+  /** Whether the trainers are paused, and from which round (0: before the next step). */
+  private paused = false
   private pauseFrom = 0
   private stopped = false
 
   constructor(components: RunnerComponents) {
     this.c = components
-    this.pause = new PauseControl(() => this.apply())
   }
 
   /** The trainers' resume points (unlearning resets them). */
@@ -101,14 +100,10 @@ export class JobRunner {
     return new FileCheckpointStore({ dir: this.c.checkpointsDir })
   }
 
-  start(): void {
-    const { dutyCycle, dutyPeriodSeconds } = this.c.training
-    this.pause.startDutyCycle(dutyCycle, dutyPeriodSeconds * 1000)
-  }
+  start(): void {}
 
   async stop(): Promise<void> {
     this.stopped = true
-    this.pause.stop()
     for (const r of this.runs.values()) {
       r.controller.abort()
       stopLinger(r)
@@ -348,13 +343,12 @@ export class JobRunner {
     return jwt
   }
 
-  /** Pause or resume every trainer to match the user's and the duty cycle's wishes. */
+  /** Pause or resume every trainer to match `pauseAll`/`resumeAll`. */
   private apply(): void {
-    const pause = this.pause.paused
+    const pause = this.paused
     for (const r of this.runs.values()) {
       if (pause && (r.state === 'running' || r.state === 'paused')) {
-        // An idle window of the duty cycle holds at once; the user's pause may name a round.
-        r.trainer.pause({ fromRound: this.pause.dutyIdle ? 0 : this.pauseFrom })
+        r.trainer.pause({ fromRound: this.pauseFrom })
         if (r.state === 'paused') continue
         r.state = 'paused'
         // While paused it keeps offering its latest model, so late joiners start from it.
@@ -370,16 +364,18 @@ export class JobRunner {
   /** Pause every job before its next step, or (`fromRound`) before its round `fromRound`. */
   pauseAll(opts: { fromRound?: number } = {}): void {
     this.pauseFrom = opts.fromRound ?? 0
-    this.pause.pauseUser()
+    this.paused = true
+    this.apply()
   }
 
   resumeAll(): void {
     this.pauseFrom = 0
-    this.pause.resumeUser()
+    this.paused = false
+    this.apply()
   }
 
   get isPaused(): boolean {
-    return this.pause.paused
+    return this.paused
   }
 
   async leave(jobId: string): Promise<void> {
