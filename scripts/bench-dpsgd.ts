@@ -1,7 +1,11 @@
 /**
- * DP-SGD benchmark: `npx tsx scripts/bench-dpsgd.ts [--rounds 16] [--H 25] [--batch 128] [--lr 0.1] [--clip 1]
- *   [--eps 1,2,3,8] [--delta 1e-5] [--splits iid,dirichlet] [--alpha 0.5] [--cnn-eps 3,8] [--cnn-steps 400]
- *   [--timing-steps 100] [--out benchmarks/dpsgd.md]`
+ * DP-SGD benchmark: `npx tsx scripts/bench-dpsgd.ts [--rounds 16] [--H 12] [--batch 512] [--lr 0.15] [--clip 1]
+ *   [--momentum 0.9] [--wd 0] [--optimizer sgd|adam] [--eps 1,2,3,8] [--central-eps <as --eps>] [--delta 1e-5]
+ *   [--splits iid,dirichlet] [--alpha 0.5] [--cnn-eps 3,8] [--cnn-steps 400] [--baselines true]
+ *   [--noise-seed 9000] [--timing-steps 100] [--timing-batch 128,512] [--out benchmarks/dpsgd.md]`
+ *
+ * Defaults: the recommended DP-SGD settings (`DPSGD_DEFAULTS`). For a sweep, e.g.
+ * `--splits iid --eps 1,3,8 --central-eps '' --cnn-eps '' --baselines false --timing-steps 0 --lr 0.05`.
  *
  * The `mnist` package's digits, the seeded 8,000 / 2,000 split of bench-privacy.ts. For each target ε at δ:
  * - a 4-node swarm (2,000 digits per node, IID or Dirichlet(α) shards): every round each node runs H DP-SGD
@@ -13,11 +17,12 @@
  * - centralized DP-SGD on all 8,000 digits with the same number of examples processed (4 × rounds × H steps).
  * - the loss-threshold membership-inference advantage of the final model: node A's shard (or 2,000 training
  *   digits, centralized) against the 2,000 held-out digits.
- * - the step time of DP-SGD against the plain train step at the same (fixed) batch size, same run, interleaved.
+ * - the step time of DP-SGD (noise draw included) against the plain train step at the same fixed batch sizes,
+ *   same run, interleaved; and the DP-SGD step with the polar sampler rounds used before.
  *
  * Writes Markdown to benchmarks/dpsgd.md and prints it.
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -27,12 +32,20 @@ import { loadMnist, shardDirichlet, shardIid, subset, trainTestSplit } from '../
 import { aggregate } from '../src/training/aggregate/index.js'
 import { MNIST_MEAN, MNIST_STD, fromImages, type TensorDataset } from '../src/training/data/index.js'
 import {
+  DPSGD_DEFAULTS,
   DP_INPUTS,
   compileDpsgdModel,
   trainDpsgdRound,
   type DpsgdModel
 } from '../src/training/dpsgd/index.js'
-import { MODELS, compileModel, initParams, initState, type ModelSpec } from '../src/training/graph/index.js'
+import {
+  MODELS,
+  compileModel,
+  initParams,
+  initState,
+  type ModelSpec,
+  type OptimizerSpec
+} from '../src/training/graph/index.js'
 import {
   RdpAccountant,
   dpsgdSteps,
@@ -48,12 +61,17 @@ const arg = (name: string, def: string): string => {
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def
 }
 const list = (s: string): number[] => (s === '' ? [] : s.split(',').map(Number))
-const ROUNDS = Number(arg('rounds', '16'))
-const H = Number(arg('H', '25'))
-const BATCH = Number(arg('batch', '128'))
-const LR = Number(arg('lr', '0.1'))
-const CLIP = Number(arg('clip', '1'))
+const ROUNDS = Number(arg('rounds', String(DPSGD_DEFAULTS.rounds)))
+const H = Number(arg('H', String(DPSGD_DEFAULTS.H)))
+const BATCH = Number(arg('batch', String(DPSGD_DEFAULTS.batchSize)))
+const LR = Number(arg('lr', String(DPSGD_DEFAULTS.lr)))
+const CLIP = Number(arg('clip', String(DPSGD_DEFAULTS.clipNorm)))
+const MOMENTUM = Number(arg('momentum', String(DPSGD_DEFAULTS.momentum)))
+const WEIGHT_DECAY = Number(arg('wd', '0'))
+const OPTIMIZER = arg('optimizer', 'sgd')
 const EPS = list(arg('eps', '1,2,3,8'))
+const CENTRAL_EPS = list(arg('central-eps', EPS.join(',')))
+const BASELINES = arg('baselines', 'true') !== 'false'
 const DELTA = Number(arg('delta', '1e-5'))
 const SPLITS = arg('splits', 'iid,dirichlet')
   .split(',')
@@ -62,11 +80,18 @@ const ALPHA = Number(arg('alpha', '0.5'))
 const CNN_EPS = list(arg('cnn-eps', '3,8'))
 const CNN_STEPS = Number(arg('cnn-steps', '400'))
 const TIMING_STEPS = Number(arg('timing-steps', '100'))
+const TIMING_BATCHES = list(arg('timing-batch', '128,512'))
+/** Base of the noise seeds (each node's round r draws from Rng(NOISE_SEED + 31·node + r)). */
+const NOISE_SEED = Number(arg('noise-seed', '9000'))
 const OUT = arg('out', join(import.meta.dirname, '..', 'benchmarks', 'dpsgd.md'))
 const NODES = 4
+const KEEP_MARKER = '<!-- kept by scripts/bench-dpsgd.ts: hand-written below -->'
 const SEED = 42
 const JOB_SEED = 7
-const OPT = { type: 'sgd', momentum: 0.9 } as const
+const OPT: OptimizerSpec =
+  OPTIMIZER === 'adam'
+    ? { type: 'adam' }
+    : { type: 'sgd', momentum: MOMENTUM, ...(WEIGHT_DECAY > 0 ? { weightDecay: WEIGHT_DECAY } : {}) }
 const command = ['npx tsx scripts/bench-dpsgd.ts', ...argv].join(' ')
 const progress = (msg: string): void => void process.stderr.write(`${msg}\n`)
 
@@ -153,7 +178,7 @@ async function swarm(
             clipNorm: CLIP,
             noiseMultiplier: sigma[i]!,
             seed,
-            noiseSeed: new Rng(9000 + 31 * i + r).nextUint32(),
+            noiseSeed: new Rng(NOISE_SEED + 31 * i + r).nextUint32(),
             noiseSize: model.noiseSize,
             zeroState
           })
@@ -171,55 +196,87 @@ async function swarm(
   return { ...(await finish(evaluator, base, shards[0]!, testSet)), sigma, epsilon, wallS }
 }
 
-/** Mean step time (ms) of plain and DP-SGD steps at the same fixed batch, interleaved in blocks of 10. */
-async function stepTimes(
-  spec: ModelSpec,
-  data: TensorDataset
-): Promise<{ plain: number; dp: number; graphOnly: number; draw: number }> {
+type Kind = 'plain' | 'dp' | 'dpPolar' | 'graphOnly' | 'draw' | 'drawPolar'
+/** Per step, each the median over blocks of 10: CPU time (this process: onnxruntime runs on its thread), wall. */
+interface StepTimes {
+  cpu: Record<Kind, number>
+  wall: Record<Kind, number>
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/**
+ * Step times at the same fixed batch, interleaved in blocks of 10: the plain step; the DP-SGD step with its
+ * noise draw (as trainDpsgdRound runs it) by the ziggurat and by the polar sampler (before); the DP-SGD graph
+ * alone; each draw alone. Medians over blocks, of CPU time and of wall time: on a shared machine the CPU time
+ * and the medians keep other processes' bursts out of the comparison.
+ */
+async function stepTimes(spec: ModelSpec, data: TensorDataset, B: number): Promise<StepTimes> {
   const plainModel = compileModel(spec, OPT)
   const dpModel = compileDpsgdModel(spec, OPT)
   const w = initParams(plainModel, JOB_SEED)
   const a = await Trainer.create(plainModel, { weights: w, deterministic: true })
   const b = await Trainer.create(dpModel, { weights: w, deterministic: true })
   const S = data.x.length / data.count
-  const x = data.x.slice(0, BATCH * S)
-  const y = BigInt64Array.from(data.y.subarray(0, BATCH), (v) => BigInt(v))
+  const x = data.x.slice(0, B * S)
+  const y = BigInt64Array.from(data.y.subarray(0, B), (v) => BigInt(v))
   const rng = new Rng(1)
   const noise = new Float32Array(dpModel.noiseSize)
   const inputs = {
-    [DP_INPUTS.mask]: new ort.Tensor('float32', new Float32Array(BATCH).fill(1), [BATCH]),
+    [DP_INPUTS.mask]: new ort.Tensor('float32', new Float32Array(B).fill(1), [B]),
     [DP_INPUTS.clip]: new ort.Tensor('float32', Float32Array.of(CLIP), []),
     [DP_INPUTS.std]: new ort.Tensor('float32', Float32Array.of(CLIP), []),
-    [DP_INPUTS.denom]: new ort.Tensor('float32', Float32Array.of(BATCH), []),
+    [DP_INPUTS.denom]: new ort.Tensor('float32', Float32Array.of(B), []),
     [DP_INPUTS.noise]: new ort.Tensor('float32', noise, [dpModel.noiseSize])
   }
-  let tp = 0
-  let td = 0
-  let tg = 0
-  let tn = 0
+  const zig = (): void => rng.fillGaussianZiggurat(noise)
+  const polar = (): void => rng.fillGaussian(noise)
+  const blocks: Array<[Kind, () => Promise<unknown>]> = [
+    ['plain', () => a.step(x, y, 0.01)],
+    // As trainDpsgdRound does: the step is started, then the next step's noise drawn, then the step awaited.
+    [
+      'dp',
+      async () => {
+        const run = b.step(x, y, 0.01, { inputs })
+        zig()
+        await run
+      }
+    ],
+    [
+      'dpPolar',
+      async () => {
+        const run = b.step(x, y, 0.01, { inputs })
+        polar()
+        await run
+      }
+    ],
+    ['graphOnly', () => b.step(x, y, 0.01, { inputs })],
+    ['draw', async () => zig()],
+    ['drawPolar', async () => polar()]
+  ]
+  const cpu = new Map<Kind, number[]>(blocks.map(([name]) => [name, []]))
+  const wall = new Map<Kind, number[]>(blocks.map(([name]) => [name, []]))
   for (let k = -1; k < TIMING_STEPS / 10; k++) {
-    let t = performance.now()
-    for (let i = 0; i < 10; i++) await a.step(x, y, 0.01)
-    if (k >= 0) tp += performance.now() - t
-    t = performance.now()
-    // As trainDpsgdRound does: the next step's noise is drawn while this one runs.
-    for (let i = 0; i < 10; i++) {
-      const run = b.step(x, y, 0.01, { inputs })
-      rng.fillGaussian(noise)
-      await run
+    for (const [name, fn] of blocks) {
+      const c = process.cpuUsage()
+      const t = performance.now()
+      for (let i = 0; i < 10; i++) await fn()
+      const used = process.cpuUsage(c)
+      if (k >= 0) {
+        wall.get(name)!.push((performance.now() - t) / 10)
+        cpu.get(name)!.push((used.user + used.system) / 1000 / 10)
+      }
     }
-    if (k >= 0) td += performance.now() - t
-    t = performance.now()
-    for (let i = 0; i < 10; i++) await b.step(x, y, 0.01, { inputs })
-    if (k >= 0) tg += performance.now() - t
-    t = performance.now()
-    for (let i = 0; i < 10; i++) rng.fillGaussian(noise)
-    if (k >= 0) tn += performance.now() - t
   }
   await a.close()
   await b.close()
-  const n = TIMING_STEPS
-  return { plain: tp / n, dp: td / n, graphOnly: tg / n, draw: tn / n }
+  const med = (m: Map<Kind, number[]>): Record<Kind, number> =>
+    Object.fromEntries([...m].map(([name, xs]) => [name, median(xs)])) as Record<Kind, number>
+  return { cpu: med(cpu), wall: med(wall) }
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`
@@ -236,7 +293,7 @@ out(
 )
 out(`Date: ${new Date().toISOString()}  `)
 out(
-  `Setup: MLP 784-128-10, SGD momentum 0.9, lr ${LR}, C = ${CLIP}, expected batch ${BATCH} (Poisson), ` +
+  `Setup: MLP 784-128-10, optimizer ${JSON.stringify(OPT)}, lr ${LR}, C = ${CLIP}, expected batch ${BATCH} (Poisson), ` +
     `${ROUNDS} rounds × H ${H} per node, δ = ${DELTA}; centralized: ${NODES * ROUNDS * H} steps on 8,000 digits ` +
     `(the same examples processed). MIA = loss-threshold membership advantage (2,000 members vs 2,000 held out; ` +
     `noise floor ≈ 0.04).`
@@ -263,20 +320,22 @@ const row = (name: string, eps: number | undefined, o: Outcome): void => {
 for (const kind of SPLITS) {
   const shards = shardsOf(kind, [784])
   const label = kind === 'iid' ? '4-node swarm, IID' : `4-node swarm, Dirichlet(${ALPHA})`
-  row(
-    `${label}, no DP`,
-    undefined,
-    await swarm(MODELS.mlp, mlpDp, shards, undefined, mlpEval, test, ROUNDS, H)
-  )
+  if (BASELINES)
+    row(
+      `${label}, no DP`,
+      undefined,
+      await swarm(MODELS.mlp, mlpDp, shards, undefined, mlpEval, test, ROUNDS, H)
+    )
   for (const eps of EPS)
     row(label, eps, await swarm(MODELS.mlp, mlpDp, shards, eps, mlpEval, test, ROUNDS, H))
 }
-row(
-  'centralized, no DP',
-  undefined,
-  await swarm(MODELS.mlp, mlpDp, [all8000], undefined, mlpEval, test, 1, NODES * ROUNDS * H)
-)
-for (const eps of EPS)
+if (BASELINES)
+  row(
+    'centralized, no DP',
+    undefined,
+    await swarm(MODELS.mlp, mlpDp, [all8000], undefined, mlpEval, test, 1, NODES * ROUNDS * H)
+  )
+for (const eps of CENTRAL_EPS)
   row(
     'centralized',
     eps,
@@ -304,24 +363,36 @@ if (CNN_EPS.length > 0) {
 }
 out()
 
-out(
-  `Step time at a fixed batch of ${BATCH} (mean of ${TIMING_STEPS} steps each, interleaved, one onnxruntime thread):`
-)
-out()
-out(`| model | plain step | DP-SGD step | ratio | DP-SGD graph alone | noise draw alone |`)
-out(`| --- | ---: | ---: | ---: | ---: | ---: |`)
-for (const [name, spec, data] of [
-  ['MLP', MODELS.mlp, all8000],
-  ...(CNN_EPS.length > 0
-    ? [['CNN', MODELS.cnn, prep([1, 28, 28])(Array.from({ length: 512 }, (_, i) => i))] as const]
-    : [])
-] as const) {
-  const t = await stepTimes(spec, data)
+if (TIMING_STEPS > 0 && TIMING_BATCHES.length > 0) {
   out(
-    `| ${name} | ${t.plain.toFixed(2)} ms | ${t.dp.toFixed(2)} ms | ${(t.dp / t.plain).toFixed(2)}× | ` +
-      `${t.graphOnly.toFixed(2)} ms | ${t.draw.toFixed(2)} ms |`
+    `Step time at fixed batches: CPU time per step of this process (onnxruntime runs on its thread), median of ` +
+      `${Math.floor(TIMING_STEPS / 10)} interleaved blocks of 10 steps each, one onnxruntime thread; the DP-SGD ` +
+      `step includes its noise draw, by the ziggurat as rounds draw now and by the polar method as before; the ` +
+      `last column is the ratio of median wall times:`
   )
-  progress(md.at(-1)!)
+  out()
+  out(
+    `| model | batch | plain step | DP-SGD step | ratio | DP-SGD step, polar draw | ratio | DP-SGD graph alone | ` +
+      `ziggurat draw alone | polar draw alone | wall ratio |`
+  )
+  out(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
+  for (const [name, spec, data] of [
+    ['MLP', MODELS.mlp, all8000],
+    ...(CNN_EPS.length > 0
+      ? [['CNN', MODELS.cnn, prep([1, 28, 28])(Array.from({ length: 1024 }, (_, i) => i))] as const]
+      : [])
+  ] as const) {
+    for (const B of TIMING_BATCHES) {
+      const { cpu: t, wall } = await stepTimes(spec, data, B)
+      const ms = (v: number): string => `${v.toFixed(2)} ms`
+      out(
+        `| ${name} | ${B} | ${ms(t.plain)} | ${ms(t.dp)} | ${(t.dp / t.plain).toFixed(2)}× | ${ms(t.dpPolar)} | ` +
+          `${(t.dpPolar / t.plain).toFixed(2)}× | ${ms(t.graphOnly)} | ${ms(t.draw)} | ${ms(t.drawPolar)} | ` +
+          `${(wall.dp / wall.plain).toFixed(2)}× |`
+      )
+      progress(md.at(-1)!)
+    }
+  }
 }
 out()
 out(
@@ -330,5 +401,10 @@ out(
     .join(', ')}.`
 )
 await mlpEval.close()
-await writeFile(OUT, `${md.join('\n')}\n`)
+// A hand-written part of the report (the sweep behind DPSGD_DEFAULTS) below KEEP_MARKER survives a rerun.
+const kept = await readFile(OUT, 'utf8').then(
+  (text) => (text.includes(KEEP_MARKER) ? text.slice(text.indexOf(KEEP_MARKER)) : ''),
+  () => ''
+)
+await writeFile(OUT, `${md.join('\n')}\n${kept === '' ? '' : `\n${kept}`}`)
 process.stdout.write(`${md.join('\n')}\n`)

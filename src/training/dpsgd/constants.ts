@@ -55,3 +55,19 @@ export type NoiseSampler = (typeof NOISE_SAMPLERS)[number]
 export const NOISE_SAMPLER: NoiseSampler = 'ziggurat-sfc32'
 /** The sampler of a receipt that names none (rounds from before the sampler was recorded). */
 export const LEGACY_NOISE_SAMPLER: NoiseSampler = 'polar-sfc32'
+
+/**
+ * Recommended settings for a DP-SGD job that leaves them open, from a sweep over learning rate, C, expected
+ * batch and steps for the MLP on 2,000-digit shards (BENCHMARKS.md, "DP-SGD"): few, large, Poisson batches
+ * (q ≈ 0.26 per 2,000 records), 192 steps per node, momentum 0.9 and lr·C = 0.15. C matters only through
+ * lr·C once most examples are clipped (C = 0.2 with lr 0.5 trained as C = 1 with lr 0.1).
+ */
+export const DPSGD_DEFAULTS = {
+  clipNorm: 1,
+  /** The expected Poisson batch, q·N. */
+  batchSize: 512,
+  lr: 0.15,
+  momentum: 0.9,
+  H: 12,
+  rounds: 16
+} as const

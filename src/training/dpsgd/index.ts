@@ -24,6 +24,7 @@ export {
   NOISE_SAMPLERS,
   NOISE_SAMPLER,
   LEGACY_NOISE_SAMPLER,
+  DPSGD_DEFAULTS,
   type NoiseSampler
 } from './constants.js'
 export { DpsgdGraphError } from './errors.js'

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { Rng } from '../../../../src/common/rng.js'
 import {
+  DPSGD_DEFAULTS,
   DpsgdRounds,
   LEGACY_NOISE_SAMPLER,
   NOISE_SAMPLER,
@@ -68,6 +69,17 @@ describe('training/dpsgd plan and parameters', () => {
       code(() => planDpsgd({ mode: 'dp-sgd', clipNorm: 1, noiseMultiplier: 1, delta: 0 }, base)),
       'INVALID_PRIVACY_PARAMETER:delta'
     )
+  })
+
+  it('the recommended defaults plan q = 0.256 and σ ≈ 5.44 for ε = 3 on 2,000 records (as in BENCHMARKS.md)', () => {
+    const { clipNorm, batchSize, H, rounds } = DPSGD_DEFAULTS
+    const plan = planDpsgd(
+      { mode: 'dp-sgd', clipNorm, targetEpsilon: 3, delta: 1e-5 },
+      { records: 2000, batchSize, H, rounds }
+    )
+    assert.equal(plan.sampleRate, 0.256)
+    assert.equal(plan.plannedSteps, 192)
+    assert.ok(Math.abs(plan.noiseMultiplier - 5.438) < 0.001, String(plan.noiseMultiplier))
   })
 
   it('refuses an unreachable target ε with TARGET_EPSILON_UNREACHABLE', () => {
