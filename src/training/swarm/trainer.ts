@@ -439,12 +439,12 @@ export class SwarmTrainer {
       this.lastPeers = [...taken.valid]
         .sort((a, b) => b.peer.msg.round - a.peer.msg.round)
         .map((v) => v.weights)
-    const combined = this.aggregate(own, taken.valid, base)
-    clock.lap('aggMs')
     const reached = this.aggregator.reachedRound(
       r,
       taken.valid.map((v) => v.peer.msg.round)
     )
+    const combined = this.aggregate(own, taken.valid, base, reached > r)
+    clock.lap('aggMs')
 
     // 5. evaluate and checkpoint
     return await this.finishRound(r, { local, own, taken, combined, reached, clock }, signal)
@@ -532,13 +532,22 @@ export class SwarmTrainer {
    * Step 4: the own model aggregated with the valid peer models (by DID); the next base is the
    * aggregate, or the job's outer step from `base` towards it.
    */
-  private aggregate(own: Announced, valid: ValidModel[], base: Map<string, Float32Array>): Combined {
+  private aggregate(
+    own: Announced,
+    valid: ValidModel[],
+    base: Map<string, Float32Array>,
+    catchingUp = false
+  ): Combined {
     // Under DP the node aggregates its *announced* (noised) model, not its own un-noised one:
     // the aggregate is the base of its next announcement, and the un-noised model would leak
     // into it, outside the accountant (docs/privacy-accounting.md).
     const privacy = this.job.privacy
     const model = privacy !== undefined && privacy !== null ? own.shared : own.mine
-    const combined = this.aggregator.combine([model, ...valid.map((v) => v.weights)])
+    // Catching up (most peer models CATCH_UP_LAG or more rounds ahead), the own model is rounds
+    // stale: with two or more peer models the aggregate is theirs alone. Averaged in, it cost a
+    // trainer restarted near a job's end 5–8 points that no later round won back (chaos test).
+    const peers = valid.map((v) => v.weights)
+    const combined = this.aggregator.combine(catchingUp && peers.length >= 2 ? peers : [model, ...peers])
     const weights = this.outer.next(base, combined.weights)
     this.install(weights, this.outer.momentum)
     return { ...combined, weights }
