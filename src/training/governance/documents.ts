@@ -9,6 +9,7 @@
 import { z } from 'zod'
 import { DidKeyString, rawCid } from '../../common/index.js'
 import { JwtInvalidError, verifyJwt, type Identity } from '../../identity/index.js'
+import { AGGREGATION_RULES } from '../aggregate/index.js'
 import {
   CONSTITUTION_KIND,
   DECREE_KIND,
@@ -60,7 +61,7 @@ export type ProposalType = (typeof PROPOSAL_TYPES)[number]
  */
 export const PolicySchema = z.strictObject({
   /** The aggregation rule jobs of this swarm use. */
-  aggregation: z.enum(['mean', 'trimmed-mean', 'median', 'krum']).optional(),
+  aggregation: z.enum(AGGREGATION_RULES).optional(),
   /** The weakest differential-privacy guarantee a job may have (null: none required). */
   minDp: z
     .strictObject({ epsilon: z.number().positive().max(1_000), delta: z.number().positive().max(0.1) })
