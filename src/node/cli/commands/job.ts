@@ -37,7 +37,7 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .option('--k <n>', 'peer models aggregated per round', int)
     .option('--lr <rate>', 'learning rate', Number.parseFloat)
     .option('--batch-size <n>', 'batch size', int)
-    .option('--aggregation <rule>', 'mean, trimmed-mean, median, krum, clipped-gossip or bucketing')
+    .option('--aggregation <rule>', 'clipped-gossip (default), mean, trimmed-mean, median, krum or bucketing')
     .option('--compression <kind>', 'none or int8')
     .option('--seed <n>', 'seed of the initial weights and data order', int)
     .option('--init <checkpoint>', 'start every node from this checkpoint (e.g. an imported personal model)')
