@@ -44,7 +44,7 @@ export const NOISE_SEED_DOMAIN = 0x4450_5347 // 'DPSG'
  * - `ziggurat-sfc32`: `Rng.fillGaussianZiggurat`, a 256-layer ziggurat on sfc32 words (the default since
  *   the sampler became part of the receipt);
  * - `polar-sfc32`: `Rng.fillGaussian`, the polar method on 53-bit uniforms, what rounds drew before, about
- *   3× slower. A receipt without `hyper.dp.sampler` was drawn with it.
+ *   4× slower. A receipt without `hyper.dp.sampler` was drawn with it.
  *
  * The same seed gives other numbers under each, so a verifier that re-runs a round must use the receipt's.
  */
