@@ -2,7 +2,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 
 export const SHOAL_BIN = join(import.meta.dirname, '..', '..', 'bin', 'shoal.js')
 
@@ -46,19 +45,32 @@ export async function startDaemon(
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output}`)
-    if (output.includes('ready')) {
-      const api = (await readFile(join(home, 'api'), 'utf8')).trim()
-      return { child, output: () => output, api }
+  // Waits for the daemon's own word — its ready line, or its exit — not for a time: on a loaded
+  // machine five daemons starting at once took over a minute. The bound only catches a daemon
+  // that hangs (the test's own timeout is usually shorter).
+  const started = new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      output += d.toString()
+      if (output.includes('ready')) resolve()
     }
-    await sleep(100)
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code, signal) => reject(new Error(`daemon exited with ${code ?? signal}: ${output}`)))
+  })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const hung = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`daemon did not start within 10 minutes: ${output}`)), 600_000)
+  })
+  try {
+    await Promise.race([started, hung])
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  } finally {
+    clearTimeout(timer)
   }
-  child.kill('SIGKILL')
-  throw new Error(`daemon did not start in time: ${output}`)
+  const api = (await readFile(join(home, 'api'), 'utf8')).trim()
+  return { child, output: () => output, api }
 }
 
 export async function exited(child: ChildProcess): Promise<number | null> {
