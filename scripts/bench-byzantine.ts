@@ -163,7 +163,7 @@ async function runJobs(
   return cells
 }
 
-async function runConfig(f: number, n: number): Promise<ConfigResult> {
+async function runConfig(f: number, n: number, before: ConfigResult[]): Promise<ConfigResult> {
   const k = K ?? n - 1
   const attackEnv = new Map<string, Record<string, string>>()
   const swarm = new LocalSwarm({
@@ -187,21 +187,27 @@ async function runConfig(f: number, n: number): Promise<ConfigResult> {
       if (attack !== current) {
         const env: Record<string, string> = attack === 'none' ? {} : { SHOAL_LAB_BYZANTINE: attack }
         for (const a of attackers) await relaunch(swarm, a, env, attackEnv)
-        await swarm.meshTrainers()
+        await swarm.meshTrainers(180_000)
         current = attack
       }
       // With no attack every trainer is honest: the reference is over the same honest nodes.
       const row = await runJobs(swarm, ds.manifestCid, attack, RULES, k, honest)
       cells.push(...row)
+      await report([...before, { f, n, k, cells, wallS: (Date.now() - started) / 1000 }])
     }
-    if (AUDIT_ROW) {
+    if (AUDIT_ROW)
+      audit = await auditRow().catch((err: unknown) => {
+        say(`audit row failed: ${(err as Error).message}`)
+        return undefined
+      })
+    async function auditRow(): Promise<ConfigResult['audit']> {
       // The same attack with the owner re-executing a tenth of the rounds (the default).
       const attack = 'sign-flip'
       for (const a of attackers) await relaunch(swarm, a, { SHOAL_LAB_BYZANTINE: attack }, attackEnv)
       await swarm.kill(swarm.owner)
       attackEnv.set(swarm.owner.name, { SHOAL_RECEIPTS_REEXEC_FRACTION: '0.1' })
       await swarm.startNode(swarm.owner)
-      await swarm.meshTrainers()
+      await swarm.meshTrainers(180_000)
       const [row] = await runJobs(swarm, ds.manifestCid, `${attack}+audit`, ['mean'], k, honest)
       const audited = await until(
         'the audit to settle',
@@ -216,14 +222,15 @@ async function runConfig(f: number, n: number): Promise<ConfigResult> {
         },
         60_000
       )
-      audit = {
+      const result = {
         attack,
         convicted: audited.convicted.length,
         reexecuted: audited.reexecuted,
         mismatched: audited.mismatched,
         honest: row!.honest
       }
-      say(`${f} of ${n}, audit row: ${JSON.stringify(audit)}`)
+      say(`${f} of ${n}, audit row: ${JSON.stringify(result)}`)
+      return result
     }
   } finally {
     await swarm.stop()
@@ -239,71 +246,75 @@ const pct = (x: number): string => (Number.isFinite(x) ? (x * 100).toFixed(1) : 
 const pts = (x: number): string =>
   Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}` : '-'
 
-const results: ConfigResult[] = []
-for (const c of CONFIGS) results.push(await runConfig(c.f, c.n))
-
-const lines: string[] = []
-lines.push('## Byzantine trainers (scripts/bench-byzantine.ts)', '')
-lines.push(
-  `Command: \`npm run bench:byzantine -- --configs ${CONFIGS.map((c) => `${c.f}/${c.n}`).join(',')} --rounds ${ROUNDS} --H ${H}${K !== undefined ? ` --k ${K}` : ''}${ATTACKS.join(',') !== ALL_ATTACKS.join(',') ? ` --attacks ${ATTACKS.join(',')}` : ''} --rules ${RULES.join(',') === ALL_RULES.join(',') ? 'all' : RULES.join(',')}${AUDIT_ROW ? ' --audit-row' : ''}\`  `
-)
-lines.push(
-  `Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, shared with other sessions; load average at the end ${loadavg()
-    .map((x) => x.toFixed(1))
-    .join(', ')}  `
-)
-lines.push(
-  `Date: ${new Date().toISOString()}; total wall time ${((Date.now() - t0) / 60000).toFixed(1)} min  `
-)
-lines.push(
-  `Setup: one owner + N trainer processes on 127.0.0.1; MNIST 8,000 digits in N Dirichlet(0.5) shards (one per trainer); MLP 784-128-10, SGD momentum 0.9, lr ${LR}, batch ${BATCH}, H = ${H}, ${ROUNDS} rounds, k = ${K ?? 'N − 1'} peers (every honest node can draw every attacker's model each round). The last f trainers attack; one job per rule, one after another, on the same swarm. Receipt re-execution is off (only aggregation defends). Cells: mean final held-out accuracy of the N − f honest trainers (%), and in brackets the change in points against the same rule with no attack (all N honest).`,
-  ''
-)
-for (const r of results) {
-  const none = new Map(r.cells.filter((c) => c.attack === 'none').map((c) => [c.rule, mean(c.honest)]))
-  lines.push(`### ${r.f} of ${r.n} trainers Byzantine (k = ${r.k}; ${(r.wallS / 60).toFixed(1)} min)`, '')
-  lines.push(`| attack | ${RULES.join(' | ')} |`)
-  lines.push(`|---|${RULES.map(() => '---').join('|')}|`)
-  for (const attack of ATTACKS) {
-    const cells = RULES.map((rule) => {
-      const c = r.cells.find((x) => x.attack === attack && x.rule === rule)
-      if (c === undefined) return '-'
-      const m = mean(c.honest)
-      const notDone = c.states.filter((s) => s !== 'done').length
-      return `${pct(m)}${attack === 'none' ? '' : ` (${pts(m - (none.get(rule) ?? NaN))})`}${notDone > 0 ? ` ⚠${notDone} not done` : ''}`
-    })
-    lines.push(`| ${attack} | ${cells.join(' | ')} |`)
-  }
-  // The figure a default rule is chosen by: its worst change under any attack measured.
-  const worst = RULES.map((rule) => {
-    const deltas = r.cells
-      .filter((c) => c.rule === rule && c.attack !== 'none')
-      .map((c) => mean(c.honest) - (none.get(rule) ?? NaN))
-    return deltas.length === 0 ? '-' : `**${pts(Math.min(...deltas))}**`
-  })
-  lines.push(`| worst change | ${worst.join(' | ')} |`)
+/** Writes benchmarks/byzantine.md from what was measured so far (after every row). */
+async function report(results: ConfigResult[]): Promise<string> {
+  const lines: string[] = []
+  lines.push('## Byzantine trainers (scripts/bench-byzantine.ts)', '')
   lines.push(
-    '',
-    'Worst honest trainer (%) / peer models refused by validation / fetches failed, per cell:',
+    `Command: \`npm run bench:byzantine -- --configs ${CONFIGS.map((c) => `${c.f}/${c.n}`).join(',')} --rounds ${ROUNDS} --H ${H}${K !== undefined ? ` --k ${K}` : ''}${ATTACKS.join(',') !== ALL_ATTACKS.join(',') ? ` --attacks ${ATTACKS.join(',')}` : ''} --rules ${RULES.join(',') === ALL_RULES.join(',') ? 'all' : RULES.join(',')}${AUDIT_ROW ? ' --audit-row' : ''}\`  `
+  )
+  lines.push(
+    `Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, shared with other sessions; load average at the end ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(', ')}  `
+  )
+  lines.push(
+    `Date: ${new Date().toISOString()}; total wall time ${((Date.now() - t0) / 60000).toFixed(1)} min  `
+  )
+  lines.push(
+    `Setup: one owner + N trainer processes on 127.0.0.1; MNIST 8,000 digits in N Dirichlet(0.5) shards (one per trainer); MLP 784-128-10, SGD momentum 0.9, lr ${LR}, batch ${BATCH}, H = ${H}, ${ROUNDS} rounds, k = ${K ?? 'N − 1'} peers (every honest node can draw every attacker's model each round). The last f trainers attack; one job per rule, one after another, on the same swarm. Receipt re-execution is off (only aggregation defends). Cells: mean final held-out accuracy of the N − f honest trainers (%), and in brackets the change in points against the same rule with no attack (all N honest).`,
     ''
   )
-  lines.push(`| attack | ${RULES.join(' | ')} |`)
-  lines.push(`|---|${RULES.map(() => '---').join('|')}|`)
-  for (const attack of ATTACKS) {
-    const cells = RULES.map((rule) => {
-      const c = r.cells.find((x) => x.attack === attack && x.rule === rule)
-      return c === undefined ? '-' : `${pct(Math.min(...c.honest))} / ${c.rejected} / ${c.unavailable}`
+  for (const r of results) {
+    const none = new Map(r.cells.filter((c) => c.attack === 'none').map((c) => [c.rule, mean(c.honest)]))
+    lines.push(`### ${r.f} of ${r.n} trainers Byzantine (k = ${r.k}; ${(r.wallS / 60).toFixed(1)} min)`, '')
+    lines.push(`| attack | ${RULES.join(' | ')} |`)
+    lines.push(`|---|${RULES.map(() => '---').join('|')}|`)
+    for (const attack of ATTACKS) {
+      const cells = RULES.map((rule) => {
+        const c = r.cells.find((x) => x.attack === attack && x.rule === rule)
+        if (c === undefined) return '-'
+        const m = mean(c.honest)
+        const notDone = c.states.filter((s) => s !== 'done').length
+        return `${pct(m)}${attack === 'none' ? '' : ` (${pts(m - (none.get(rule) ?? NaN))})`}${notDone > 0 ? ` ⚠${notDone} not done` : ''}`
+      })
+      lines.push(`| ${attack} | ${cells.join(' | ')} |`)
+    }
+    // The figure a default rule is chosen by: its worst change under any attack measured.
+    const worst = RULES.map((rule) => {
+      const deltas = r.cells
+        .filter((c) => c.rule === rule && c.attack !== 'none')
+        .map((c) => mean(c.honest) - (none.get(rule) ?? NaN))
+      return deltas.length === 0 ? '-' : `**${pts(Math.min(...deltas))}**`
     })
-    lines.push(`| ${attack} | ${cells.join(' | ')} |`)
-  }
-  if (r.audit !== undefined) {
+    lines.push(`| worst change | ${worst.join(' | ')} |`)
     lines.push(
       '',
-      `With the owner's audit on (re-executing 10% of rounds, the default) and the mean: ${r.audit.attack} — ${r.audit.reexecuted} rounds re-executed, ${r.audit.mismatched} mismatched, ${r.audit.convicted} DID(s) convicted, honest accuracy ${pct(mean(r.audit.honest))}%.`
+      'Worst honest trainer (%) / peer models refused by validation / fetches failed, per cell:',
+      ''
     )
+    lines.push(`| attack | ${RULES.join(' | ')} |`)
+    lines.push(`|---|${RULES.map(() => '---').join('|')}|`)
+    for (const attack of ATTACKS) {
+      const cells = RULES.map((rule) => {
+        const c = r.cells.find((x) => x.attack === attack && x.rule === rule)
+        return c === undefined ? '-' : `${pct(Math.min(...c.honest))} / ${c.rejected} / ${c.unavailable}`
+      })
+      lines.push(`| ${attack} | ${cells.join(' | ')} |`)
+    }
+    if (r.audit !== undefined) {
+      lines.push(
+        '',
+        `With the owner's audit on (re-executing 10% of rounds, the default) and the mean: ${r.audit.attack} — ${r.audit.reexecuted} rounds re-executed, ${r.audit.mismatched} mismatched, ${r.audit.convicted} DID(s) convicted, honest accuracy ${pct(mean(r.audit.honest))}%.`
+      )
+    }
+    lines.push('')
   }
-  lines.push('')
+  const md = lines.join('\n') + '\n'
+  await writeFile(join(import.meta.dirname, '..', 'benchmarks', 'byzantine.md'), md)
+  return md
 }
-const md = lines.join('\n') + '\n'
-console.log(md)
-await writeFile(join(import.meta.dirname, '..', 'benchmarks', 'byzantine.md'), md)
+
+const done: ConfigResult[] = []
+for (const c of CONFIGS) done.push(await runConfig(c.f, c.n, done))
+console.log(await report(done))

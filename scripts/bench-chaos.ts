@@ -7,7 +7,7 @@
  * twice, pins lost, DIDs excluded from the ledger, whether the ledger hashes agree, accuracy;
  * the first run's swarm also runs the same job without kills, as the reference.
  *
- * Flags: --runs 5  --trainers 6  --rounds 30  --H 20  --every 10,20 (seconds)  --seed 1
+ * Flags: --runs 5  --trainers 6  --rounds 30  --H 20  --every 10,20 (seconds)  --seed 1  --no-reference
  * Writes benchmarks/chaos.md.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -26,6 +26,8 @@ const ROUNDS = Number(arg('rounds', '30'))
 const H = Number(arg('H', '20'))
 const [EVERY_LO, EVERY_HI] = arg('every', '10,20').split(',').map(Number) as [number, number]
 const SEED = Number(arg('seed', '1'))
+/** --no-reference: skip the run without kills (e.g. to add runs with other seeds). */
+const REFERENCE = !process.argv.includes('--no-reference')
 const JOB = { model: 'mlp', rounds: ROUNDS, H, k: 3, lr: 0.05, batchSize: 32, seed: 1 }
 
 interface Run {
@@ -50,7 +52,7 @@ async function runOnce(i: number): Promise<Run> {
     await swarm.form()
     const ds = await swarm.importAndGrant({ alpha: 0.5, seed: 42 })
     let reference: number[] | undefined
-    if (i === 0) {
+    if (i === 0 && REFERENCE) {
       const ref = await swarm.createJob({ name: 'chaos-reference', dataset: ds.manifestCid, ...JOB })
       reference = [...(await swarm.waitDone(ref, undefined, 3_600_000)).values()].map(
         (s) => s.accuracy ?? NaN

@@ -49,6 +49,7 @@ export function startChaos(
   const t0 = Date.now()
   let stopped = false
   const pending: Array<Promise<void>> = []
+  const resuming = new Set<string>()
 
   const roundOf = async (t: SwarmNode): Promise<JobStatus | undefined> =>
     swarm.status(t, job).catch(() => undefined)
@@ -56,16 +57,30 @@ export function startChaos(
   /** Kill a running trainer; its restart (and the wait for it to resume) goes on in the background. */
   const killOne = async (): Promise<void> => {
     const statuses = await Promise.all(swarm.trainers.map(async (t) => ({ t, s: await roundOf(t) })))
-    const live = statuses.filter((x) => x.s !== undefined && x.s.state === 'running')
+    // Running, and not a victim still resuming: a node killed again before it trained a round
+    // would never show where it resumes.
+    const live = statuses.filter(
+      (x) => x.s !== undefined && x.s.state === 'running' && !resuming.has(x.t.name)
+    )
     if (live.length === 0) return
     const { t: victim, s } = live[rng.int(live.length)]!
     const kill: Kill = { victim: victim.name, roundAtKill: s!.round ?? -1, at: Date.now() - t0 }
     kills.push(kill)
     opts.log?.(`kill ${victim.name} after round ${kill.roundAtKill} (${(kill.at / 1000).toFixed(1)} s)`)
     await swarm.kill(victim)
+    resuming.add(victim.name)
     pending.push(
       (async () => {
-        await swarm.startNode(victim)
+        // A loaded machine can take a daemon past its start deadline: try again (it was killed).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await swarm.startNode(victim)
+            break
+          } catch (err) {
+            if (attempt >= 3) throw err
+            opts.log?.(`${victim.name} did not start (attempt ${attempt}): retrying`)
+          }
+        }
         // Resumed: the job runs again (or is already done) on the restarted node.
         const resumed = await until(
           `${victim.name} to resume`,
@@ -77,6 +92,7 @@ export function startChaos(
           600_000
         )
         if (resumed.history[0] !== undefined) kill.resumedAt = resumed.history[0].round
+        resuming.delete(victim.name)
         opts.log?.(`${victim.name} back, resumed at round ${kill.resumedAt ?? '(done)'}`)
       })()
     )
