@@ -4,6 +4,7 @@ import type { ContentStore } from '../../storage/index.js'
 import {
   AGGREGATION_RULES,
   DEFAULT_LM_OPTIMIZER,
+  DPSGD_DEFAULTS,
   GPT_DEFAULT,
   MODELS,
   Predictor,
@@ -91,6 +92,7 @@ export function jobMethods(
       result: JobRecord,
       handler: async (p) => {
         const gpt = p.model === 'gpt' || (typeof p.model === 'object' && p.model.type === 'gpt')
+        const dpsgd = (p.privacy as { mode?: unknown } | undefined)?.mode === 'dp-sgd'
         const model: JobModel =
           typeof p.model === 'object'
             ? gpt
@@ -105,9 +107,10 @@ export function jobMethods(
           optimizer: (p.optimizer as never) ?? (gpt ? DEFAULT_LM_OPTIMIZER : { type: 'sgd', momentum: 0.9 }),
           ...(p.outer !== undefined ? { outer: p.outer } : {}),
           hyper: {
-            lr: p.lr ?? 0.05,
-            batchSize: p.batchSize ?? 32,
-            H: p.H ?? 50,
+            // A DP-SGD job's open settings are the tuned ones (bench:dpsgd: larger, fewer batches).
+            lr: p.lr ?? (dpsgd ? DPSGD_DEFAULTS.lr : 0.05),
+            batchSize: p.batchSize ?? (dpsgd ? DPSGD_DEFAULTS.batchSize : 32),
+            H: p.H ?? (dpsgd ? DPSGD_DEFAULTS.H : 50),
             k: p.k ?? 3,
             ...(p.rounds !== undefined ? { rounds: p.rounds } : { rounds: 20 }),
             ...(p.targetAccuracy !== undefined ? { targetAccuracy: p.targetAccuracy } : {})

@@ -8,6 +8,7 @@ import type { NodeDb } from '../../../../src/node/db.js'
 import type { NodeJobs } from '../../../../src/node/jobs/index.js'
 import { jobMethods } from '../../../../src/node/methods/index.js'
 import type { ContentStore } from '../../../../src/storage/index.js'
+import { DPSGD_DEFAULTS } from '../../../../src/training/index.js'
 
 function create(
   defaults: Parameters<typeof jobMethods>[3]
@@ -47,5 +48,21 @@ describe('node/methods: job_create defaults', () => {
         unverifiable: 'maybe'
       })
     )
+  })
+  it('fills a DP-SGD job’s open lr, batch and H with the tuned DP-SGD settings, and no one else’s', async () => {
+    const privacy = { mode: 'dp-sgd', clipNorm: 1, targetEpsilon: 3, delta: 1e-5 }
+    type Spec = { hyper: { lr: number; batchSize: number; H: number } }
+    const [dp] = (await create({})({ ...params, privacy })) as Spec[]
+    assert.deepEqual(
+      { lr: dp!.hyper.lr, batchSize: dp!.hyper.batchSize, H: dp!.hyper.H },
+      { lr: DPSGD_DEFAULTS.lr, batchSize: DPSGD_DEFAULTS.batchSize, H: DPSGD_DEFAULTS.H }
+    )
+    const [given] = (await create({})({ ...params, privacy, lr: 0.01, H: 5 })) as Spec[]
+    assert.deepEqual(
+      [given!.hyper.lr, given!.hyper.batchSize, given!.hyper.H],
+      [0.01, DPSGD_DEFAULTS.batchSize, 5]
+    )
+    const [plain] = (await create({})(params)) as Spec[]
+    assert.deepEqual([plain!.hyper.lr, plain!.hyper.batchSize, plain!.hyper.H], [0.05, 32, 50])
   })
 })
