@@ -25,7 +25,7 @@ import { roundSeed } from './round.js'
 import { shareRound } from './share.js'
 import { withheldCid } from './byzantine.js'
 import { CATCH_UP_LAG } from './constants.js'
-import { wakeOn } from './signals.js'
+import { PauseGate } from './pause.js'
 import {
   emptyCounters,
   type RoundStats,
@@ -116,11 +116,7 @@ export class SwarmTrainer {
   private running: Promise<unknown> | undefined
   private stopped = false
   private unsubscribe: (() => void) | undefined
-  private paused = false
-  /** The round from which a pause holds (0: before the next step). */
-  private pauseFrom = 0
-  private holding = false
-  private readonly resumeWaiters = new Set<() => void>()
+  private readonly gate = new PauseGate()
   private readonly log: Logger
   private readonly peers: PeerTable
   private readonly intake: ModelIntake
@@ -172,12 +168,12 @@ export class SwarmTrainer {
 
   /** Whether `pause()` is in effect. */
   get isPaused(): boolean {
-    return this.paused
+    return this.gate.isPaused
   }
 
   /** Whether training is paused and waiting (the step in progress, if any, has finished). */
   get isHeld(): boolean {
-    return this.holding
+    return this.gate.isHeld
   }
 
   /** A copy of the node's current model (its latest aggregate), once started. */
@@ -198,18 +194,12 @@ export class SwarmTrainer {
    */
   pause(opts: { fromRound?: number } = {}): void {
     const from = opts.fromRound ?? 0
-    if (!this.paused || from !== this.pauseFrom) this.log.info({ job: this.jobId, fromRound: from }, 'paused')
-    this.paused = true
-    this.pauseFrom = from
-    for (const wake of [...this.resumeWaiters]) wake()
+    if (this.gate.pause(from)) this.log.info({ job: this.jobId, fromRound: from }, 'paused')
   }
 
   /** Continue after `pause()`. */
   resume(): void {
-    if (this.paused) this.log.info({ job: this.jobId }, 'resumed')
-    this.paused = false
-    this.pauseFrom = 0
-    for (const wake of [...this.resumeWaiters]) wake()
+    if (this.gate.resume()) this.log.info({ job: this.jobId }, 'resumed')
   }
 
   /**
@@ -453,7 +443,7 @@ export class SwarmTrainer {
   /** Step 1: H local steps (of the job's kind: `LocalRounds`) from the weights the trainer holds. */
   private async trainLocal(r: number, seed: number, signal: AbortSignal): Promise<LocalRoundResult> {
     const { H, lr, batchSize } = this.options
-    const beforeStep = async (): Promise<void> => this.holdWhilePaused(r, signal)
+    const beforeStep = async (): Promise<void> => this.gate.hold(r, signal)
     return await this.local.train({ round: r, seed, H, lr, batchSize, signal, beforeStep })
   }
 
@@ -616,18 +606,6 @@ export class SwarmTrainer {
       'round done'
     )
     return stats
-  }
-
-  private async holdWhilePaused(r: number, signal: AbortSignal): Promise<void> {
-    const hold = (): boolean => this.paused && r >= this.pauseFrom
-    try {
-      while (hold()) {
-        this.holding = true
-        await wakeOn(this.resumeWaiters, signal)
-      }
-    } finally {
-      this.holding = false
-    }
   }
 
   /** Keep the own objects of the last `retainRounds` rounds; remove older ones from the store. */
