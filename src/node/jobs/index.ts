@@ -148,7 +148,6 @@ export class NodeJobs {
           this.c.log.error({ grant: grant.id, err: (err as Error).message }, 'unlearning failed')
         )
     })
-    this.runner.start()
     this.pausing.startDutyCycle(this.c.training.dutyCycle, this.c.training.dutyPeriodSeconds * 1000)
   }
 

@@ -100,8 +100,6 @@ export class JobRunner {
     return new FileCheckpointStore({ dir: this.c.checkpointsDir })
   }
 
-  start(): void {}
-
   async stop(): Promise<void> {
     this.stopped = true
     for (const r of this.runs.values()) {

@@ -276,7 +276,7 @@ export class NodeMetrics {
       const read = s.sync
       new Counter({
         name: 'shoal_sync_items_total',
-        help: 'Items exchanged by anti-entropy sync with members (receipts, governance), by direction (received | accepted | sent)',
+        help: 'Items exchanged by anti-entropy sync with members (receipts, governance, jobs), by direction (received | accepted | sent)',
         labelNames: ['sync', 'direction'],
         registers,
         collect() {

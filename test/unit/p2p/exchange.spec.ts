@@ -1,39 +1,14 @@
 import assert from 'node:assert/strict'
-import {
-  PeerAccessList,
-  PeerExchange,
-  SwarmMembership,
-  type ExchangeInit,
-  createSwarm,
-  issueCredential
-} from '../../../src/p2p/index.js'
-import { connect, identityOf, startNode, stopAll, waitFor, type TestNode } from './helpers.js'
+import { PeerAccessList, type ExchangeInit, createSwarm } from '../../../src/p2p/index.js'
+import { connect, identityOf, startMember, startNode, stopAll, waitFor, type TestMember } from './helpers.js'
 
 describe('p2p: peer exchange among members', function () {
   this.timeout(30_000)
   const { swarm, founder } = createSwarm({ name: 'pex', private: true })
   const started: Array<{ stop(): Promise<void> | void }> = []
 
-  async function member(
-    seed: number,
-    init: ExchangeInit = {}
-  ): Promise<{
-    node: TestNode
-    access: PeerAccessList
-    membership: SwarmMembership
-    exchange: PeerExchange
-  }> {
-    const identity = identityOf(seed)
-    const access = new PeerAccessList()
-    const node = await startNode(identity, { connectionGater: access.gater })
-    const credential = await issueCredential(founder, swarm, identity.did, { expiresIn: 3600 })
-    const membership = new SwarmMembership({ node, access }, { swarm, credential, handshakeTimeoutMs: 2_000 })
-    await membership.start()
-    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0, rejoinMs: 0, ...init })
-    await exchange.start()
-    started.push(exchange, membership, node)
-    return { node, access, membership, exchange }
-  }
+  const member = async (seed: number, init: ExchangeInit = {}): Promise<TestMember> =>
+    startMember({ swarm, founder, started }, seed, init)
 
   after(async () => stopAll(started))
 

@@ -3,8 +3,16 @@ import type { GossipsubOpts } from '@libp2p/gossipsub'
 import type { ConnectionGater, Libp2p } from '@libp2p/interface'
 import { createLibp2p } from 'libp2p'
 import { Identity, keypairFromSeed } from '../../../src/identity/index.js'
-import { libp2pOptions } from '../../../src/p2p/index.js'
-import type { P2PServices } from '../../../src/p2p/index.js'
+import {
+  PeerAccessList,
+  PeerExchange,
+  SwarmMembership,
+  issueCredential,
+  libp2pOptions,
+  type ExchangeInit,
+  type P2PServices,
+  type SwarmDescriptor
+} from '../../../src/p2p/index.js'
 
 export type TestNode = Libp2p<P2PServices>
 
@@ -81,4 +89,36 @@ export function meshHas(node: TestNode, topic: string, neighbours: TestNode[]): 
 /** Stops all nodes, ignoring errors. */
 export async function stopAll(nodes: Array<{ stop(): Promise<void> | void } | undefined>): Promise<void> {
   await Promise.all(nodes.map(async (n) => n?.stop()).map(async (p) => p.catch(() => {})))
+}
+
+/** A member of a test's private swarm: a node behind its access list, its membership and peer exchange. */
+export interface TestMember {
+  node: TestNode
+  access: PeerAccessList
+  membership: SwarmMembership
+  exchange: PeerExchange
+}
+
+/**
+ * Starts a member of `swarm` (credential from `founder`) with peer exchange (`init` over
+ * on-demand defaults) and adds its parts to `started`, for the spec's `after` to stop.
+ */
+export async function startMember(
+  ctx: { swarm: SwarmDescriptor; founder: Identity; started: Array<{ stop(): Promise<void> | void }> },
+  seed: number,
+  init: ExchangeInit = {}
+): Promise<TestMember> {
+  const identity = identityOf(seed)
+  const access = new PeerAccessList()
+  const node = await startNode(identity, { connectionGater: access.gater })
+  const credential = await issueCredential(ctx.founder, ctx.swarm, identity.did, { expiresIn: 3600 })
+  const membership = new SwarmMembership(
+    { node, access },
+    { swarm: ctx.swarm, credential, handshakeTimeoutMs: 2_000 }
+  )
+  await membership.start()
+  const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0, rejoinMs: 0, ...init })
+  await exchange.start()
+  ctx.started.push(exchange, membership, node)
+  return { node, access, membership, exchange }
 }

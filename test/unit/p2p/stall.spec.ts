@@ -5,37 +5,16 @@
 import assert from 'node:assert/strict'
 import { connect as tcpConnect } from 'node:net'
 import type { Stream } from '@libp2p/interface'
-import {
-  PeerAccessList,
-  PeerExchange,
-  SwarmMembership,
-  createSwarm,
-  issueCredential,
-  p2pConstants,
-  type ExchangeInit
-} from '../../../src/p2p/index.js'
-import { connect, identityOf, startNode, stopAll, waitFor, type TestNode } from './helpers.js'
+import { createSwarm, p2pConstants, type ExchangeInit } from '../../../src/p2p/index.js'
+import { connect, startMember, stopAll, waitFor, type TestMember } from './helpers.js'
 
 describe('p2p: peers that dial and stall', function () {
   this.timeout(60_000)
   const { swarm, founder } = createSwarm({ name: 'stall', private: true })
   const started: Array<{ stop(): Promise<void> | void }> = []
 
-  async function member(
-    seed: number,
-    init: ExchangeInit = {}
-  ): Promise<{ node: TestNode; membership: SwarmMembership; exchange: PeerExchange }> {
-    const identity = identityOf(seed)
-    const access = new PeerAccessList()
-    const node = await startNode(identity, { connectionGater: access.gater })
-    const credential = await issueCredential(founder, swarm, identity.did, { expiresIn: 3600 })
-    const membership = new SwarmMembership({ node, access }, { swarm, credential, handshakeTimeoutMs: 2_000 })
-    await membership.start()
-    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0, rejoinMs: 0, ...init })
-    await exchange.start()
-    started.push(exchange, membership, node)
-    return { node, membership, exchange }
-  }
+  const member = async (seed: number, init: ExchangeInit = {}): Promise<TestMember> =>
+    startMember({ swarm, founder, started }, seed, init)
 
   after(async () => stopAll(started))
 

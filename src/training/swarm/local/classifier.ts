@@ -17,7 +17,8 @@ import {
   type LocalRounds,
   type LocalRoundsInit,
   type ParamLayout,
-  type ShardData
+  type ShardData,
+  sessionConfig
 } from './types.js'
 
 function tensors(d: ShardData, option: string): TensorDataset {
@@ -88,13 +89,9 @@ export class ClassifierRounds implements LocalRounds {
   }
 
   async open(weights: Map<string, Float32Array>, signal: AbortSignal): Promise<void> {
-    const o = this.init.options
     this.trainer ??= await Trainer.create(this.compiled, {
       weights,
-      deterministic: o.deterministic,
-      ...(o.device !== undefined ? { device: o.device } : {}),
-      fallbackToCpu: o.fallbackToCpu,
-      ...(o.threads !== undefined ? { intraOpNumThreads: o.threads } : {}),
+      ...sessionConfig(this.init.options),
       signal
     })
   }

@@ -17,7 +17,8 @@ import {
   type LocalRounds,
   type LocalRoundsInit,
   type ParamLayout,
-  type ShardData
+  type ShardData,
+  sessionConfig
 } from './types.js'
 
 /** The tokens of text shards, concatenated in order (one shard as it is). */
@@ -96,14 +97,7 @@ export class LmRounds implements LocalRounds {
 
   async open(weights: Map<string, Float32Array>, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted()
-    const o = this.init.options
-    this.trainer ??= await LmTrainer.create(this.model, {
-      weights,
-      deterministic: o.deterministic,
-      ...(o.device !== undefined ? { device: o.device } : {}),
-      fallbackToCpu: o.fallbackToCpu,
-      ...(o.threads !== undefined ? { intraOpNumThreads: o.threads } : {})
-    })
+    this.trainer ??= await LmTrainer.create(this.model, { weights, ...sessionConfig(this.init.options) })
   }
 
   setWeights(weights: Map<string, Float32Array>): void {

@@ -5,7 +5,7 @@
  * (`classifier.ts`), a GPT language model on token windows (`lm.ts`).
  */
 import type { TensorDataset } from '../../data/index.js'
-import type { ExecutionProviderName } from '../../runtime/index.js'
+import type { ExecutionProviderName, SessionConfig } from '../../runtime/index.js'
 import type { JobSpec } from '../job.js'
 import type { ResolvedSwarmOptions } from '../options.js'
 import type { TrainRoundResult } from '../round.js'
@@ -86,4 +86,14 @@ export interface LocalRoundsInit {
   >
   /** DP-SGD's noise secret (tests only). */
   noiseSeed?: number | undefined
+}
+
+/** The runtime settings of a kind's trainer, from the swarm's options. */
+export function sessionConfig(o: LocalRoundsInit['options']): SessionConfig {
+  return {
+    deterministic: o.deterministic,
+    ...(o.device !== undefined ? { device: o.device } : {}),
+    fallbackToCpu: o.fallbackToCpu,
+    ...(o.threads !== undefined ? { intraOpNumThreads: o.threads } : {})
+  }
 }

@@ -210,7 +210,6 @@ describe('node/jobs: the job runner', function () {
       checkpointsDir: join(dir, 'checkpoints'),
       log: logger('test:runner')
     })
-    runner.start()
   })
 
   afterEach(async () => {
