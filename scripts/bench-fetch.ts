@@ -52,6 +52,7 @@ import { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import { Identity, encryptForDids, keypairFromSeed, type JWE } from '../src/identity/index.js'
 import { libp2pOptions } from '../src/p2p/index.js'
+import { NetworkLab, type LabHost } from './lab/index.js'
 import { ContentStore, createHeliaNode, type ShoalHelia } from '../src/storage/index.js'
 
 const MiB = 1_048_576
@@ -75,9 +76,11 @@ const { values } = parseArgs({
     jank: { type: 'string' },
     dir: { type: 'string' },
     out: { type: 'string' },
-    // Internal: the role of a child process and its repo.
+    'lab-mbit': { type: 'string' },
+    // Internal: the role of a child process, its repo and (in the lab) the address it listens on.
     role: { type: 'string' },
-    repo: { type: 'string' }
+    repo: { type: 'string' },
+    'listen-ip': { type: 'string' }
   }
 })
 const sizeMiB = Number(values.size)
@@ -90,6 +93,9 @@ const stallMs = Number(values.stall) * 1000
 const readBuffer = values['read-buffer'] !== undefined ? Number(values['read-buffer']) : undefined
 const readAhead = values['read-ahead'] !== undefined ? Number(values['read-ahead']) : undefined
 const jankMs = Number(values.jank ?? 0)
+/** `--lab-mbit N`: provider and fetcher in two lab hosts whose links are limited to N Mbit/s. */
+const labMbit = values['lab-mbit'] !== undefined ? Number(values['lab-mbit']) : undefined
+if (labMbit !== undefined && !(labMbit > 0)) throw new Error('--lab-mbit must be a positive number of Mbit/s')
 if (!(totalBytes > 0) || !(pieceBytes > 0) || !Number.isInteger(seed) || !(stallMs > 0)) {
   throw new Error('--size, --piece and --stall must be positive, --seed an integer')
 }
@@ -289,7 +295,8 @@ async function openNode(
   repo: string,
   identity: Identity
 ): Promise<{ helia: ShoalHelia; store: ContentStore }> {
-  const libp2p = libp2pOptions({ privateKey: identity.libp2pPrivateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const listenIp = values['listen-ip'] ?? '127.0.0.1'
+  const libp2p = libp2pOptions({ privateKey: identity.libp2pPrivateKey, listen: [`/ip4/${listenIp}/tcp/0`] })
   // Experiment: a larger per-stream read buffer than yamux's default 4 MiB.
   if (readBuffer !== undefined)
     libp2p.streamMuxers = [yamux({ streamOptions: { maxReadBufferLength: readBuffer } })]
@@ -565,6 +572,9 @@ function killAll(): void {
 
 let profCount = 0
 
+/** In a `--lab-mbit` run: the lab and the hosts the provider and the fetcher run in. */
+let lab: { lab: NetworkLab; provider: LabHost; fetcher: LabHost } | undefined
+
 function spawnChild(role: Role, repo: string, name: string): Child {
   const execArgv = [
     '--import',
@@ -585,9 +595,13 @@ function spawnChild(role: Role, repo: string, name: string): Child {
     const v = values[opt]
     if (v !== undefined) args.push(`--${opt}`, v)
   }
+  // In the lab the child runs in its host's namespace (`ip netns exec` keeps the IPC channel's
+  // fd and NODE_CHANNEL_FD) and listens on that host's address.
+  const host = lab === undefined ? undefined : role === 'fetch' ? lab.fetcher : lab.provider
+  if (host !== undefined) args.push('--listen-ip', host.ip)
   const proc = fork(fileURLToPath(import.meta.url), args, {
-    execPath: process.execPath,
-    execArgv,
+    execPath: host !== undefined ? 'ip' : process.execPath,
+    execArgv: host !== undefined ? ['netns', 'exec', host.ns, process.execPath, ...execArgv] : execArgv,
     cwd: REPO_ROOT,
     env: { ...process.env, SHOAL_LOG: process.env.SHOAL_LOG ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -728,6 +742,11 @@ function report(
       `at end ${meta.loadEnd.map((x) => x.toFixed(2)).join(' / ')}; 1-min load at the start of each ` +
       `fetch: ${loads.join(', ')}.`,
     '',
+    labMbit !== undefined
+      ? `Network: provider and fetcher in two network-lab hosts (scripts/lab), each host's link ` +
+        `limited to ${labMbit} Mbit/s by tc tbf (burst 64 kB), no added delay.`
+      : 'Network: both processes on loopback (127.0.0.1).',
+    '',
     `Goal: encrypted ≥ 0.85× plain. **Result: ${verdict}.**` +
       (stalls.length > 0
         ? ` **${stalls.length} of ${results.length + stalls.length} fetches stalled** (no byte for ` +
@@ -808,8 +827,18 @@ async function main(): Promise<void> {
       .map((a) => ` ${a}`)
       .join('')
   const root = await mkdtemp(join(values.dir ?? tmpdir(), 'shoal-bench-fetch-'))
+  if (labMbit !== undefined) {
+    const net = await NetworkLab.create()
+    const provider = await net.addPublicHost('provider')
+    const fetcher = await net.addPublicHost('fetcher')
+    await net.limit(provider, labMbit)
+    await net.limit(fetcher, labMbit)
+    lab = { lab: net, provider, fetcher }
+    console.error(`bench-fetch: lab ${provider.ip} → ${fetcher.ip}, ${labMbit} Mbit/s each way (tc tbf)`)
+  }
   const cleanup = async (): Promise<void> => {
     killAll()
+    await lab?.lab.destroy()
     await rm(root, { recursive: true, force: true })
   }
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -856,7 +885,8 @@ async function main(): Promise<void> {
     }
     const block = report(results, stalls, added, { command, started, loadStart, loadEnd: loadavg() })
     console.log(block)
-    const out = values.out ?? join(REPO_ROOT, 'benchmarks', 'fetch.md')
+    const out =
+      values.out ?? join(REPO_ROOT, 'benchmarks', labMbit !== undefined ? 'fetch-wan.md' : 'fetch.md')
     if (out !== '-') {
       await writeReport(resolve(out), block)
       console.error(`bench-fetch: wrote ${out}`)
