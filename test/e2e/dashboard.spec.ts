@@ -3,7 +3,10 @@
  * with `executablePath`; nothing is downloaded): a small swarm (an owner and 2 trainers) trains
  * while a trainer's page charts its rounds as their events arrive; the owner revokes a grant
  * from its page and the grantee's node reports it; requests without the session, with a wrong
- * Host or without the CSRF token are refused. Waits on conditions and events, never on fixed
+ * Host or without the CSRF token are refused. The second test, on the same daemons, works the
+ * controls: the duty cycle and pause/resume on a trainer's node view, and a grant's expiry
+ * (shortened, then lifted by a new grant) on the owner's data & consent view, each checked
+ * through the node's RPC and on the page. Waits on conditions and events, never on fixed
  * sleeps. Screenshots go to the test's temp dir (SHOAL_DASHBOARD_SCREENSHOT=path also copies the
  * jobs view there, e.g. docs/dashboard.png).
  */
@@ -320,5 +323,129 @@ describe('web dashboard in headless Chromium (a small swarm)', function () {
       'no script errors or CSP violations on the pages'
     )
     assert.ok(job.length > 0)
+  })
+
+  it('sets the duty cycle, pauses and resumes, and changes a grant’s expiry from the page', async () => {
+    const t1 = swarm.trainers[0]!
+    const errorsBefore = pageErrors.length
+    // The stream and the RPC document describe every topic the dashboard and developers rely on.
+    const discover = await swarm.call<{ 'x-shoal-events'?: { path: string; topics: string[] } }>(
+      t1,
+      'rpc.discover'
+    )
+    assert.equal(discover['x-shoal-events']?.path, '/api/v0/events')
+    for (const topic of [
+      'round.completed',
+      'receipt.accepted',
+      'fraud.proof',
+      'grant.issued',
+      'grant.revoked',
+      'peer.joined',
+      'peer.left',
+      'privacy.budget'
+    ])
+      assert.ok(discover['x-shoal-events']!.topics.includes(topic), `rpc.discover lists ${topic}`)
+
+    // Node view: the duty cycle, set from the page, is the node's (node_duty_cycle) and shown.
+    const { page } = await login(t1)
+    await page.click('[data-tab="node"]')
+    const duty = page.locator('[data-testid="duty-form"]')
+    await duty.locator('input[aria-label="share of each period spent training, percent"]').fill('50')
+    await duty.locator('input[aria-label="period in minutes"]').fill('10')
+    await duty.locator('button').click()
+    await page.waitForFunction(textStarts, {
+      sel: '[data-testid="duty-now"]',
+      prefix: 'Training 50 % of every 10 min: training until'
+    })
+    const half = await swarm.call<{ cycle: number; periodSeconds: number; idle: boolean; until: string }>(
+      t1,
+      'node_duty_cycle'
+    )
+    assert.deepEqual([half.cycle, half.periodSeconds, half.idle], [0.5, 600, false])
+    const activeLeft = Date.parse(half.until) - Date.now()
+    assert.ok(activeLeft > 0 && activeLeft <= 300_000, `a new period, training first (${activeLeft} ms left)`)
+    assert.match((await page.textContent('[data-testid="duty-now"]'))!, /The config says 100 %/)
+    await duty.locator('input[aria-label="share of each period spent training, percent"]').fill('100')
+    await duty.locator('button').click()
+    await page.waitForFunction(textStarts, { sel: '[data-testid="duty-now"]', prefix: 'Always training' })
+    assert.equal((await swarm.call<{ cycle: number }>(t1, 'node_duty_cycle')).cycle, 1)
+
+    // Pause and resume: the node's state (node_contributions) and the page's follow the button.
+    const pausedOn = async (): Promise<boolean> =>
+      (await swarm.call<{ paused: boolean }>(t1, 'node_contributions')).paused
+    assert.equal(await pausedOn(), false)
+    await page.click('[data-testid="pause"]')
+    await page.waitForFunction(textStarts, { sel: '[data-testid="paused-state"]', prefix: 'paused' })
+    assert.equal(await pausedOn(), true)
+    assert.equal((await swarm.call<{ paused: boolean }>(t1, 'node_duty_cycle')).paused, true)
+    assert.equal(await page.textContent('[data-testid="pause"]'), 'Resume training')
+    await page.click('[data-testid="pause"]')
+    await page.waitForFunction(textStarts, { sel: '[data-testid="paused-state"]', prefix: 'contributing' })
+    assert.equal(await pausedOn(), false)
+
+    // Data & consent view: shorten an active grant's expiry, then lift it (a new grant is issued).
+    type G = {
+      id: string
+      grantee: string
+      owner: string
+      exp?: number
+      signedExp?: number | null
+      revokedAt?: number
+    }
+    const ownerGrants = async (): Promise<G[]> => swarm.call<G[]>(swarm.owner, 'dataset_grants')
+    const active = (g: G): boolean =>
+      g.owner === swarm.owner.did &&
+      g.revokedAt === undefined &&
+      (g.exp ?? Infinity) > Date.now() / 1000 + 86_400
+    // Run alone, the test issues its own grants.
+    if ((await ownerGrants()).find(active) === undefined) await swarm.importAndGrant({ seed: 9 })
+    const before = await ownerGrants()
+    const g = before.find((x) => active(x) && x.grantee === t1.did) ?? before.find(active)!
+    const owner = await login(swarm.owner)
+    await owner.page.click('[data-tab="data"]')
+    const row = owner.page.locator(`tr[data-grant="${g.id}"]`)
+    await row.locator('[data-testid="edit-expiry"]').click()
+    // Earlier than now + its expiry: 20 days from now, to the minute, in the page's local time.
+    const target = Math.floor(Date.now() / 60_000 + 20 * 1440) * 60
+    const local = new Date(target * 1000 - new Date(target * 1000).getTimezoneOffset() * 60_000)
+      .toISOString()
+      .slice(0, 16)
+    const form = row.locator('[data-testid="expiry-form"]')
+    // A grant without an expiry opens with "never" ticked (its date disabled).
+    await form.locator('input[type="checkbox"]').uncheck()
+    await form.locator('input[aria-label="new expiry"]').fill(local)
+    await form.locator('button.primary', { hasText: 'Shorten' }).click()
+    // The row now shows the shortened expiry beside the signed one; the node holds it.
+    await row.locator('span[title="shortened by its owner"]').waitFor()
+    await row.locator('[data-testid="expiry-form"]').waitFor({ state: 'detached' })
+    const shortened = (await ownerGrants()).find((x) => x.id === g.id)!
+    assert.equal(shortened.exp, target, 'the grant now ends at the chosen minute')
+    assert.equal(shortened.signedExp, g.exp ?? null, 'the signed expiry is kept beside it')
+    // The grantee's node hears of it (the signed shortening travels on the consent topic).
+    await until(
+      'the grantee to hold the new expiry',
+      async () =>
+        (
+          await swarm.call<G[]>(
+            swarm.all.find((n) => n.did === g.grantee)!,
+            'dataset_grants'
+          )
+        ).find((x) => x.id === g.id && x.exp === target),
+      60_000
+    )
+    // Later (no expiry at all): a signed grant cannot be extended, so a new one is issued.
+    await row.locator('[data-testid="edit-expiry"]').click()
+    await form.locator('input[type="checkbox"]').check()
+    await form.locator('button.primary', { hasText: 'Extend' }).click()
+    await row.locator('[data-testid="expiry-form"]').waitFor({ state: 'detached' })
+    const after = await ownerGrants()
+    const issued = after.filter((x) => !before.some((y) => y.id === x.id))
+    assert.equal(issued.length, 1, 'one new grant')
+    assert.equal(issued[0]!.grantee, g.grantee)
+    assert.equal(issued[0]!.exp, undefined, 'the new grant never expires')
+    assert.equal(after.find((x) => x.id === g.id)!.exp, target, 'the old grant still ends at its expiry')
+    await owner.page.waitForSelector(`tr[data-grant="${issued[0]!.id}"][data-status="active"]`)
+    await owner.page.screenshot({ path: join(shots, 'dashboard-expiry.png'), fullPage: true })
+    assert.deepEqual(pageErrors.slice(errorsBefore), [], 'no script errors on the pages')
   })
 })
