@@ -61,6 +61,10 @@ const pct = (xs: number[], p: number): number => {
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
 }
 const ms = (x: number): string => `${x.toFixed(0)} ms`
+const loadNow = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join('/')
 
 const root = await mkdtemp(join(tmpdir(), 'shoal-bench-dashboard-'))
 const swarm = new LocalSwarm({ root, trainers: TRAINERS })
@@ -125,6 +129,8 @@ try {
     seed: 1
   })
   await swarm.waitDone(job)
+  const loadAfterJob = loadNow()
+  console.log(`bench:dashboard: job done (load ${loadAfterJob})`)
   const b = (await page.evaluate(
     () => (globalThis as unknown as PageGlobals).__bench
   )) as PageGlobals['__bench']
@@ -173,6 +179,12 @@ try {
   while (Date.now() - soakStart < MINUTES * 60_000) {
     await new Promise((resolve) => setTimeout(resolve, 10_000))
     samples.push({ t: (Date.now() - soakStart) / 1000, rss: await rss() })
+    if (samples.length % 30 === 1) {
+      const s = samples.at(-1)!
+      console.log(
+        `bench:dashboard: soak ${(s.t / 60).toFixed(0)} min, RSS ${(s.rss / 1048576).toFixed(1)} MiB, load ${loadNow()}`
+      )
+    }
   }
   const mib = (x: number): string => `${(x / 1048576).toFixed(1)} MiB`
   const first = samples[0]!.rss
@@ -181,9 +193,23 @@ try {
   // Growth without the start-up transient: the median of the last 5 samples against the first 5.
   const med = (xs: number[]): number => pct(xs, 50)
   const growth = med(samples.slice(-5).map((s) => s.rss)) - med(samples.slice(0, 5).map((s) => s.rss))
-  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load ${loadavg()
-    .map((x) => x.toFixed(1))
-    .join('/')}`
+  // Growth rate: the least-squares slope of RSS over time, in bytes per hour, over the whole soak
+  // and over its second half (after the fall that follows the job's end has settled).
+  const slope = (xs: Array<{ t: number; rss: number }>): number => {
+    if (xs.length < 2) return NaN
+    const mt = xs.reduce((a, x) => a + x.t, 0) / xs.length
+    const mr = xs.reduce((a, x) => a + x.rss, 0) / xs.length
+    const num = xs.reduce((a, x) => a + (x.t - mt) * (x.rss - mr), 0)
+    const den = xs.reduce((a, x) => a + (x.t - mt) ** 2, 0)
+    return (num / den) * 3600
+  }
+  const half = samples.at(-1)!.t / 2
+  const slopeAll = slope(samples)
+  const slopeLate = slope(samples.filter((s) => s.t >= half))
+  // The rise from the soak's lowest sample to its end (the median of the last 5).
+  const low = Math.min(...samples.map((s) => s.rss))
+  const fromLow = med(samples.slice(-5).map((s) => s.rss)) - low
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load ${loadAfterJob} when the job ended, ${loadNow()} at the soak's end`
   const md = [
     `## Dashboard — \`npm run bench:dashboard\` ([benchmarks/dashboard.md](benchmarks/dashboard.md))`,
     '',
@@ -196,6 +222,7 @@ try {
     `| event delivery, node publish → page (p50 / p99 / max of ${b.delivery.length}) | ≤ 500 ms | **${ms(pct(b.delivery, 50))}** / ${ms(pct(b.delivery, 99))} / ${ms(Math.max(...b.delivery))} |`,
     `| round.completed → point on the chart (p50 / max of ${render.length}) | ≤ 500 ms | **${ms(pct(render, 50))}** / ${ms(Math.max(...render))} |`,
     `| daemon RSS with the page open ${MINUTES} min (first → last, peak) | ≤ 20 MiB growth per hour | ${mib(first)} → ${mib(last)}, peak ${mib(peak)}; **growth ${mib(growth)}** (median of last 5 vs first 5 samples) |`,
+    `| daemon RSS growth rate over the ${MINUTES} min (least-squares slope: whole soak / second half; rise from the lowest sample to the end) | ≤ 20 MiB per hour | ${mib(slopeAll)}/h / **${mib(slopeLate)}/h**; low ${mib(low)} → end ${mib(low + fromLow)}, **+${mib(fromLow)}** |`,
     '',
     `RSS of trainer 1 before the job: ${mib(rssBefore)}.`
   ].join('\n')
