@@ -16,8 +16,9 @@ export const HISTORY = 500
 export const LINGER_EVERY_MS = 2000
 export const LINGER_MS = 5 * 60_000
 
+/** `stalled`: stopped by a full disk (error `DISK_FULL`); it resumes when space returns. */
 export type RunState =
-  'starting' | 'running' | 'paused' | 'done' | 'failed' | 'left' | 'unlearning' | 'revoked'
+  'starting' | 'running' | 'paused' | 'done' | 'failed' | 'stalled' | 'left' | 'unlearning' | 'revoked'
 
 /** A round's stats as kept: the peer models it aggregated listed, rejected and unavailable ones counted. */
 export type RoundSummary = Omit<RoundStats, 'rejected' | 'unavailable'> & {

@@ -2,11 +2,12 @@
  * Running jobs on this node: joining (grants, privacy budget, data preparation), the run itself
  * (`SwarmTrainer` over gossip and bitswap), pausing (as NodeJobs decides: the user's pause and
  * the duty cycle, pause.ts), lingering after
- * the end, leaving, and what `job_status` and `node_contributions` report.
+ * the end, leaving, stalling on a full disk until space returns (space.ts), and what
+ * `job_status` and `node_contributions` report.
  */
 import type { Logger, ShoalError } from '../../common/index.js'
 import type { GossipService } from '../../p2p/index.js'
-import type { Dataset, GrantInfo, PrivacyBudget } from '../../storage/index.js'
+import { asDiskFull, type Dataset, type GrantInfo, type PrivacyBudget } from '../../storage/index.js'
 import {
   type SgmSteps,
   resultHash,
@@ -33,6 +34,7 @@ import { grantedShards, type GrantedShard, type JobDataPrep } from './data.js'
 import { JobRequestError } from './errors.js'
 import type { JobLab } from './lab.js'
 import { isolatedRun, recordRound, startLinger, stopLinger, type JobRun } from './run.js'
+import { spaceNeeded, waitForSpace } from './space.js'
 
 /** What the runner needs of the swarm. */
 export interface RunnerSwarm {
@@ -72,8 +74,10 @@ export interface RunnerComponents {
   /** The job finished on this node (its pending unlearning events are done). */
   finished(job: string): Promise<void>
   training: ShoalConfig['training']
-  /** Where the trainers keep their resume points. */
+  /** Where the trainers keep their resume points (in the data dir: its free space is watched). */
   checkpointsDir: string
+  /** Free bytes on the file system of a dir (default: statfs), for a job stalled by a full disk. */
+  freeSpace?: (dir: string) => Promise<number>
   log: Logger
   /** The swarm trainers' logger (`shoal:training:swarm` with the node id). */
   trainerLog?: Logger
@@ -138,7 +142,11 @@ export class JobRunner {
     }
   }
 
-  async join(jobId: string, opts: { shards?: string[] } = {}): Promise<{ job: string; shards: number }> {
+  /** `previous`: a run this one continues (stalled on a full disk): its history and counters carry over. */
+  async join(
+    jobId: string,
+    opts: { shards?: string[]; previous?: JobRun } = {}
+  ): Promise<{ job: string; shards: number }> {
     const pending = this.joining.get(jobId)
     if (pending !== undefined) return pending
     const p = this.doJoin(jobId, opts).finally(() => this.joining.delete(jobId))
@@ -146,7 +154,10 @@ export class JobRunner {
     return p
   }
 
-  private async doJoin(jobId: string, opts: { shards?: string[] }): Promise<{ job: string; shards: number }> {
+  private async doJoin(
+    jobId: string,
+    opts: { shards?: string[]; previous?: JobRun }
+  ): Promise<{ job: string; shards: number }> {
     const current = this.runs.get(jobId)
     if (current !== undefined && ['starting', 'running', 'paused'].includes(current.state)) {
       throw new JobRequestError('JOB_ALREADY_RUNNING', `this node already runs job ${jobId}`, { job: jobId })
@@ -184,20 +195,21 @@ export class JobRunner {
     const swarmId = this.c.swarm.swarmId()
     if (swarmId === undefined) throw new JobRequestError('JOB_NOT_RUNNING', 'this node is not in a swarm', {})
     const deterministic = this.deterministic()
+    const prev = opts.previous
     const run: JobRun = {
       job,
       trainer: undefined as unknown as SwarmTrainer, // set right below (the receipt signer needs `run`)
       controller: new AbortController(),
       state: 'starting',
-      history: [],
-      rejected: [],
+      history: [...(prev?.history ?? [])],
+      rejected: [...(prev?.rejected ?? [])],
       shards,
       deterministic,
       allowance: budget.rounds,
       excluded,
-      receipts: 0,
-      aggregated: 0,
-      startedAt: Date.now()
+      receipts: prev?.receipts ?? 0,
+      aggregated: prev?.aggregated ?? 0,
+      startedAt: prev?.startedAt ?? Date.now()
     }
     run.trainer = new SwarmTrainer(
       {
@@ -311,10 +323,60 @@ export class JobRunner {
         { job: id, rounds: result.roundsRun, accuracy: result.accuracy },
         'job finished on this node'
       )
-    } catch (err) {
+    } catch (caught) {
       if (this.stopped) return
+      const full = asDiskFull(caught)
+      const err = (full ?? caught) as ShoalError
+      run.error = { code: err.code, message: err.message }
+      if (full !== undefined && run.state !== 'left' && run.state !== 'unlearning') {
+        run.state = 'stalled'
+        this.c.log.error(
+          { job: id, round: run.trainer.round, err: run.error },
+          'disk full: the job stalls on this node and resumes from its checkpoint when space returns'
+        )
+        void this.resumeWhenSpace(run)
+        return
+      }
       run.state = 'failed'
-      run.error = { code: (err as ShoalError).code, message: (err as Error).message }
+      this.c.log.error({ job: id, err: run.error }, 'job failed on this node')
+    }
+  }
+
+  /**
+   * A run stalled by a full disk: its trainer is released; once the data dir's file system has
+   * room for a few rounds again, the job is joined again (from its checkpoint: a round already
+   * signed keeps its receipt), unless it was left, unlearned, joined by hand or the node stopped.
+   * Still full: it stalls again.
+   */
+  private async resumeWhenSpace(run: JobRun): Promise<void> {
+    const id = run.job.id
+    await run.trainer.stop().catch(() => {})
+    const need = spaceNeeded(modelParams(run.job.spec.model))
+    const free = this.c.freeSpace
+    try {
+      await waitForSpace(this.c.checkpointsDir, need, {
+        signal: run.controller.signal,
+        ...(free !== undefined ? { free } : {})
+      })
+    } catch {
+      return // left, unlearned or stopped meanwhile
+    }
+    if (this.stopped || run.state !== 'stalled' || this.runs.get(id) !== run) return
+    this.c.log.info({ job: id, round: run.trainer.round }, 'space returned: the job resumes on this node')
+    try {
+      await this.join(id, { previous: run })
+    } catch (caught) {
+      const started = this.runs.get(id)
+      if (started !== run && started?.finished === undefined) {
+        // Joined, then failed before it ran (e.g. its record could not be written): back to the stall.
+        await started?.trainer.stop().catch(() => {})
+        this.runs.set(id, run)
+      }
+      const full = asDiskFull(caught)
+      const err = (full ?? caught) as ShoalError
+      run.error = { code: err.code, message: err.message }
+      if (full !== undefined) return void this.resumeWhenSpace(run)
+      run.state = 'failed'
       this.c.log.error({ job: id, err: run.error }, 'job failed on this node')
     }
   }

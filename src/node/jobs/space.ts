@@ -1,0 +1,49 @@
+/**
+ * A job stalled by a full disk (`DISK_FULL`) resumes by itself once space returns: how much free
+ * space counts as returned, and the wait for it (the data dir's file system, polled with statfs;
+ * no write is tried while it is full). See docs/operations.md, "A full disk".
+ */
+import { statfs } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+/** How often a stalled job looks at the free space. */
+export const SPACE_POLL_MS = 2_000
+/** Free space, beyond a few models, before a stalled job trains again (receipts, logs, the db). */
+export const SPACE_MARGIN_BYTES = 8 * 1_048_576
+
+/**
+ * The free bytes a job of this parameter layout needs to go on: a round stores its shared model and its checkpoint
+ * (and keeps the previous ones until the next round), so four models plus the margin.
+ */
+export function spaceNeeded(layout: ReadonlyArray<{ shape: number[] }>): number {
+  const params = layout.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0)
+  return 4 * 4 * params + SPACE_MARGIN_BYTES
+}
+
+/** Bytes free for this user on the file system of `dir` (Infinity when it cannot be read). */
+export async function freeBytes(dir: string): Promise<number> {
+  try {
+    const s = await statfs(dir)
+    return Number(s.bavail) * Number(s.bsize)
+  } catch {
+    return Infinity // not there yet: nothing to wait for, the next write tells
+  }
+}
+
+/**
+ * Resolves once `free(dir)` reports `bytes` or more, polling every `everyMs`.
+ *
+ * @throws the signal's reason when it aborts first.
+ */
+export async function waitForSpace(
+  dir: string,
+  bytes: number,
+  opts: { signal: AbortSignal; free?: (dir: string) => Promise<number>; everyMs?: number }
+): Promise<void> {
+  const free = opts.free ?? freeBytes
+  for (;;) {
+    opts.signal.throwIfAborted()
+    if ((await free(dir)) >= bytes) return
+    await sleep(opts.everyMs ?? SPACE_POLL_MS, undefined, { signal: opts.signal })
+  }
+}
