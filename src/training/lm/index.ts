@@ -40,7 +40,13 @@ export {
   type CompiledGpt
 } from './model.js'
 export { LmTrainer, type LmStepResult, type LmTrainerOptions } from './trainer.js'
-export { warmupCosineLr, type WarmupCosine } from './schedule.js'
+export {
+  defaultWarmupSteps,
+  roundLr,
+  warmupCosineLr,
+  type RoundSchedule,
+  type WarmupCosine
+} from './schedule.js'
 export { trainLmRound, type LmRoundOptions, type LmRoundResult } from './round.js'
 export { generate, sampleToken, type GenerateOptions, type Generated } from './generate.js'
 export { GptSpecError, LmOptionsError, PromptTooLongError } from './errors.js'

@@ -2,13 +2,14 @@
  * One local round of a language model, as a pure function of its inputs so that a peer can
  * re-execute it: from the weights the trainer holds and a fresh optimizer state, `H` steps on
  * the windows a `WindowSampler(tokens, { batchSize, context, seed })` draws, at a constant
- * learning rate. With a deterministic trainer (CPU, one thread) the same inputs give the same
- * weights bit for bit.
+ * learning rate or at the rates of the round's share of a warm-up + cosine schedule (`schedule`).
+ * With a deterministic trainer (CPU, one thread) the same inputs give the same weights bit for bit.
  */
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
 import { NonFiniteLossError } from '../runtime/index.js'
 import { WindowSampler, type WindowBatch } from '../text/index.js'
+import { roundLr, type RoundSchedule } from './schedule.js'
 import type { LmTrainer } from './trainer.js'
 
 const log = logger('shoal:training:lm')
@@ -19,7 +20,10 @@ export interface LmRoundOptions {
   H: number
   /** Windows per step. */
   batchSize: number
+  /** The rate of every step, or the schedule's peak. */
   lr: number
+  /** The round's share of a warm-up + cosine schedule; absent: `lr` on every step. */
+  schedule?: RoundSchedule | undefined
   /** The round's data-order seed: it draws the window offsets. */
   seed: number
   signal?: AbortSignal
@@ -47,6 +51,7 @@ export interface LmRoundResult {
  * A step with a non-finite loss ends the round early (rolled back); the result says `diverged`.
  *
  * @throws {ContextTooLongError} when `tokens` hold no window of context + 1.
+ * @throws {LmOptionsError} LM_OPTIONS_INVALID for an invalid schedule.
  * @throws the signal's reason when aborted.
  */
 export async function trainLmRound(
@@ -59,6 +64,7 @@ export async function trainLmRound(
     context: trainer.model.spec.context,
     seed: opts.seed
   })
+  roundLr(opts.lr, opts.schedule, 0) // an invalid schedule fails before any step
   trainer.setState()
   let steps = 0
   let lossSum = 0
@@ -72,7 +78,7 @@ export async function trainLmRound(
     const batch: WindowBatch = sampler.next()
     const t0 = performance.now()
     try {
-      const r = await trainer.step(batch, opts.lr)
+      const r = await trainer.step(batch, roundLr(opts.lr, opts.schedule, steps))
       if (steps === 0) lossBefore = r.loss
       lossAfter = r.loss
       lossSum += r.loss

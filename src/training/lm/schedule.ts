@@ -40,3 +40,40 @@ export function warmupCosineLr(s: WarmupCosine, step: number): number {
   const p = Math.min(1, (step - s.warmupSteps) / span)
   return min + ((s.lr - min) * (1 + Math.cos(Math.PI * p))) / 2
 }
+
+/**
+ * A round's share of a run's warm-up + cosine schedule (the peak is the round's `lr`): local
+ * step `i` of the round is the run's step `step + i`. All values resolved, so that a verifier
+ * re-running the round from its receipt needs no default.
+ */
+export interface RoundSchedule {
+  /** The run's step of the round's first local step (round × H in a swarm job). */
+  step: number
+  warmupSteps: number
+  /** Steps of the whole run (rounds × H in a swarm job). */
+  totalSteps: number
+  minLr: number
+}
+
+/** The default warm-up of a run of `totalSteps`: min(100, 5 % of it), rounded. */
+export function defaultWarmupSteps(totalSteps: number): number {
+  return Math.min(100, Math.round(totalSteps * 0.05))
+}
+
+/**
+ * The rate of a round's local step `i` (from 0) with peak `lr`: `lr` itself without a schedule.
+ *
+ * @throws {LmOptionsError} LM_OPTIONS_INVALID for a schedule with negative, non-integer or non-finite values.
+ */
+export function roundLr(lr: number, schedule: RoundSchedule | undefined, i: number): number {
+  if (schedule === undefined) return lr
+  if (!Number.isInteger(schedule.step) || schedule.step < 0) {
+    throw new LmOptionsError(`round schedule: step must be an integer ≥ 0, got ${schedule.step}`, {
+      schedule
+    })
+  }
+  return warmupCosineLr(
+    { lr, minLr: schedule.minLr, warmupSteps: schedule.warmupSteps, totalSteps: schedule.totalSteps },
+    schedule.step + i
+  )
+}

@@ -58,9 +58,20 @@ export const JobOuterSchema = z.strictObject({
   momentum: z.number().min(0).lt(1)
 })
 
+/**
+ * A language model's learning-rate schedule (docs/lm.md): a local step's rate is a function of
+ * the job's step (round × H + step) over its rounds × H steps: a linear warm-up of `warmupSteps`
+ * (default min(100, 5 % of the steps)) to `lr`, then a cosine decay to `minLr` (default lr / 10).
+ */
+export const JobScheduleSchema = z.strictObject({
+  type: z.literal('warmup-cosine'),
+  warmupSteps: z.int().min(0).max(1_000_000_000).optional(),
+  minLr: z.number().min(0).optional()
+})
+
 /** Training hyper-parameters of a job. */
 export const JobHyperSchema = z.strictObject({
-  /** Learning rate of every local step. */
+  /** Learning rate of every local step (the peak, with a `schedule`). */
   lr: positive,
   /** Examples per local step. */
   batchSize: z.int().min(1).max(65_536),
@@ -71,7 +82,9 @@ export const JobHyperSchema = z.strictObject({
   /** Rounds to run (a node stops after round `rounds − 1`). */
   rounds: z.int().min(1).max(1_000_000).optional(),
   /** Held-out accuracy at which a node may stop early. */
-  targetAccuracy: z.number().gt(0).max(1).optional()
+  targetAccuracy: z.number().gt(0).max(1).optional(),
+  /** A language model's warm-up + cosine schedule; absent: `lr` on every step. */
+  schedule: JobScheduleSchema.optional()
 })
 
 /**

@@ -29,9 +29,16 @@ import {
   SwarmOptionsError,
   type ReexecInput
 } from './errors.js'
-import { REPRODUCIBLE_EP } from './constants.js'
+import { DEFAULT_ROUNDS, REPRODUCIBLE_EP } from './constants.js'
 import type { JobSpec } from './job.js'
-import { roundRerunner, type ParamLayout, type RoundRerunner, type ShardData } from './local/index.js'
+import {
+  checkScheduleClaim,
+  receiptSchedule,
+  roundRerunner,
+  type ParamLayout,
+  type RoundRerunner,
+  type ShardData
+} from './local/index.js'
 
 export {
   ReexecClosedError,
@@ -71,8 +78,8 @@ export interface RoundReexecutorInit {
   /** Jobs kept compiled, each with its CPU trainer; the least recently used is closed beyond it (default 2). */
   maxTrainers?: number
   /**
-   * Refuse receipts whose `hyper.lr`, `hyper.batchSize` or `hyper.steps` differ from the
-   * job's `lr`, `batchSize` and `H` (default true), which also bounds the cost of a re-run by
+   * Refuse receipts whose `hyper.lr`, `hyper.batchSize`, `hyper.steps` or `hyper.schedule` differ
+   * from the job's `lr`, `batchSize`, `H` and the round's share of its schedule (default true), which also bounds the cost of a re-run by
    * the job's H. Set it to false to re-run the receipt's own values, for trainers that
    * override them (`SwarmTrainerInit.lr`, `batchSize`, `H`). The optimizer must always be
    * the job's: the compiled graph fixes it.
@@ -261,6 +268,7 @@ export class RoundReexecutor implements Reexecutor {
       H,
       batchSize: claims.hyper.batchSize,
       lr: claims.hyper.lr,
+      schedule: receiptSchedule(claims.hyper.schedule),
       seed: claims.seed,
       signal
     })
@@ -334,6 +342,7 @@ export class RoundReexecutor implements Reexecutor {
     }
     if (hyper.steps !== spec.hyper.H)
       mismatch('hyper.steps', hyper.steps, spec.hyper.H, "local steps other than the job's H")
+    checkScheduleClaim(hyper.schedule, spec, claims.round, DEFAULT_ROUNDS)
   }
 
   /** Run a component's read; a failure (other than an abort) becomes a ReexecInputError. */

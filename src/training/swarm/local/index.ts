@@ -32,6 +32,7 @@
  */
 import { paramsOf } from '../../graph/index.js'
 import { gptParams } from '../../lm/index.js'
+import { SwarmOptionsError } from '../errors.js'
 import { isGptModel, type ClassifierJobSpec, type JobModel, type LmJobSpec } from '../job.js'
 import { ClassifierRounds } from './classifier.js'
 import { LmRounds } from './lm.js'
@@ -45,11 +46,19 @@ export function modelParams(model: JobModel): ParamLayout {
 /**
  * The local rounds of a job, by the kind of its model.
  *
- * @throws {SwarmOptionsError} for data that does not fit the job's model.
+ * @throws {SwarmOptionsError} for data that does not fit the job's model, or a classifier job with a schedule.
  * @throws the model compiler's spec errors.
  */
 export function localRounds(init: LocalRoundsInit): LocalRounds {
   const job = init.job
+  if (!isGptModel(job.model) && job.hyper.schedule !== undefined) {
+    throw new SwarmOptionsError(
+      "a learning-rate schedule (hyper.schedule) is for language-model jobs; the job's model is a classifier",
+      {
+        option: 'schedule'
+      }
+    )
+  }
   return isGptModel(job.model)
     ? new LmRounds(job as LmJobSpec, init)
     : new ClassifierRounds(job as ClassifierJobSpec, init)
@@ -60,6 +69,14 @@ export { LmRounds, concatTokens } from './lm.js'
 export { OuterOptimizer } from './outer.js'
 export { roundRerunner, type Rerun, type RerunOptions, type RoundRerunner } from './rerun.js'
 export { LM_EVAL_BATCH, LM_EVAL_WINDOWS } from './constants.js'
+export {
+  SCHEDULE_TYPE,
+  checkScheduleClaim,
+  jobRoundSchedule,
+  receiptSchedule,
+  scheduleHyper,
+  type ScheduleHyper
+} from './schedule.js'
 export {
   isTextShard,
   type LocalEvaluation,

@@ -1,14 +1,23 @@
 /**
  * A GPT language model's rounds: H steps on random next-token windows of the node's text shards
- * (`trainLmRound`, AdamW from a zeroed state), evaluated on the held-out text in nats per token
- * (nats per character for the byte tokenizer).
+ * (`trainLmRound`, AdamW from a zeroed state) at the job's rate or at round r's share of its
+ * warm-up + cosine schedule (`hyper.schedule`, over rounds × H steps; the receipt carries it),
+ * evaluated on the held-out text in nats per token (nats per character for the byte tokenizer).
  */
-import { LmTrainer, compileGpt, initGptParams, trainLmRound, type CompiledGpt } from '../../lm/index.js'
+import {
+  LmTrainer,
+  compileGpt,
+  initGptParams,
+  trainLmRound,
+  type CompiledGpt,
+  type RoundSchedule
+} from '../../lm/index.js'
 import type { ExecutionProviderName } from '../../runtime/index.js'
 import { ContextTooLongError, evalWindows, requireWindow, type WindowBatch } from '../../text/index.js'
 import { LM_EVAL_BATCH, LM_EVAL_WINDOWS } from './constants.js'
 import { SwarmOptionsError, SwarmStateError } from '../errors.js'
 import type { LmJobSpec } from '../job.js'
+import { jobRoundSchedule, scheduleHyper } from './schedule.js'
 import {
   isTextShard,
   type LocalEvaluation,
@@ -113,6 +122,7 @@ export class LmRounds implements LocalRounds {
       H: o.H,
       batchSize: o.batchSize,
       lr: o.lr,
+      schedule: this.schedule(o.round, o.lr),
       seed: o.seed,
       signal: o.signal,
       ...(o.beforeStep !== undefined ? { beforeStep: o.beforeStep } : {})
@@ -125,8 +135,15 @@ export class LmRounds implements LocalRounds {
     return { loss: await this.runtime().evaluate(this.test) }
   }
 
-  receiptHyper(): Record<string, unknown> {
-    return {}
+  receiptHyper(round: number): Record<string, unknown> {
+    const s = this.schedule(round, this.init.options.lr)
+    return s === undefined ? {} : { schedule: scheduleHyper(s) }
+  }
+
+  /** Round `round`'s share of the job's schedule (undefined: a constant rate). */
+  private schedule(round: number, lr: number): RoundSchedule | undefined {
+    const { H, rounds } = this.init.options
+    return jobRoundSchedule(this.init.job.hyper.schedule, { lr, H, rounds }, round)
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { shapeSize } from '../../data/index.js'
 import { compileModel, initState } from '../../graph/index.js'
-import { LmTrainer, compileGpt, trainLmRound } from '../../lm/index.js'
+import { LmTrainer, compileGpt, trainLmRound, type RoundSchedule } from '../../lm/index.js'
 import { Trainer } from '../../runtime/index.js'
 import { ReexecSpecError } from '../errors.js'
 import { isGptModel, type JobSpec } from '../job.js'
@@ -17,6 +17,8 @@ export interface RerunOptions {
   H: number
   batchSize: number
   lr: number
+  /** A language model's round schedule (`receiptSchedule` of the receipt's `hyper.schedule`); absent: constant `lr`. */
+  schedule?: RoundSchedule | undefined
   seed: number
   signal: AbortSignal
 }
@@ -80,6 +82,9 @@ export function roundRerunner(spec: JobSpec): RoundRerunner {
   return {
     params: compiled.params,
     async rerun(start, data, o) {
+      if (o.schedule !== undefined) {
+        throw new ReexecSpecError('hyper.schedule', "a learning-rate schedule for a classifier's round", {})
+      }
       if (isTextShard(data)) misfit('the shards hold text; the job trains a classifier', {})
       if (data.count <= 0 || shapeSize(data.sampleShape) !== shapeSize(model.input)) {
         misfit(

@@ -68,7 +68,7 @@ export interface LocalRounds {
   train(opts: LocalRoundOptions): Promise<LocalRoundResult>
   /** The held-out evaluation of the weights held; undefined without held-out data. */
   evaluate(signal: AbortSignal): Promise<LocalEvaluation | undefined>
-  /** What a round's receipt adds to its `hyper` (DP-SGD's parameters). */
+  /** What a round's receipt adds to its `hyper` (DP-SGD's parameters, a language model's schedule). */
   receiptHyper(round: number): Record<string, unknown>
   close(): Promise<void>
 }
@@ -82,7 +82,7 @@ export interface LocalRoundsInit {
   test?: ShardData | undefined
   options: Pick<
     ResolvedSwarmOptions,
-    'batchSize' | 'H' | 'rounds' | 'deterministic' | 'device' | 'fallbackToCpu' | 'threads'
+    'lr' | 'batchSize' | 'H' | 'rounds' | 'deterministic' | 'device' | 'fallbackToCpu' | 'threads'
   >
   /** DP-SGD's noise secret (tests only). */
   noiseSeed?: number | undefined

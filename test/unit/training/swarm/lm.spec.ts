@@ -1,7 +1,8 @@
 /**
  * Language-model rounds in the swarm: three nodes in one process (in-memory hub and store) train
- * a tiny GPT on contiguous (non-IID) shards of a text, with plain averaging and with DiLoCo's
- * outer step; their held-out loss falls and they end on one model.
+ * a tiny GPT on contiguous (non-IID) shards of a text, with plain averaging, with DiLoCo's
+ * outer step and with a warm-up + cosine schedule; their held-out loss falls, they end on one
+ * model, and a verifier re-runs their rounds from the receipts bit for bit.
  */
 import assert from 'node:assert/strict'
 import { decodeWeights } from '../../../../src/training/export/index.js'
@@ -11,7 +12,9 @@ import {
   resultHash,
   type ReceiptClaims
 } from '../../../../src/training/receipts/index.js'
-import { compileGpt, initGptParams } from '../../../../src/training/lm/index.js'
+import { LmTrainer, compileGpt, initGptParams, trainLmRound } from '../../../../src/training/lm/index.js'
+import { jobRoundSchedule, localRounds } from '../../../../src/training/swarm/local/index.js'
+import { resolveOptions } from '../../../../src/training/swarm/options.js'
 import {
   MemoryCheckpointStore,
   MemoryHub,
@@ -29,7 +32,7 @@ import {
 } from '../../../../src/training/swarm/index.js'
 import { mobyDick, splitText, textTokens } from '../../../../src/training/text/index.js'
 import { TINY } from '../lm/tiny.js'
-import { CREATOR, DATASET_CID, distance, identityOf } from './helpers.js'
+import { CREATOR, DATASET_CID, distance, identityOf, jobInput } from './helpers.js'
 
 const NODES = 3
 const ROUNDS = 5
@@ -216,6 +219,110 @@ describe('swarm: language-model rounds', function () {
     } finally {
       await reexec.close()
     }
+  })
+
+  it('a warm-up + cosine schedule over rounds × H: receipts carry each round’s share, a verifier re-runs it bit for bit; a receipt without it re-runs at the constant rate', async () => {
+    const job = lmJob({
+      hyper: {
+        lr: 1e-2,
+        batchSize: 8,
+        H: 12,
+        k: NODES - 1,
+        rounds: ROUNDS,
+        schedule: { type: 'warmup-cosine' }
+      }
+    })
+    const run = await runSwarm(job)
+    check(run, job, 'scheduled')
+    // min(100, 5 % of 60 steps) = 3 warm-up steps, the floor lr / 10.
+    for (const c of run.claims) {
+      assert.equal(c.hyper.lr, 1e-2)
+      assert.deepEqual(c.hyper.schedule, {
+        type: 'warmup-cosine',
+        step: c.round * 12,
+        warmupSteps: 3,
+        totalSteps: 60,
+        minLr: 1e-3
+      })
+    }
+    const components = {
+      job: async (): Promise<JobSpec> => job,
+      weights: async (cid: string) => decodeWeights(await run.store.get(cid)),
+      shards: async (cids: readonly string[]) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
+    }
+    const reexec = new RoundReexecutor(components)
+    const loose = new RoundReexecutor(components, { strictHyper: false })
+    try {
+      for (const c of run.claims) {
+        const r = await reexec.run(c)
+        assert.equal(r.resultHash, c.resultHash, `round ${c.round} of ${c.iss.slice(-6)} re-runs to its hash`)
+      }
+      // The last round (past the warm-up, at the end of the decay) without its schedule: a strict
+      // verifier refuses it (not the job's schedule); a loose one re-runs it at the constant rate,
+      // as an old receipt, which gives other weights than the claimed ones.
+      const c = run.claims.at(-1)!
+      const { schedule: _dropped, ...old } = c.hyper
+      await assert.rejects(reexec.run({ ...c, hyper: old }), {
+        code: 'REEXEC_SPEC_MISMATCH',
+        field: 'hyper.schedule'
+      })
+      await assert.rejects(
+        reexec.run({ ...c, hyper: { ...c.hyper, schedule: { ...(c.hyper.schedule as object), step: 0 } } }),
+        { code: 'REEXEC_SPEC_MISMATCH', field: 'hyper.schedule', message: /other than the job's/ }
+      )
+      await assert.rejects(
+        loose.run({ ...c, hyper: { ...c.hyper, schedule: { type: 'warmup-cosine', step: -1 } } }),
+        { code: 'REEXEC_SPEC_MISMATCH', field: 'hyper.schedule', message: /malformed/ }
+      )
+      const constant = await loose.run({ ...c, hyper: old })
+      assert.notEqual(constant.resultHash, c.resultHash)
+      const model = compileGpt(TINY)
+      const base = decodeWeights(await run.store.get(c.baseCid))
+      const trainer = await LmTrainer.create(model, { weights: base, deterministic: true })
+      try {
+        await trainLmRound(trainer, shards[shardCids.indexOf(c.shards[0]!.cid)]!, {
+          H: 12,
+          batchSize: 8,
+          lr: 1e-2,
+          seed: c.seed
+        })
+        assert.equal(constant.resultHash, resultHash(trainer.weights(), modelParams(job.model)))
+      } finally {
+        await trainer.close()
+      }
+    } finally {
+      await reexec.close()
+      await loose.close()
+    }
+  })
+
+  it("a round's share of the job's schedule, and a classifier job with a schedule is refused", async () => {
+    const spec = { type: 'warmup-cosine' as const }
+    assert.equal(jobRoundSchedule(undefined, { lr: 1, H: 10, rounds: 4 }, 2), undefined)
+    assert.deepEqual(jobRoundSchedule(spec, { lr: 1e-2, H: 500, rounds: 2 }, 1), {
+      step: 500,
+      warmupSteps: 50,
+      totalSteps: 1000,
+      minLr: 1e-3
+    })
+    assert.deepEqual(
+      jobRoundSchedule({ ...spec, warmupSteps: 7, minLr: 0 }, { lr: 1e-2, H: 20, rounds: 50 }, 3),
+      { step: 60, warmupSteps: 7, totalSteps: 1000, minLr: 0 }
+    )
+    const classifier = parseJobSpec({
+      ...jobInput({ hyper: { lr: 0.05, batchSize: 8, H: 4, k: 1, rounds: 2, schedule: spec } }),
+      creator: CREATOR.did
+    })
+    const options = resolveOptions({ job: classifier, jobId: 'j', did: 'did:key:a' })
+    const tensors = { x: new Float32Array(784), y: new Uint8Array(1), count: 1, sampleShape: [784] }
+    assert.throws(() => localRounds({ job: classifier, jobId: 'j', train: tensors, options }), {
+      code: 'SWARM_OPTIONS_INVALID',
+      message: /schedule/
+    })
+    assert.throws(
+      () => parseJobSpec({ ...lmJob(), hyper: { ...lmJob().hyper, schedule: { type: 'cosine' } } }),
+      { code: 'JOB_INVALID' }
+    )
   })
 
   it('refuses tensors for a language model, text for a classifier, and a shard shorter than a window', () => {
