@@ -184,12 +184,14 @@ interface DutyCycle {
   idle: boolean
   until: string | null
   paused: boolean
+  /** The user paused (node_pause), whatever the duty cycle says (absent: the node does not say). */
+  userPaused?: boolean
   configured: { cycle: number; periodSeconds: number }
 }
 
-/** The duty cycle: read it, and set the share of each period spent training and the period. */
-function DutyCycleCard() {
-  const duty = useLive(async () => rpc<DutyCycle>('node_duty_cycle'), ['job'], 10_000)
+/** The duty cycle (loaded by the node view): shown, and the share of each period and the period set. */
+function DutyCycleCard(p: { duty: ReturnType<typeof useLive<DutyCycle>> }) {
+  const duty = p.duty
   const [share, setShare] = useState('')
   const [minutes, setMinutes] = useState('')
   const [state, setState] = useState<{ busy?: boolean; error?: string }>({})
@@ -269,21 +271,31 @@ export function NodeView(p: { me: NodeInfo | undefined }) {
   )
   const ledger = useLive(async () => rpc<Ledger>('ledger_balances'), ['receipt', 'fraud'])
   const peers = useLive(async () => rpc<Peer[]>('peers_list'), ['peer'])
+  const duty = useLive(async () => rpc<DutyCycle>('node_duty_cycle'), ['job'], 10_000)
   const [busy, setBusy] = useState(false)
   const [actionError, setActionError] = useState<string | undefined>()
+  const [pausedHere, setPausedHere] = useState<boolean | undefined>()
   const jobs = Object.values(contrib.value?.jobs ?? {})
   const total = (f: keyof Contribution): number => jobs.reduce((a, j) => a + Number(j[f]), 0)
   const paused = contrib.value?.paused ?? false
+  // In the duty cycle's idle window the node is paused whatever the user asked: the button
+  // pauses or resumes the user's own pause (node_resume cannot end an idle window). The node
+  // says whether the user paused; one that does not is known outside an idle window, and
+  // inside it from this page's last click.
+  const idle = duty.value?.idle === true
+  const userPaused = duty.value?.userPaused ?? (idle ? (pausedHere ?? false) : paused)
   const toggle = async (): Promise<void> => {
     setBusy(true)
     try {
-      await rpc(paused ? 'node_resume' : 'node_pause')
+      await rpc(userPaused ? 'node_resume' : 'node_pause')
+      setPausedHere(!userPaused)
       setActionError(undefined)
     } catch (e) {
       setActionError((e as Error).message)
     } finally {
       setBusy(false)
       contrib.reload()
+      duty.reload()
     }
   }
   const me = p.me
@@ -322,12 +334,12 @@ export function NodeView(p: { me: NodeInfo | undefined }) {
         <h2>
           Contribution{' '}
           <button
-            class={paused ? 'primary' : ''}
+            class={userPaused ? 'primary' : ''}
             disabled={busy}
             onClick={() => void toggle()}
             data-testid="pause"
           >
-            {paused ? 'Resume training' : 'Pause training'}
+            {userPaused ? 'Resume training' : 'Pause training'}
           </button>
         </h2>
         <Err error={contrib.error ?? actionError} />
@@ -344,10 +356,22 @@ export function NodeView(p: { me: NodeInfo | undefined }) {
             label="sent · received"
             value={`${mib(total('bytesSent'))} · ${mib(total('bytesReceived'))}`}
           />
-          <Stat label="state" value={paused ? 'paused' : 'contributing'} testId="paused-state" />
+          <Stat
+            label="state"
+            value={
+              userPaused
+                ? 'paused'
+                : idle
+                  ? `idle (duty cycle) until ${new Date(duty.value?.until ?? Date.now()).toLocaleTimeString()}`
+                  : paused
+                    ? 'paused'
+                    : 'contributing'
+            }
+            testId="paused-state"
+          />
         </div>
       </div>
-      <DutyCycleCard />
+      <DutyCycleCard duty={duty} />
       <div class="card">
         <h2>Peers ({new Set((peers.value ?? []).map((x) => x.peerId)).size})</h2>
         <Err error={peers.error} />

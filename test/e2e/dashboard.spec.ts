@@ -382,6 +382,30 @@ describe('web dashboard in headless Chromium (a small swarm)', function () {
     await page.click('[data-testid="pause"]')
     await page.waitForFunction(textStarts, { sel: '[data-testid="paused-state"]', prefix: 'contributing' })
     assert.equal(await pausedOn(), false)
+    // In the duty cycle's idle window the cycle pauses the node, not the user: the page says so,
+    // and its button pauses the user's own pause, which outlasts the window. (The page once showed
+    // "paused" with a Resume button that could not end the window.)
+    await swarm.call(t1, 'node_duty_cycle', { cycle: 0.01, periodSeconds: 100 }) // 1 s on, 99 s idle
+    await until(
+      'the duty cycle’s idle window',
+      async () => (await swarm.call<{ idle: boolean }>(t1, 'node_duty_cycle')).idle || undefined,
+      30_000
+    )
+    await page.click('[data-tab="jobs"]')
+    await page.click('[data-tab="node"]')
+    await page.waitForFunction(textStarts, {
+      sel: '[data-testid="paused-state"]',
+      prefix: 'idle (duty cycle) until'
+    })
+    assert.equal(await page.textContent('[data-testid="pause"]'), 'Pause training')
+    await page.click('[data-testid="pause"]')
+    await page.waitForFunction(textStarts, { sel: '[data-testid="paused-state"]', prefix: 'paused' })
+    assert.equal(await page.textContent('[data-testid="pause"]'), 'Resume training')
+    await swarm.call(t1, 'node_duty_cycle', { cycle: 1 })
+    assert.equal(await pausedOn(), true, 'the user’s pause holds after the idle window')
+    await page.click('[data-testid="pause"]')
+    await page.waitForFunction(textStarts, { sel: '[data-testid="paused-state"]', prefix: 'contributing' })
+    assert.equal(await pausedOn(), false)
 
     // Data & consent view: shorten an active grant's expiry, then lift it (a new grant is issued).
     type G = {

@@ -14,6 +14,8 @@ export interface DutyCycleReport {
   idle: boolean
   until?: number
   paused: boolean
+  /** The user paused (`node_pause`), whatever the duty cycle says; absent where not known. */
+  userPaused?: boolean
   configured: { cycle: number; periodMs: number }
 }
 
@@ -29,6 +31,10 @@ const DutyCycleResult = z.object({
   idle: z.boolean().describe('the current window is idle: the duty cycle pauses training'),
   until: z.string().nullable().describe('when the current window ends (ISO 8601); null with a cycle of 1'),
   paused: z.boolean().describe('training is paused now (by the user or the duty cycle)'),
+  userPaused: z
+    .boolean()
+    .optional()
+    .describe('the user paused (node_pause) and must resume (node_resume), whatever the duty cycle says'),
   configured: z
     .object({ cycle: z.number(), periodSeconds: z.number() })
     .describe('the config’s duty cycle, which applies again when the daemon restarts')
@@ -41,6 +47,7 @@ function report(d: DutyCycleReport): z.infer<typeof DutyCycleResult> {
     idle: d.idle,
     until: d.until === undefined ? null : new Date(d.until).toISOString(),
     paused: d.paused,
+    ...(d.userPaused !== undefined ? { userPaused: d.userPaused } : {}),
     configured: { cycle: d.configured.cycle, periodSeconds: d.configured.periodMs / 1000 }
   }
 }

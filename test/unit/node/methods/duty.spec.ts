@@ -66,4 +66,11 @@ describe('node/methods: node_duty_cycle', () => {
     assert.match(refusal({ periodSeconds: 1.5 }), /whole number/)
     assert.equal(m.params.strict().safeParse({ duty: 0.5 }).success, false)
   })
+
+  it('says whether the user paused, apart from the duty cycle’s idle window (the page’s pause button)', async () => {
+    state = { ...state, cycle: 0.5, idle: true, paused: true, userPaused: false }
+    assert.deepEqual([(await call({})).paused, (await call({})).userPaused], [true, false])
+    state = { ...state, userPaused: true }
+    assert.equal((await call({})).userPaused, true)
+  })
 })
