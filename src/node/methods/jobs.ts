@@ -59,6 +59,18 @@ export function jobMethods(
           .object({ lr: z.number().positive(), momentum: z.number().min(0).lt(1) })
           .optional()
           .describe('DiLoCo’s outer step for a gpt job (docs/lm.md); default plain averaging'),
+        schedule: z
+          .enum(['warmup-cosine', 'constant'])
+          .optional()
+          .describe(
+            'gpt: the learning rate over the rounds × H local steps (default warmup-cosine: linear warm-up to lr, cosine decay to lr / 10)'
+          ),
+        warmup: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe('gpt: warm-up steps of the schedule (default min(100, 5 % of rounds × H))'),
         lr: z.number().positive().optional(),
         batchSize: z.number().int().min(1).optional(),
         H: z.number().int().min(1).optional().describe('local steps per round'),
@@ -113,7 +125,15 @@ export function jobMethods(
             H: p.H ?? (dpsgd ? DPSGD_DEFAULTS.H : 50),
             k: p.k ?? 3,
             ...(p.rounds !== undefined ? { rounds: p.rounds } : { rounds: 20 }),
-            ...(p.targetAccuracy !== undefined ? { targetAccuracy: p.targetAccuracy } : {})
+            ...(p.targetAccuracy !== undefined ? { targetAccuracy: p.targetAccuracy } : {}),
+            ...(gpt && p.schedule !== 'constant'
+              ? {
+                  schedule: {
+                    type: 'warmup-cosine' as const,
+                    ...(p.warmup !== undefined ? { warmupSteps: p.warmup } : {})
+                  }
+                }
+              : {})
           },
           dataset: p.dataset,
           // ClippedGossip by default: against every attack of bench:byzantine (1 of 5 trainers) the
