@@ -12,7 +12,7 @@
  *
  * ```
  * asker → { v: 1, digests: { [group]: { n, h } } }   its own groups (h = sha-256 over sorted ids)
- *       ← { ids: { [group]: string[] } }             responder's ids of the groups that differ
+ *       ← { ids: { [group]: string[] } }             responder's ids of the groups that differ (≥ 1 each)
  * asker → { want: string[] }                         the ids it lacks (≤ 256)
  *       ← { items: string[] }                        those items (≤ 256, ≤ 2 MiB)
  * ```
@@ -181,9 +181,12 @@ const DigestsFrame = z.object({
     )
     .refine((d) => Object.keys(d).length <= MAX_SYNC_GROUPS, `more than ${MAX_SYNC_GROUPS} groups`)
 })
+// A group is listed with at least one id (`differing` never lists an empty one): the asker looks
+// up each listed group in its store, so empty groups would let ~7 bytes of frame cost it one
+// lookup each (150,000 in one frame; found by test/unit/fuzz/sync.spec.ts).
 const IdsFrame = z.object({
   ids: z
-    .record(GroupKey, z.array(ItemId).max(MAX_SYNC_IDS))
+    .record(GroupKey, z.array(ItemId).min(1).max(MAX_SYNC_IDS))
     .refine(
       (ids) => Object.values(ids).reduce((n, l) => n + l.length, 0) <= MAX_SYNC_IDS,
       `more than ${MAX_SYNC_IDS} ids`
