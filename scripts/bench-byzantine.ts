@@ -14,9 +14,10 @@
  * Flags: --configs 1/5 (e.g. 1/5,2/6)  --attacks all | none,sign-flip,…  --rules mean,median,clipped-gossip
  *        (all: the six rules, ~45 min for 1/5 on 2 shared cores)  --rounds 6  --H 20
  *        --k n (default N − 1: every honest node may draw every attacker)
- * Writes benchmarks/byzantine.md.
+ * Writes its section of benchmarks/byzantine.md (between `<!-- bench-byzantine <configs> <rules> -->`
+ * markers, replaced by a run with the same configs and rules; the rest of the file is kept).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startDaemon } from './lib/processes.js'
@@ -211,7 +212,10 @@ const pts = (x: number): string =>
 /** Writes benchmarks/byzantine.md from what was measured so far (after every row). */
 async function report(results: ConfigResult[]): Promise<string> {
   const lines: string[] = []
-  lines.push('## Byzantine trainers (scripts/bench-byzantine.ts)', '')
+  lines.push(
+    `## Byzantine trainers: ${CONFIGS.map((c) => `${c.f} of ${c.n}`).join(', ')} (scripts/bench-byzantine.ts)`,
+    ''
+  )
   lines.push(
     `Command: \`npm run bench:byzantine -- --configs ${CONFIGS.map((c) => `${c.f}/${c.n}`).join(',')} --rounds ${ROUNDS} --H ${H}${K !== undefined ? ` --k ${K}` : ''}${ATTACKS.join(',') !== ALL_ATTACKS.join(',') ? ` --attacks ${ATTACKS.join(',')}` : ''} --rules ${RULES.join(',') === ALL_RULES.join(',') ? 'all' : RULES.join(',')}\`  `
   )
@@ -267,8 +271,25 @@ async function report(results: ConfigResult[]): Promise<string> {
     lines.push('')
   }
   const md = lines.join('\n') + '\n'
-  await writeFile(join(import.meta.dirname, '..', 'benchmarks', 'byzantine.md'), md)
+  await writeSection(md)
   return md
+}
+
+/** Replaces this run's section of benchmarks/byzantine.md (same configs and rules), or appends it. */
+async function writeSection(md: string): Promise<void> {
+  const file = join(import.meta.dirname, '..', 'benchmarks', 'byzantine.md')
+  const key = `${CONFIGS.map((c) => `${c.f}/${c.n}`).join(',')} ${RULES.join(',')}`
+  const begin = `<!-- bench-byzantine ${key} -->`
+  const end = `<!-- /bench-byzantine ${key} -->`
+  const block = `${begin}\n${md}${end}\n`
+  const old = await readFile(file, 'utf8').catch(() => '')
+  const at = old.indexOf(begin)
+  const stop = old.indexOf(end, at)
+  const next =
+    at >= 0 && stop >= 0
+      ? old.slice(0, at) + block + old.slice(stop + end.length + 1)
+      : `${old}${old === '' || old.endsWith('\n\n') ? '' : old.endsWith('\n') ? '\n' : '\n\n'}${block}`
+  await writeFile(file, next)
 }
 
 const done: ConfigResult[] = []
