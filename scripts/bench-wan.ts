@@ -125,17 +125,21 @@ async function runOne(n: number, rtt: number): Promise<Row> {
 
     const ds = await swarm.importAndGrant({ alpha: 0.5, seed: 42 })
     const created = Date.now()
-    const job = await swarm.createJob({
-      name: `wan-${n}`,
-      dataset: ds.manifestCid,
-      model: 'mlp',
-      rounds: ROUNDS,
-      H,
-      k: Math.min(3, n - 1),
-      lr: LR,
-      batchSize: BATCH,
-      seed: 1
-    })
+    const job = await swarm.createJob(
+      {
+        name: `wan-${n}`,
+        dataset: ds.manifestCid,
+        model: 'mlp',
+        rounds: ROUNDS,
+        H,
+        k: Math.min(3, n - 1),
+        lr: LR,
+        batchSize: BATCH,
+        seed: 1
+      },
+      // 17 daemons on 2 cores: joining (grant checks, data preparation) takes minutes, not seconds.
+      600_000
+    )
     const first = new Map<string, number>()
     const statuses = await swarm.waitDone(
       job,

@@ -55,10 +55,17 @@ export interface DatasetInfo {
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms
+  let last: unknown
   for (;;) {
-    const v = await fn().catch(() => undefined)
+    const v = await fn().catch((err: unknown) => {
+      last = err
+      return undefined
+    })
     if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > end) {
+      const why = last instanceof Error ? ` (last error: ${last.message})` : ''
+      throw new Error(`timed out waiting for ${what}${why}`)
+    }
     await sleep(300)
   }
 }
@@ -178,22 +185,38 @@ export class LocalSwarm {
     return ds
   }
 
-  /** The owner creates the job; waits until every trainer has joined it. */
-  async createJob(params: Record<string, unknown>): Promise<string> {
+  /**
+   * The owner creates the job; waits (up to `joinMs`) until every trainer has joined it. A
+   * trainer that does not join in time is reported with what it last said: the job unknown to
+   * it, or its last `job_join` error.
+   */
+  async createJob(params: Record<string, unknown>, joinMs = 60_000): Promise<string> {
     const job = await this.call<{ id: string }>(this.owner, 'job_create', params)
     await Promise.all(
-      this.trainers.map(async (t) =>
-        until(`${t.name} to join`, async () => {
-          const list = await this.call<Array<{ id: string; state: string }>>(t, 'job_list')
-          const mine = list.find((j) => j.id === job.id)
-          if (mine === undefined) {
-            await this.call(this.owner, 'job_announce', { job: job.id })
-            return undefined
-          }
-          if (mine.state === 'known') await this.call(t, 'job_join', { job: job.id }).catch(() => {})
-          return mine.state !== 'known' ? true : undefined
+      this.trainers.map(async (t) => {
+        let why = 'the job is not in its job_list'
+        await until(
+          `${t.name} to join`,
+          async () => {
+            const list = await this.call<Array<{ id: string; state: string }>>(t, 'job_list')
+            const mine = list.find((j) => j.id === job.id)
+            if (mine === undefined) {
+              await this.call(this.owner, 'job_announce', { job: job.id })
+              return undefined
+            }
+            if (mine.state === 'known') {
+              why = 'known, not joined'
+              await this.call(t, 'job_join', { job: job.id }).catch((err: unknown) => {
+                why = `job_join: ${err instanceof Error ? err.message : String(err)}`
+              })
+            }
+            return mine.state !== 'known' ? true : undefined
+          },
+          joinMs
+        ).catch((err: unknown) => {
+          throw new Error(`${(err as Error).message}: ${why}`)
         })
-      )
+      })
     )
     return job.id
   }
