@@ -1,6 +1,6 @@
 /**
- * libp2p 3 options for a Shoal node: TCP, noise, yamux, identify, ping, optional bootstrap
- * and mDNS discovery, and gossipsub with signed messages (StrictSign).
+ * libp2p 3 options for a Shoal node: TCP (and QUIC when a listen address is QUIC), noise,
+ * yamux, identify, ping, optional bootstrap and mDNS discovery, and gossipsub with signed messages (StrictSign).
  *
  * The same object works with `createLibp2p(opts)` and as Helia's `libp2p` options (with
  * `config: 'replace'` / `withLibp2pLight`, adding bitswap on top).
@@ -35,6 +35,7 @@ import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import { membersOnlyDHT, type DhtAdmission, type DhtGuardStats } from './dht.js'
 import { netInfo, type NetInfo } from './netinfo.js'
+import { isQuic, quicTransport } from './quic.js'
 import {
   DEFAULT_HEARTBEAT_MS,
   RELAY_MAX_RESERVATIONS,
@@ -55,8 +56,17 @@ export interface P2PServices extends Record<string, unknown> {
 export interface Libp2pOptionsInit {
   /** The node key (`identity.libp2pPrivateKey`): fixes the PeerId and so the DID. */
   privateKey: PrivateKey
-  /** Listen multiaddrs (default `['/ip4/127.0.0.1/tcp/0']`). */
+  /**
+   * Listen multiaddrs (default `['/ip4/127.0.0.1/tcp/0']`). A `/udp/<port>/quic-v1` address
+   * adds the QUIC transport (src/p2p/quic.ts), as does `quic: true`.
+   */
   listen?: string[]
+  /**
+   * The QUIC transport even without a QUIC listen address (to dial QUIC peers). Default: on
+   * when some listen address is QUIC. Its dials leave from a UDP socket of their own, not the
+   * listener's, so it does not make DCUtR hole punching work (docs/p2p.md).
+   */
+  quic?: boolean
   /** Addresses to announce instead of the listen addresses (e.g. a public IP behind NAT). */
   announce?: string[]
   /** Bootstrap multiaddrs (each with `/p2p/<peerId>`); none by default. */
@@ -316,7 +326,11 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
       listen,
       ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {})
     },
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [
+      tcp(),
+      ...(init.quic === true || listen.some(isQuic) ? [quicTransport()] : []),
+      circuitRelayTransport()
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
     peerDiscovery,

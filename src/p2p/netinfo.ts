@@ -3,17 +3,21 @@
  * small libp2p service (`services.netinfo`) over the address manager, which the public
  * `Libp2p` interface does not expose.
  *
- * - reachability: `public` when some non-relayed address was verified (AutoNAT v2 dial-backs,
- *   or UPnP mapping confirmed); `private` when it holds a relay reservation and nothing is
- *   verified; `unknown` otherwise. libp2p's AutoNAT v2 only tests addresses that libp2p counts as
- *   public (`isPrivate` from @libp2p/utils), so a node on a LAN, on loopback, or in the network
- *   lab's 198.18.0.0/15 stays `unknown` or `private`.
+ * - reachability: `public` when some non-relayed address that libp2p counts as public was
+ *   verified (AutoNAT v2 dial-backs of a listen or observed address, or a UPnP mapping
+ *   confirmed); `private` when it holds a relay reservation and nothing is verified; `unknown`
+ *   otherwise. libp2p marks every private listen address "verified" without testing it, so
+ *   those do not count. AutoNAT v2 only tests addresses that libp2p counts as public
+ *   (`isPrivate` from @libp2p/utils), so a node on a LAN, on loopback, or in the network lab's
+ *   198.18.0.0/15 stays `unknown` or `private`; in the lab's IPv6 internet (3fff::/64) a
+ *   founder becomes `public` (docs/p2p.md).
  * - each connection: direct or relayed (`/p2p-circuit`), limited (relay limits apply) or not,
  *   and `upgraded` when it is a direct connection opened while a relayed one to the same peer
  *   was open (DCUtR hole punching, or a direct dial that succeeded later).
  */
 import type { Connection, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
+import { isPrivate } from '@libp2p/utils'
 import { isRelayed } from './addresses.js'
 
 /** Components of {@link NetInfo} (libp2p hands them over). */
@@ -84,7 +88,7 @@ export class NetInfo {
       .map(String)
     const publicVerified = am
       .getAddressesWithMetadata()
-      .some((a) => a.verified && a.type !== 'transport' && !isRelayed(a.multiaddr))
+      .some((a) => a.verified && !isRelayed(a.multiaddr) && !isPrivate(a.multiaddr))
     return {
       reachability: publicVerified ? 'public' : relay.length > 0 ? 'private' : 'unknown',
       listen: am.getListenAddrs().map(String),
