@@ -8,6 +8,12 @@
  *   198.18.0.0/24, the LAN behind NAT router k is 198.19.k.0/24. Nothing is created in the root
  *   namespace (veth pairs are made directly inside the lab's namespaces), so no lab address is
  *   ever routed to a real interface.
+ * - IPv6 (`NetworkLab.create({ ipv6: true })`): every host and router gets an IPv6 address as
+ *   well, the internet 3fff::/64 (RFC 9637, the IPv6 documentation prefix: reserved, never
+ *   routed, and unlike 198.18.0.0/15 not in libp2p's private list, so AutoNAT and DCUtR consider
+ *   these addresses), the LAN behind router k fd00:0:0:k::/64 (ULA, private as a home LAN is),
+ *   and the routers run NAT66 (ip6tables MASQUERADE, port-preserving or `--random-fully`, and the
+ *   same inbound filter). Without the option the lab is IPv4 only, exactly as before.
  * - Every run has a unique prefix `shl<pid base36>x<random>`; `cleanupLeftovers()` removes the
  *   namespaces of earlier runs whose process is gone. A lab tears itself down on `destroy()`,
  *   and on SIGINT/SIGTERM/exit of the process that made it.
@@ -65,12 +71,17 @@ export interface LabHost {
   ns: string
   /** The host's own address (public, or on its NAT's LAN). */
   ip: string
-  /** Behind a NAT: the router's namespace and public address. */
-  router?: { ns: string; ip: string; symmetric: boolean }
+  /** Its IPv6 address (a lab made with `ipv6: true`): public 3fff::, or ULA behind a NAT. */
+  ip6?: string
+  /** Behind a NAT: the router's namespace and public address (`ip6`: its public IPv6 one). */
+  router?: { ns: string; ip: string; ip6?: string; symmetric: boolean }
 }
 
 const PREFIX_RE = /^shl([0-9a-z]+)x[0-9a-f]{4}-/
 const INTERNET = '198.18.0'
+/** The lab's IPv6 internet (RFC 9637 documentation prefix) and the LANs behind its routers (ULA). */
+const INTERNET6 = '3fff::'
+const LAN6 = (k: number): string => `fd00:0:0:${k.toString(16)}::`
 /** The iptables chain that holds a host's partition rules. */
 const PARTITION_CHAIN = 'SHOAL_PARTITION'
 
@@ -95,6 +106,25 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A NAT router as the lab builds it (`lan`: its IPv4 LAN's first three octets; `lan6`: its IPv6 LAN prefix). */
+interface Router {
+  ns: string
+  wanIp: string
+  wanIp6?: string
+  lan: string
+  lan6?: string
+  symmetric: boolean
+}
+
+function routerOf(r: Router): NonNullable<LabHost['router']> {
+  return {
+    ns: r.ns,
+    ip: r.wanIp,
+    ...(r.wanIp6 !== undefined ? { ip6: r.wanIp6 } : {}),
+    symmetric: r.symmetric
+  }
+}
+
 /** See the module doc. */
 export class NetworkLab {
   readonly prefix: string
@@ -107,10 +137,13 @@ export class NetworkLab {
   private nextLan = 1
   private inetPort = 0
   private destroyed = false
+  /** Whether hosts and routers get IPv6 addresses and NAT66 too. */
+  readonly ipv6: boolean
   private readonly onSignal: (signal: NodeJS.Signals) => void
   private readonly onExit: () => void
 
-  private constructor() {
+  private constructor(ipv6: boolean) {
+    this.ipv6 = ipv6
     this.prefix = `shl${process.pid.toString(36)}x${randomBytes(2).toString('hex')}`
     this.onExit = () => this.destroySync()
     this.onSignal = (signal) => {
@@ -120,12 +153,13 @@ export class NetworkLab {
   }
 
   /** Whether this machine can run the lab (root, ip, iptables). */
-  static async available(): Promise<{ ok: boolean; reason?: string }> {
+  static async available(opts: { ipv6?: boolean } = {}): Promise<{ ok: boolean; reason?: string }> {
     if (process.getuid?.() !== 0) return { ok: false, reason: 'the lab needs root (network namespaces)' }
     for (const [cmd, args] of [
       ['ip', ['-V']],
       ['iptables', ['--version']],
-      ['tc', ['-V']]
+      ['tc', ['-V']],
+      ...(opts.ipv6 === true ? ([['ip6tables', ['--version']]] as const) : [])
     ] as const) {
       try {
         await run(cmd, [...args])
@@ -150,12 +184,15 @@ export class NetworkLab {
     return removed
   }
 
-  /** A new lab with its internet namespace (a bridge); earlier leftovers are removed first. */
-  static async create(): Promise<NetworkLab> {
-    const ok = await NetworkLab.available()
+  /**
+   * A new lab with its internet namespace (a bridge); earlier leftovers are removed first.
+   * `ipv6`: hosts and routers get IPv6 addresses and NAT66 as well (see the module doc).
+   */
+  static async create(opts: { ipv6?: boolean } = {}): Promise<NetworkLab> {
+    const ok = await NetworkLab.available(opts)
     if (!ok.ok) throw new LabError('LAB_UNAVAILABLE', ok.reason!)
     await NetworkLab.cleanupLeftovers()
-    const lab = new NetworkLab()
+    const lab = new NetworkLab(opts.ipv6 === true)
     process.once('exit', lab.onExit)
     process.once('SIGINT', lab.onSignal)
     process.once('SIGTERM', lab.onSignal)
@@ -186,8 +223,8 @@ export class NetworkLab {
     return sh('ip', ['netns', 'exec', ns, ...cmd])
   }
 
-  /** Plugs `ns` into the internet bridge as `ifname` with the next public address. */
-  private async plugInternet(ns: string, ifname: string): Promise<string> {
+  /** Plugs `ns` into the internet bridge as `ifname` with the next public address(es). */
+  private async plugInternet(ns: string, ifname: string): Promise<{ ip: string; ip6?: string }> {
     const port = `p${++this.inetPort}`
     await sh('ip', [
       'link',
@@ -205,17 +242,21 @@ export class NetworkLab {
     ])
     await this.nsRun(this.inet, ['ip', 'link', 'set', port, 'master', 'br0'])
     await this.nsRun(this.inet, ['ip', 'link', 'set', port, 'up'])
-    const ip = `${INTERNET}.${this.nextPublic++}`
+    const n = this.nextPublic++
+    const ip = `${INTERNET}.${n}`
     await this.nsRun(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', ifname])
+    // nodad: usable at once (duplicate address detection would hold it "tentative" for ~2 s)
+    const ip6 = this.ipv6 ? `${INTERNET6}${n.toString(16)}` : undefined
+    if (ip6 !== undefined)
+      await this.nsRun(ns, ['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', ifname, 'nodad'])
     await this.nsRun(ns, ['ip', 'link', 'set', ifname, 'up'])
-    return ip
+    return ip6 !== undefined ? { ip, ip6 } : { ip }
   }
 
   /** A host with a public address on the internet bridge. */
   async addPublicHost(name: string): Promise<LabHost> {
     const ns = await this.namespace(name)
-    const ip = await this.plugInternet(ns, 'eth0')
-    return { name, ns, ip }
+    return { name, ns, ...(await this.plugInternet(ns, 'eth0')) }
   }
 
   /**
@@ -226,8 +267,7 @@ export class NetworkLab {
   async addNatHost(name: string, opts: { symmetric?: boolean } = {}): Promise<LabHost> {
     const router = await this.natRouter(`${name}-r`, opts.symmetric === true)
     const ns = await this.namespace(name)
-    const ip = await this.attach(ns, router)
-    return { name, ns, ip, router: { ns: router.ns, ip: router.wanIp, symmetric: router.symmetric } }
+    return { name, ns, ...(await this.attach(ns, router)), router: routerOf(router) }
   }
 
   /**
@@ -241,8 +281,10 @@ export class NetworkLab {
     const router = await this.natRouter(`${host.name}-r${this.nextLan}`, opts.symmetric === true)
     // Deleting one end of a veth pair deletes both: the old LAN link is gone.
     await this.nsRun(host.ns, ['ip', 'link', 'del', 'eth0'])
-    host.ip = await this.attach(host.ns, router)
-    host.router = { ns: router.ns, ip: router.wanIp, symmetric: router.symmetric }
+    const { ip, ip6 } = await this.attach(host.ns, router)
+    host.ip = ip
+    if (ip6 !== undefined) host.ip6 = ip6
+    host.router = routerOf(router)
     return host
   }
 
@@ -251,16 +293,27 @@ export class NetworkLab {
    * {@link attach}); `symmetric` maps each connection to a random source port
    * (`--random-fully`), so an address seen by one peer is useless to another.
    */
-  private async natRouter(
-    name: string,
-    symmetric: boolean
-  ): Promise<{ ns: string; wanIp: string; lan: string; symmetric: boolean }> {
+  private async natRouter(name: string, symmetric: boolean): Promise<Router> {
     const k = this.nextLan++
     const ns = await this.namespace(name)
-    const wanIp = await this.plugInternet(ns, 'wan')
+    const wan = await this.plugInternet(ns, 'wan')
     await this.nsRun(ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
+    if (this.ipv6) await this.nsRun(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'])
+    for (const iptables of this.ipv6 ? ['iptables', 'ip6tables'] : ['iptables'])
+      await this.natRules(ns, iptables, symmetric)
+    return {
+      ns,
+      wanIp: wan.ip,
+      ...(wan.ip6 !== undefined ? { wanIp6: wan.ip6, lan6: LAN6(k) } : {}),
+      lan: `198.19.${k}`,
+      symmetric
+    }
+  }
+
+  /** A router's NAT (MASQUERADE on `wan`) and its inbound filter, for `iptables` or `ip6tables`. */
+  private async natRules(ns: string, iptables: string, symmetric: boolean): Promise<void> {
     await this.nsRun(ns, [
-      'iptables',
+      iptables,
       '-t',
       'nat',
       '-A',
@@ -273,7 +326,7 @@ export class NetworkLab {
     ])
     // Nothing from the internet reaches the LAN unless it belongs to a connection from inside.
     await this.nsRun(ns, [
-      'iptables',
+      iptables,
       '-A',
       'FORWARD',
       '-i',
@@ -286,11 +339,10 @@ export class NetworkLab {
       '-j',
       'DROP'
     ])
-    return { ns, wanIp, lan: `198.19.${k}`, symmetric }
   }
 
-  /** Links a host's namespace to a router's LAN (router .1, host .2); returns the host's address. */
-  private async attach(ns: string, router: { ns: string; lan: string }): Promise<string> {
+  /** Links a host's namespace to a router's LAN (router .1 / ::1, host .2 / ::2); returns the host's addresses. */
+  private async attach(ns: string, router: Router): Promise<{ ip: string; ip6?: string }> {
     await sh('ip', [
       'link',
       'add',
@@ -310,7 +362,11 @@ export class NetworkLab {
     await this.nsRun(ns, ['ip', 'addr', 'add', `${router.lan}.2/24`, 'dev', 'eth0'])
     await this.nsRun(ns, ['ip', 'link', 'set', 'eth0', 'up'])
     await this.nsRun(ns, ['ip', 'route', 'add', 'default', 'via', `${router.lan}.1`])
-    return `${router.lan}.2`
+    if (router.lan6 === undefined) return { ip: `${router.lan}.2` }
+    await this.nsRun(router.ns, ['ip', '-6', 'addr', 'add', `${router.lan6}1/64`, 'dev', 'lan', 'nodad'])
+    await this.nsRun(ns, ['ip', '-6', 'addr', 'add', `${router.lan6}2/64`, 'dev', 'eth0', 'nodad'])
+    await this.nsRun(ns, ['ip', '-6', 'route', 'add', 'default', 'via', `${router.lan6}1`])
+    return { ip: `${router.lan}.2`, ip6: `${router.lan6}2` }
   }
 
   /** Limits a host's uplink and downlink to `mbit` Mbit/s (tc tbf on its interface, and on its router's LAN side). */
@@ -329,12 +385,14 @@ export class NetworkLab {
    * known to the others by its router's address, so both its own and its router's are cut.
    */
   async partition(a: readonly LabHost[], b: readonly LabHost[]): Promise<void> {
-    const addrs = (h: LabHost): string[] => (h.router !== undefined ? [h.ip, h.router.ip] : [h.ip])
+    const addrs = (h: LabHost): string[] =>
+      [h.ip, h.router?.ip, h.ip6, h.router?.ip6].filter((x): x is string => x !== undefined)
     const cut = async (host: LabHost, others: readonly LabHost[]): Promise<void> => {
       await this.partitionChain(host)
       for (const ip of others.flatMap(addrs)) {
-        await this.nsRun(host.ns, ['iptables', '-A', PARTITION_CHAIN, '-s', ip, '-j', 'DROP'])
-        await this.nsRun(host.ns, ['iptables', '-A', PARTITION_CHAIN, '-d', ip, '-j', 'DROP'])
+        const iptables = ip.includes(':') ? 'ip6tables' : 'iptables'
+        await this.nsRun(host.ns, [iptables, '-A', PARTITION_CHAIN, '-s', ip, '-j', 'DROP'])
+        await this.nsRun(host.ns, [iptables, '-A', PARTITION_CHAIN, '-d', ip, '-j', 'DROP'])
       }
       this.partitioned.add(host)
     }
@@ -344,16 +402,20 @@ export class NetworkLab {
 
   /** Ends every partition: each cut host's partition chain is flushed. */
   async heal(): Promise<void> {
-    for (const h of this.partitioned) await this.nsRun(h.ns, ['iptables', '-F', PARTITION_CHAIN])
+    for (const h of this.partitioned)
+      for (const iptables of this.ipv6 ? ['iptables', 'ip6tables'] : ['iptables'])
+        await this.nsRun(h.ns, [iptables, '-F', PARTITION_CHAIN])
     this.partitioned.clear()
   }
 
   /** The host's partition chain, created and hooked into INPUT and OUTPUT once. */
   private async partitionChain(host: LabHost): Promise<void> {
     if (this.chains.has(host.ns)) return
-    await this.nsRun(host.ns, ['iptables', '-N', PARTITION_CHAIN])
-    await this.nsRun(host.ns, ['iptables', '-I', 'INPUT', '-j', PARTITION_CHAIN])
-    await this.nsRun(host.ns, ['iptables', '-I', 'OUTPUT', '-j', PARTITION_CHAIN])
+    for (const iptables of this.ipv6 ? ['iptables', 'ip6tables'] : ['iptables']) {
+      await this.nsRun(host.ns, [iptables, '-N', PARTITION_CHAIN])
+      await this.nsRun(host.ns, [iptables, '-I', 'INPUT', '-j', PARTITION_CHAIN])
+      await this.nsRun(host.ns, [iptables, '-I', 'OUTPUT', '-j', PARTITION_CHAIN])
+    }
     this.chains.add(host.ns)
   }
 
