@@ -48,6 +48,8 @@ export interface JobRun {
   /** Peer models aggregated over all rounds; 0 at the end of a k > 0 job means it trained alone. */
   aggregated: number
   error?: { code?: string; message: string }
+  /** Times the run stalled on a full disk with no round done since (its resume backs off). */
+  stalls?: number
   startedAt: number
   lastAnnouncement?: UpdateAnnouncement
   /** Publishes on the job's updates topic without recording (for lingering re-announcements). */

@@ -209,6 +209,7 @@ export class JobRunner {
       excluded,
       receipts: prev?.receipts ?? 0,
       aggregated: prev?.aggregated ?? 0,
+      ...(prev?.stalls !== undefined ? { stalls: prev.stalls } : {}),
       startedAt: prev?.startedAt ?? Date.now()
     }
     run.trainer = new SwarmTrainer(
@@ -283,6 +284,7 @@ export class JobRunner {
         ...(Number.isFinite(run.allowance) ? { maxRounds: run.allowance } : {}),
         onRound: async (s) => {
           recordRound(run, s)
+          run.stalls = 0
           const reached = s.nextRound - 1
           await this.c.db.put('checkpoints', s.checkpointCid, {
             cid: s.checkpointCid,
@@ -351,11 +353,14 @@ export class JobRunner {
   private async resumeWhenSpace(run: JobRun): Promise<void> {
     const id = run.job.id
     await run.trainer.stop().catch(() => {})
+    const stalls = run.stalls ?? 0
+    run.stalls = stalls + 1
     const need = spaceNeeded(modelParams(run.job.spec.model))
     const free = this.c.freeSpace
     try {
       await waitForSpace(this.c.checkpointsDir, need, {
         signal: run.controller.signal,
+        stalls,
         ...(free !== undefined ? { free } : {})
       })
     } catch {

@@ -21,6 +21,7 @@ import type { ReceiptInput } from '../../../../src/training/index.js'
 import { loadConfig } from '../../../../src/node/config/index.js'
 import { NodeDb } from '../../../../src/node/db.js'
 import { JobRunner, imageJobData } from '../../../../src/node/jobs/index.js'
+import { freeBytes, waitForSpace } from '../../../../src/node/jobs/space.js'
 import { CREATOR, DATASET_CID, identityOf, jobInput } from '../../training/swarm/helpers.js'
 
 const ME = identityOf(71).did
@@ -170,5 +171,28 @@ describe('node/jobs: a full disk mid-job', function () {
     )
     // Round 1 again from the round-0 checkpoint, bit for bit: the receipt signed before stands.
     assert.deepEqual(issued[2], issued[1])
+  })
+
+  it('waitForSpace looks until the space is there, and gives up when its signal aborts', async () => {
+    const seen: number[] = [0, 10, 1_000_000]
+    let calls = 0
+    await waitForSpace(dir, 1000, {
+      signal: new AbortController().signal,
+      everyMs: 1,
+      free: async () => seen[calls++]!
+    })
+    assert.equal(calls, 3)
+    const ac = new AbortController()
+    const waiting = waitForSpace(dir, 1000, {
+      signal: ac.signal,
+      everyMs: 1,
+      free: async () => {
+        ac.abort(new Error('left'))
+        return 0
+      }
+    })
+    await assert.rejects(waiting, { name: 'AbortError' })
+    const free = await freeBytes(dir)
+    assert.ok(free > 0 && Number.isFinite(free), `free bytes of a real dir: ${free}`)
   })
 })
