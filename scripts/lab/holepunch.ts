@@ -74,7 +74,7 @@ async function form(swarm: LocalSwarm, founder: LabHost): Promise<void> {
     const patched = `shoal-invite:${Buffer.from(JSON.stringify(body)).toString('base64url')}`
     await swarm.call(t, 'swarm_join', { invite: patched })
   }
-  await swarm.meshTrainers(90_000)
+  await swarm.meshTrainers(240_000)
 }
 
 const lab = await NetworkLab.create({ ipv6: true })
