@@ -254,11 +254,7 @@ export class ShoalNode {
           swarm,
           path: join(this.repo.ledgerDir, 'governance'),
           documents: store,
-          addresses: () =>
-            helia.libp2p.getMultiaddrs().map((a) => {
-              const s = a.toString()
-              return s.includes('/p2p/') ? s : `${s}/p2p/${identity.peerId.toString()}`
-            }),
+          addresses: () => helia.libp2p.services.netinfo.advertised(),
           log: log('shoal:node:governance')
         }),
         async (g) => g.start(),

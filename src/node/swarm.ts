@@ -352,11 +352,8 @@ export class NodeSwarm implements GossipAccess {
       })
     }
     const credential = await issueCredential(founder, swarm, did, opts)
-    const peer = this.c.identity.peerId.toString()
-    const bootstrap = this.c.helia.libp2p.getMultiaddrs().map((a) => {
-      const s = a.toString()
-      return s.includes('/p2p/') ? s : `${s}/p2p/${peer}`
-    })
+    // Listen addresses too: a public one is not advertised until AutoNAT has verified it.
+    const bootstrap = this.c.helia.libp2p.services.netinfo.advertised()
     return encodeInvite({ v: 1, swarm, bootstrap, credential })
   }
 

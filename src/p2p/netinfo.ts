@@ -15,13 +15,14 @@
  *   and `upgraded` when it is a direct connection opened while a relayed one to the same peer
  *   was open (DCUtR hole punching, or a direct dial that succeeded later).
  */
-import type { Connection, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { Connection, PeerId, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
 import { isPrivate } from '@libp2p/utils'
 import { isRelayed } from './addresses.js'
 
 /** Components of {@link NetInfo} (libp2p hands them over). */
 export interface NetInfoComponents {
+  peerId: PeerId
   addressManager: AddressManager
   events: TypedEventTarget<Libp2pEvents>
 }
@@ -96,6 +97,26 @@ export class NetInfo {
       relay,
       addresses
     }
+  }
+
+  /**
+   * The addresses to hand to others (invites, `shoal id`), each ending in `/p2p/<this peer>`:
+   * what libp2p advertises (verified and relay addresses) and the addresses this node listens
+   * on, verified or not. libp2p advertises a public listen address only once AutoNAT v2 has
+   * verified it, which needs peers already connected: a fresh founder on a public IP would
+   * otherwise hand out invites that name no address at all. Unverified observed addresses are
+   * left out (an observed port behind a NAT is rarely dialable).
+   */
+  advertised(): string[] {
+    const am = this.components.addressManager
+    const peer = this.components.peerId.toString()
+    const out = new Set<string>()
+    const add = (addr: string): void => {
+      out.add(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`)
+    }
+    for (const a of am.getAddresses()) add(a.toString())
+    for (const a of am.getAddressesWithMetadata()) if (a.type === 'transport') add(a.multiaddr.toString())
+    return [...out]
   }
 
   /** How one connection runs. */

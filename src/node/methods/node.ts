@@ -56,7 +56,7 @@ export function nodeMethods(node: NodeInfoSource): RpcMethod[] {
           did: node.identity.did,
           peerId: node.identity.peerId.toString(),
           version: node.version,
-          listenAddresses: node.libp2p.getMultiaddrs().map((a) => a.toString()),
+          listenAddresses: node.libp2p.services.netinfo.advertised(),
           reachability: net.reachability,
           observedAddresses: net.observed,
           relayAddresses: net.relay,

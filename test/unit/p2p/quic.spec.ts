@@ -55,6 +55,7 @@ describe('p2p: QUIC transport', function () {
 })
 
 describe('p2p: netinfo reachability', () => {
+  const PEER = '12D3KooWP35oae73w8AoNUeDMHqebY4yykPAo4gUQwNMncYdWmpH'
   function info(addrs: Array<{ addr: string; type: string; verified: boolean }>): NetInfo {
     const metadata = addrs.map((a) => ({
       multiaddr: multiaddr(a.addr),
@@ -63,6 +64,7 @@ describe('p2p: netinfo reachability', () => {
       expires: 0
     }))
     const components = {
+      peerId: { toString: () => PEER },
       addressManager: {
         getAddressesWithMetadata: () => metadata,
         getAddresses: () => metadata.filter((m) => m.verified).map((m) => m.multiaddr),
@@ -75,6 +77,27 @@ describe('p2p: netinfo reachability', () => {
   }
   const circuit =
     '/ip6/3fff::2/udp/4001/quic-v1/p2p/12D3KooWP35oae73w8AoNUeDMHqebY4yykPAo4gUQwNMncYdWmpH/p2p-circuit'
+
+  it('advertised: a public listen address not verified yet is handed out (invites name it), with the peer id', () => {
+    const r = info([
+      { addr: '/ip6/3fff::2/tcp/4001', type: 'transport', verified: false },
+      { addr: '/ip4/127.0.0.1/tcp/4001', type: 'transport', verified: true },
+      { addr: '/ip6/3fff::9/tcp/50123', type: 'observed', verified: false },
+      { addr: circuit, type: 'transport', verified: true }
+    ])
+    assert.deepEqual(
+      r.advertised().sort(),
+      [`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}`, `/ip6/3fff::2/tcp/4001/p2p/${PEER}`, circuit].sort()
+    )
+  })
+
+  it('advertised: a verified observed address is handed out once', () => {
+    const r = info([
+      { addr: `/ip4/198.18.0.7/tcp/4001/p2p/${PEER}`, type: 'observed', verified: true },
+      { addr: '/ip4/198.18.0.7/tcp/4001', type: 'transport', verified: true }
+    ])
+    assert.deepEqual(r.advertised(), [`/ip4/198.18.0.7/tcp/4001/p2p/${PEER}`])
+  })
 
   it('public: a public listen address that AutoNAT verified', () => {
     const r = info([{ addr: '/ip6/3fff::2/tcp/4001', type: 'transport', verified: true }])
