@@ -202,10 +202,15 @@ export class NodeJobs {
   }
 
   /** The duty cycle now (see {@link setDutyCycle}) and the one in the node's config. */
-  dutyCycle(): DutyCycleState & { paused: boolean; configured: { cycle: number; periodMs: number } } {
+  dutyCycle(): DutyCycleState & {
+    paused: boolean
+    userPaused: boolean
+    configured: { cycle: number; periodMs: number }
+  } {
     return {
       ...this.pausing.dutyCycle,
       paused: this.pausing.paused,
+      userPaused: this.pausing.userPaused,
       configured: {
         cycle: this.c.training.dutyCycle,
         periodMs: this.c.training.dutyPeriodSeconds * 1000

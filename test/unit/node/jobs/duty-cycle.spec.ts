@@ -97,6 +97,7 @@ describe('node/jobs: the duty cycle at run time', () => {
         periodMs: 60_000,
         idle: false,
         paused: false,
+        userPaused: false,
         configured: { cycle: 1, periodMs: 60_000 }
       })
       const d = jobs.setDutyCycle(0.5, 3_600_000)
@@ -106,6 +107,7 @@ describe('node/jobs: the duty cycle at run time', () => {
       assert.deepEqual(d.configured, { cycle: 1, periodMs: 60_000 }, 'the config is unchanged')
       jobs.pauseAll()
       assert.equal(jobs.isPaused, true)
+      assert.equal(jobs.dutyCycle().userPaused, true)
       jobs.setDutyCycle(0.75, 3_600_000) // a new active window does not end the user's pause
       assert.equal(jobs.isPaused, true)
       jobs.resumeAll()
@@ -118,6 +120,8 @@ describe('node/jobs: the duty cycle at run time', () => {
       jobs.setDutyCycle(1e-9, 86_400_000) // active for 86 µs, then idle for a day
       while (!jobs.dutyCycle().idle) await new Promise((resolve) => setImmediate(resolve))
       assert.equal(jobs.isPaused, true)
+      // The page's pause button reads this: the cycle pauses the node, the user did not.
+      assert.equal(jobs.dutyCycle().userPaused, false)
       assert.equal(jobs.dutyCycle().paused, true)
       jobs.setDutyCycle(1, 60_000)
       assert.equal(jobs.isPaused, false)
