@@ -159,6 +159,28 @@ async function runOne(n: number, rtt: number): Promise<Row> {
       const s = statuses.get(t.name)!
       if (s.state !== 'done') throw new Error(`${t.name}: ${s.state} ${JSON.stringify(s.error)}`)
     }
+    // What each volunteer's rounds took in: peer models aggregated, refused, not fetched in time.
+    const intake = swarm.trainers.map((t) => {
+      const h = statuses.get(t.name)!.history
+      return {
+        name: t.name,
+        used: h.reduce((a, r) => a + r.peers.length, 0),
+        rejected: h.reduce((a, r) => a + r.rejected, 0),
+        unavailable: h.reduce((a, r) => a + r.unavailable, 0)
+      }
+    })
+    console.log(
+      'peer models per volunteer (aggregated / refused / not fetched in time): ' +
+        intake.map((x) => `${x.name} ${x.used}/${x.rejected}/${x.unavailable}`).join(', ')
+    )
+    const alone = swarm.trainers.filter((_, i) => intake[i]!.used === 0)
+    if (alone.length > 0) {
+      // Trained alone: the warnings its daemon logged say why (SHOAL_LOG=warn in the lab).
+      const t = alone[0]!
+      const lines = (t.daemon?.output() ?? '').trim().split('\n').slice(-40)
+      console.log(`${alone.length} volunteer(s) aggregated no peer model; the last lines of ${t.name}'s log:`)
+      console.log(lines.join('\n'))
+    }
 
     // Connections between volunteers: direct or through the founder's relay.
     let pairs = 0
