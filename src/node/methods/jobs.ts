@@ -3,6 +3,8 @@ import { z } from 'zod'
 import type { ContentStore } from '../../storage/index.js'
 import {
   AGGREGATION_RULES,
+  DEFAULT_LM_BATCH_SIZE,
+  DEFAULT_LM_LR,
   DEFAULT_LM_OPTIMIZER,
   DPSGD_DEFAULTS,
   GPT_DEFAULT,
@@ -71,8 +73,17 @@ export function jobMethods(
           .min(0)
           .optional()
           .describe('gpt: warm-up steps of the schedule (default min(100, 5 % of rounds × H))'),
-        lr: z.number().positive().optional(),
-        batchSize: z.number().int().min(1).optional(),
+        lr: z
+          .number()
+          .positive()
+          .optional()
+          .describe('peak learning rate (default 0.05; gpt: 2e-3; dp-sgd: the tuned DPSGD_DEFAULTS)'),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('examples (gpt: windows) per local step (default 32; gpt: 16)'),
         H: z.number().int().min(1).optional().describe('local steps per round'),
         k: z.number().int().min(0).optional().describe('peer models aggregated per round'),
         rounds: z.number().int().min(1).optional(),
@@ -120,8 +131,9 @@ export function jobMethods(
           ...(p.outer !== undefined ? { outer: p.outer } : {}),
           hyper: {
             // A DP-SGD job's open settings are the tuned ones (bench:dpsgd: larger, fewer batches).
-            lr: p.lr ?? (dpsgd ? DPSGD_DEFAULTS.lr : 0.05),
-            batchSize: p.batchSize ?? (dpsgd ? DPSGD_DEFAULTS.batchSize : 32),
+            // A gpt job's: bench:lm's AdamW settings (a classifier's 0.05 makes AdamW diverge).
+            lr: p.lr ?? (dpsgd ? DPSGD_DEFAULTS.lr : gpt ? DEFAULT_LM_LR : 0.05),
+            batchSize: p.batchSize ?? (dpsgd ? DPSGD_DEFAULTS.batchSize : gpt ? DEFAULT_LM_BATCH_SIZE : 32),
             H: p.H ?? (dpsgd ? DPSGD_DEFAULTS.H : 50),
             k: p.k ?? 3,
             ...(p.rounds !== undefined ? { rounds: p.rounds } : { rounds: 20 }),

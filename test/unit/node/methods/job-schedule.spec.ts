@@ -31,5 +31,10 @@ describe('job_create: the learning-rate schedule of a gpt job', () => {
     assert.equal(hyper[2]!.schedule, undefined)
     assert.equal(hyper[3]!.schedule, undefined)
     assert.throws(() => m.params.parse({ name: 'lm', dataset: DATASET, schedule: 'linear' }))
+    // A gpt job's open rate and batch are the language model's (AdamW), not a classifier's SGD ones.
+    assert.equal(hyper[0]!.lr, 2e-3)
+    assert.equal(hyper[0]!.batchSize, 16)
+    assert.equal(hyper[3]!.lr, 0.05)
+    assert.equal(hyper[3]!.batchSize, 32)
   })
 })
