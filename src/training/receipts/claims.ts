@@ -42,7 +42,7 @@ const finite = z.number()
 
 /** Hyper-parameters of the round; unknown keys are kept (signed, but not interpreted). */
 export const HyperSchema = z.looseObject({
-  /** Learning rate (of the first step, when scheduled). */
+  /** Learning rate (the peak, when `schedule` is given: the round's rates follow from it). */
   lr: finite.positive(),
   /** Examples per step. */
   batchSize: z.int().positive(),
