@@ -115,12 +115,36 @@ describe('node/cli and job_create: language models', () => {
       [string, Record<string, unknown>]
     ]
     assert.equal(mlp.model, 'mlp')
+    const [[, warm]] = (await cli([
+      'job',
+      'create',
+      '--dataset',
+      DATASET,
+      '--model',
+      'gpt',
+      '--warmup',
+      '30'
+    ])) as [[string, Record<string, unknown>]]
+    assert.equal(warm.warmup, 30)
+    assert.equal('schedule' in warm, false)
+    const [[, flat]] = (await cli([
+      'job',
+      'create',
+      '--dataset',
+      DATASET,
+      '--model',
+      'gpt',
+      '--schedule',
+      'constant'
+    ])) as [[string, Record<string, unknown>]]
+    assert.equal(flat.schedule, 'constant')
   })
 
-  it('job create refuses an unreadable spec file and a bad --outer (usage)', async () => {
+  it('job create refuses an unreadable spec file, a bad --outer and a bad --schedule (usage)', async () => {
     for (const argv of [
       ['--model', join(dir, 'nowhere.json')],
-      ['--model', 'gpt', '--outer', '0.7']
+      ['--model', 'gpt', '--outer', '0.7'],
+      ['--model', 'gpt', '--schedule', 'linear']
     ]) {
       await assert.rejects(
         cli(['job', 'create', '--dataset', DATASET, ...argv]),

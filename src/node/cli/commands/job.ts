@@ -32,6 +32,12 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'job name', 'job')
     .option('--model <name>', 'mlp, cnn, gpt (GPT_DEFAULT, on a text dataset) or a JSON spec file', 'mlp')
     .option('--outer <lr,momentum>', 'gpt: DiLoCo’s outer step, e.g. 0.7,0.9 (default plain averaging)')
+    .option(
+      '--warmup <steps>',
+      'gpt: warm-up steps of the learning-rate schedule (default min(100, 5 %))',
+      int
+    )
+    .option('--schedule <kind>', 'gpt: warmup-cosine (default) or constant (one rate for every step)')
     .option('--rounds <n>', 'rounds', int)
     .option('--H <n>', 'local steps per round', int)
     .option('--k <n>', 'peer models aggregated per round', int)
@@ -56,7 +62,7 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
       Number.parseFloat
     )
     .action(async (o: Record<string, string | number | undefined>) => {
-      const { clipNorm, noiseMultiplier, model, outer, ...rest } = o
+      const { clipNorm, noiseMultiplier, model, outer, schedule, ...rest } = o
       const params: Record<string, unknown> = Object.fromEntries(
         Object.entries(rest).filter(([, v]) => v !== undefined)
       )
@@ -74,6 +80,17 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
           )
         }
         params.outer = { lr, momentum }
+      }
+      if (schedule === 'constant') params.schedule = 'constant'
+      else if (schedule !== undefined && schedule !== 'warmup-cosine') {
+        throw new ShoalError(
+          'JOB_USAGE',
+          `--schedule is warmup-cosine or constant, got ${schedule}`,
+          {},
+          {
+            category: 'usage'
+          }
+        )
       }
       if (clipNorm !== undefined) params.privacy = { clipNorm, noiseMultiplier: noiseMultiplier ?? 0 }
       const r = await (await ctx.client()).call<{ id: string; name: string }>('job_create', params)
