@@ -34,6 +34,24 @@ export class NodeDb {
   }
 
   /**
+   * Writes several records at once: all of them or none (one level batch), so that records that
+   * must agree (a receipt and its chain's head) never diverge when a write fails half-way (a
+   * full disk). Listeners are told after the batch is written, in order.
+   */
+  async putAll(
+    entries: ReadonlyArray<{ [K in RecordKind]: { kind: K; key: string; value: NodeRecords[K] } }[RecordKind]>
+  ): Promise<void> {
+    await this.db.batch(
+      entries.map((e) => ({
+        type: 'put' as const,
+        key: `${e.kind}!${e.key}`,
+        value: JSON.stringify(e.value)
+      }))
+    )
+    for (const e of entries) for (const l of this.putListeners) l(e.kind, e.key, e.value)
+  }
+
+  /**
    * Calls `listener` after each record is written (the node's event bus derives its events from
    * them); returns the unsubscribe function. A listener must not throw nor block.
    */

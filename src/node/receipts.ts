@@ -270,15 +270,23 @@ export class NodeReceipts {
     const jwt = await issueReceipt(this.c.identity, input, prev?.jwt ?? null)
     const hash = receiptHash(jwt)
     const doc = await pinReceipt(this.c.documents, jwt, this.log)
-    await this.c.db.put(RECEIPTS_KIND, hash, {
-      hash,
-      jwt,
-      job: input.job,
-      round: input.round,
-      issuer: did,
-      ...(doc === undefined ? {} : { doc })
-    })
-    await this.c.db.put('receipt-head', did, { jwt, hash })
+    // The receipt and the chain's head in one batch: with the receipt stored but the head not (a
+    // disk that fills between two writes), the next round would chain to the old head and fork.
+    await this.c.db.putAll([
+      {
+        kind: RECEIPTS_KIND,
+        key: hash,
+        value: {
+          hash,
+          jwt,
+          job: input.job,
+          round: input.round,
+          issuer: did,
+          ...(doc === undefined ? {} : { doc })
+        }
+      },
+      { kind: 'receipt-head', key: did, value: { jwt, hash } }
+    ])
     this.indexed(did, hash)
     if (this.topics !== undefined) {
       this.c.swarm.gossip

@@ -236,6 +236,42 @@ describe('node/receipts: gossip, storage, verification and the ledger', function
     assert.equal((await node.receipts.list({ job: 'job-restart' })).length, 4)
   })
 
+  it('a disk that fills between writes cannot fork the chain: a receipt and its head are stored together', async () => {
+    const node = await makeNode()
+    const input = (round: number): ReturnType<typeof honestInput> =>
+      honestInput({ round, grant: 'g-alice', shards: [0], job: 'job-disk' })
+    const r0 = await node.receipts.issue(input(0))
+    // The disk fills right after the receipt's own write: the chain head's write fails (ENOSPC).
+    let armed = true
+    const full = (): never => {
+      armed = false
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+    }
+    const put = node.db.put.bind(node.db)
+    const putAll = node.db.putAll.bind(node.db)
+    node.db.put = (async (...a: Parameters<NodeDb['put']>) =>
+      armed && a[0] === 'receipt-head' ? full() : put(...a)) as NodeDb['put']
+    node.db.putAll = (async (e: Parameters<NodeDb['putAll']>[0]) =>
+      armed && e.some((x) => x.kind === 'receipt-head') ? full() : putAll(e)) as NodeDb['putAll']
+    const r1 = await node.receipts.issue(input(1)).catch(() => undefined)
+    // Space returns; round 1 is trained again, later (another iat), then round 2.
+    node.db.put = put
+    node.db.putAll = putAll
+    const again = await node.receipts.issue({ ...input(1), iat: 1_700_000_500 })
+    assert.equal(r1, undefined, 'the failed write is reported')
+    const r2 = await node.receipts.issue({ ...input(2), iat: 1_700_000_600 })
+    assert.equal((await verifyChain([r0, again, r2])).ok, true)
+    // What the node stores (and serves to peers by receipt sync) is that one chain: no orphan
+    // receipt of round 1 beside it (two receipts on one prev are a fork; its issuer is excluded).
+    const own = await node.receipts.list({ job: 'job-disk' })
+    assert.deepEqual(
+      own.map((r) => r.round),
+      [0, 1, 2]
+    )
+    const stored = await verifyChain(own.map((r) => r.jwt))
+    assert.equal(stored.ok, true, JSON.stringify(stored))
+  })
+
   it('stops listening after stop()', async () => {
     const n = await makeNode()
     await n.receipts.stop()
