@@ -326,22 +326,29 @@ export class JobRunner {
         'job finished on this node'
       )
     } catch (caught) {
-      if (this.stopped) return
-      const full = asDiskFull(caught)
-      const err = (full ?? caught) as ShoalError
-      run.error = { code: err.code, message: err.message }
-      if (full !== undefined && run.state !== 'left' && run.state !== 'unlearning') {
-        run.state = 'stalled'
-        this.c.log.error(
-          { job: id, round: run.trainer.round, err: run.error },
-          'disk full: the job stalls on this node and resumes from its checkpoint when space returns'
-        )
-        void this.resumeWhenSpace(run)
-        return
-      }
-      run.state = 'failed'
-      this.c.log.error({ job: id, err: run.error }, 'job failed on this node')
+      if (!this.stopped) this.ended(run, caught)
     }
+  }
+
+  /**
+   * A run that ended with an error: a full disk stalls it until space returns (unless it was
+   * left or is being unlearned), anything else fails it.
+   */
+  private ended(run: JobRun, caught: unknown): void {
+    const full = asDiskFull(caught)
+    const err = (full ?? caught) as ShoalError
+    run.error = { code: err.code, message: err.message }
+    if (full !== undefined && run.state !== 'left' && run.state !== 'unlearning') {
+      run.state = 'stalled'
+      this.c.log.error(
+        { job: run.job.id, round: run.trainer.round, err: run.error },
+        'disk full: the job stalls on this node and resumes from its checkpoint when space returns'
+      )
+      void this.resumeWhenSpace(run)
+      return
+    }
+    run.state = 'failed'
+    this.c.log.error({ job: run.job.id, err: run.error }, 'job failed on this node')
   }
 
   /**
@@ -377,12 +384,7 @@ export class JobRunner {
         await started?.trainer.stop().catch(() => {})
         this.runs.set(id, run)
       }
-      const full = asDiskFull(caught)
-      const err = (full ?? caught) as ShoalError
-      run.error = { code: err.code, message: err.message }
-      if (full !== undefined) return void this.resumeWhenSpace(run)
-      run.state = 'failed'
-      this.c.log.error({ job: id, err: run.error }, 'job failed on this node')
+      this.ended(run, caught) // still full: stalls again
     }
   }
 

@@ -1,10 +1,11 @@
 /**
  * A job stalled by a full disk (`DISK_FULL`) resumes by itself once space returns: how much free
  * space counts as returned, and the wait for it (the data dir's file system, polled with statfs;
- * no write is tried while it is full). See docs/operations.md, "A full disk".
+ * no write is tried while it is full). See docs/training-swarm.md, "A full disk".
  */
 import { statfs } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { maxModelBytes } from '../../training/index.js'
 
 /** How often a stalled job looks at the free space. */
 export const SPACE_POLL_MS = 2_000
@@ -16,12 +17,12 @@ export const MIN_FREE_INODES = 64
 export const SPACE_MARGIN_BYTES = 8 * 1_048_576
 
 /**
- * The free bytes a job of this parameter layout needs to go on: a round stores its shared model and its checkpoint
- * (and keeps the previous ones until the next round), so four models plus the margin.
+ * The free bytes a job of this parameter layout needs to go on: a round stores its shared model
+ * and its checkpoint (and keeps the previous ones until the next round), so four encoded models
+ * plus the margin.
  */
-export function spaceNeeded(layout: ReadonlyArray<{ shape: number[] }>): number {
-  const params = layout.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0)
-  return 4 * 4 * params + SPACE_MARGIN_BYTES
+export function spaceNeeded(layout: ReadonlyArray<{ shape: readonly number[] }>): number {
+  return 4 * maxModelBytes(layout) + SPACE_MARGIN_BYTES
 }
 
 /**
