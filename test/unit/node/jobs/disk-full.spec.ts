@@ -8,9 +8,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CID } from 'multiformats/cid'
-import { Rng, logger, rawCid } from '../../../../src/common/index.js'
-import type { ContentStore, Dataset, GrantInfo } from '../../../../src/storage/index.js'
+import { logger, rawCid } from '../../../../src/common/index.js'
+import type { GrantInfo } from '../../../../src/storage/index.js'
 import {
   ContentWeightStore,
   createJob,
@@ -23,25 +22,11 @@ import { NodeDb } from '../../../../src/node/db.js'
 import { JobRunner, imageJobData } from '../../../../src/node/jobs/index.js'
 import { freeBytes, waitForSpace } from '../../../../src/node/jobs/space.js'
 import { CREATOR, DATASET_CID, identityOf, jobInput } from '../../training/swarm/helpers.js'
+import { memoryContent, syntheticImages, until } from './helpers.js'
 
 const ME = identityOf(71).did
 const SHARD = rawCid('disk-full spec shard')
 const GRANT = 'grant-disk-full-spec'
-
-function images(count: number): Dataset {
-  const rng = new Rng(3)
-  const features = new Uint8Array(count * 784).map(() => rng.int(256))
-  const labels = new Uint8Array(count).map((_, i) => i % 10)
-  return { features, labels, count, shape: [28, 28], classes: 10 }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 describe('node/jobs: a full disk mid-job', function () {
   this.timeout(30_000)
@@ -64,21 +49,6 @@ describe('node/jobs: a full disk mid-job', function () {
     fillAt = 1
     issued.length = 0
     finished.length = 0
-    const objects = new Map<string, Uint8Array>()
-    const content: Pick<ContentStore, 'add' | 'get' | 'unpin'> = {
-      add: async (source) => {
-        if (full)
-          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ERR_PUT_FAILED' })
-        const bytes = source as Uint8Array
-        const cid = CID.parse(rawCid(bytes))
-        objects.set(cid.toString(), bytes.slice())
-        return { cid, size: bytes.byteLength, encrypted: false }
-      },
-      get: async function* (cid) {
-        yield objects.get(cid.toString())!.slice()
-      },
-      unpin: async (cid) => void objects.delete(cid.toString())
-    }
     const grant: GrantInfo = {
       id: GRANT,
       dataset: DATASET_CID,
@@ -106,10 +76,10 @@ describe('node/jobs: a full disk mid-job', function () {
       data: {
         grants: async () => [grant],
         budget: async () => undefined,
-        readShard: async () => images(64),
+        readShard: async () => syntheticImages(64, 3),
         prep: imageJobData
       },
-      models: new ContentWeightStore({ content }),
+      models: new ContentWeightStore({ content: memoryContent(() => full) }),
       receipts: {
         issue: async (input) => {
           issued.push(input)

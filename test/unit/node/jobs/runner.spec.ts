@@ -6,10 +6,9 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CID } from 'multiformats/cid'
-import { Rng, hasCode, logger, rawCid } from '../../../../src/common/index.js'
+import { hasCode, logger, rawCid } from '../../../../src/common/index.js'
 import type { GossipHandler, GossipMeta, TopicSpec } from '../../../../src/p2p/index.js'
-import type { ContentStore, Dataset, GrantInfo } from '../../../../src/storage/index.js'
+import type { GrantInfo } from '../../../../src/storage/index.js'
 import {
   ContentWeightStore,
   createJob,
@@ -23,6 +22,7 @@ import { loadConfig, type ShoalConfig } from '../../../../src/node/config/index.
 import { NodeDb } from '../../../../src/node/db.js'
 import { JobRequestError, JobRunner, imageJobData } from '../../../../src/node/jobs/index.js'
 import { CREATOR, DATASET_CID, identityOf, jobInput } from '../../training/swarm/helpers.js'
+import { memoryContent, syntheticImages, until } from './helpers.js'
 
 const ME = identityOf(61).did
 const PEER = identityOf(62).did
@@ -31,23 +31,6 @@ const SHARD = rawCid('runner-spec shard 0')
 const GRANT = 'grant-runner-spec'
 const OTHER_DATASET = rawCid('a dataset this node holds no grant for')
 const SAMPLES = 96
-
-/** 28×28 uint8 digits-like images, seeded: class c is a bright band at rows 2c..2c+4, plus noise. */
-function syntheticImages(count: number, seed: number): Dataset {
-  const rng = new Rng(seed)
-  const features = new Uint8Array(count * 784)
-  const labels = new Uint8Array(count)
-  for (let i = 0; i < count; i++) {
-    const c = i % 10
-    labels[i] = c
-    for (let p = 0; p < 784; p++) {
-      const row = Math.floor(p / 28)
-      const band = row >= 2 * c + 2 && row < 2 * c + 6 ? 180 : 0
-      features[i * 784 + p] = Math.min(255, band + rng.int(60))
-    }
-  }
-  return { features, labels, count, shape: [28, 28], classes: 10 }
-}
 
 /** Gossip by hand: `published` keeps what was sent, `deliver` plays a peer on a topic. */
 class FakeGossip {
@@ -82,36 +65,6 @@ class FakeGossip {
 
   async deliver(topic: string, msg: unknown, did: string): Promise<void> {
     for (const h of this.handlers.get(topic) ?? []) await h(structuredClone(msg), { did } as GossipMeta)
-  }
-}
-
-/** A content store in memory, as much of one as `ContentWeightStore` uses. */
-function memoryContent(): Pick<ContentStore, 'add' | 'get' | 'unpin'> {
-  const objects = new Map<string, Uint8Array>()
-  return {
-    add: async (source) => {
-      assert.ok(source instanceof Uint8Array, 'models are stored as one buffer')
-      const cid = CID.parse(rawCid(source))
-      objects.set(cid.toString(), source.slice())
-      return { cid, size: source.byteLength, encrypted: false }
-    },
-    get: async function* (cid) {
-      const bytes = objects.get(cid.toString())
-      if (bytes === undefined) throw new Error(`no object ${cid.toString()}`)
-      yield bytes.slice()
-    },
-    unpin: async (cid) => {
-      objects.delete(cid.toString())
-    }
-  }
-}
-
-/** Polls a condition on the event loop (no fixed sleep); fails with `what` past the deadline. */
-async function until(predicate: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
 
