@@ -1,7 +1,8 @@
 /**
  * Language models from the command line and the RPC: `shoal dataset import --source text|moby-dick`
- * sends the text options; `shoal job create --model gpt|<spec.json> --outer lr,momentum` and
- * job_create turn them into a gpt job (AdamW by default).
+ * sends the text options; `shoal job create --model gpt|<spec.json> --outer lr,momentum
+ * --warmup N | --schedule constant` and job_create turn them into a gpt job (AdamW, lr 2e-3 and the
+ * warm-up + cosine schedule by default).
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -18,9 +19,10 @@ import type { NodeJobs } from '../../../src/node/jobs/index.js'
 import { jobMethods } from '../../../src/node/methods/index.js'
 import type { RpcClient } from '../../../src/node/rpc/index.js'
 import type { ContentStore } from '../../../src/storage/index.js'
-import { DEFAULT_LM_OPTIMIZER, GPT_DEFAULT } from '../../../src/training/index.js'
+import { DEFAULT_LM_OPTIMIZER, GPT_DEFAULT, parseJobSpec } from '../../../src/training/index.js'
 
 const DATASET = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+const CREATOR = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
 const TINY = { type: 'gpt', name: 'tiny', vocab: 256, context: 16, layers: 1, heads: 2, dModel: 16 }
 
 async function cli(argv: string[]): Promise<Array<[string, Record<string, unknown>]>> {
@@ -49,6 +51,32 @@ async function cli(argv: string[]): Promise<Array<[string, Record<string, unknow
   registerJobCommands(program, ctx)
   await program.parseAsync(argv, { from: 'user' })
   return calls
+}
+
+/** The params `shoal job create --dataset <DATASET> …args` sends to job_create. */
+async function created(...args: string[]): Promise<Record<string, unknown>> {
+  const [[, params]] = (await cli(['job', 'create', '--dataset', DATASET, ...args])) as [
+    [string, Record<string, unknown>]
+  ]
+  return params
+}
+
+/** job_create over a fake NodeJobs: `call` runs it with a name and the dataset, `seen` keeps the specs it created. */
+function jobCreate(): {
+  call: (params: Record<string, unknown>) => Promise<unknown>
+  parse: (params: Record<string, unknown>) => unknown
+  seen: Array<Record<string, unknown>>
+} {
+  const seen: Array<Record<string, unknown>> = []
+  const jobs = { create: async (spec: Record<string, unknown>) => seen.push(spec) } as unknown as NodeJobs
+  const m = jobMethods(jobs, {} as ContentStore, {} as NodeDb, {}).find((x) => x.name === 'job_create')!
+  const parse = (params: Record<string, unknown>): unknown =>
+    m.params.parse({ name: 'lm', dataset: DATASET, ...params })
+  return {
+    call: async (params) => m.handler(parse(params) as never, { signal: new AbortController().signal }),
+    parse,
+    seen
+  }
 }
 
 describe('node/cli and job_create: language models', () => {
@@ -91,52 +119,21 @@ describe('node/cli and job_create: language models', () => {
     ])
   })
 
-  it('job create sends gpt, a spec file or a built-in name, and the outer step', async () => {
-    const [[, gpt]] = (await cli([
-      'job',
-      'create',
-      '--dataset',
-      DATASET,
-      '--model',
-      'gpt',
-      '--outer',
-      '0.7,0.9'
-    ])) as [[string, Record<string, unknown>]]
+  it('job create sends gpt, a spec file or a built-in name, the outer step and the schedule', async () => {
+    const gpt = await created('--model', 'gpt', '--outer', '0.7,0.9')
     assert.equal(gpt.model, 'gpt')
     assert.deepEqual(gpt.outer, { lr: 0.7, momentum: 0.9 })
     const file = join(dir, 'tiny.json')
     await writeFile(file, JSON.stringify(TINY))
-    const [[, spec]] = (await cli(['job', 'create', '--dataset', DATASET, '--model', file])) as [
-      [string, Record<string, unknown>]
-    ]
+    const spec = await created('--model', file)
     assert.deepEqual(spec.model, TINY)
     assert.equal('outer' in spec, false)
-    const [[, mlp]] = (await cli(['job', 'create', '--dataset', DATASET])) as [
-      [string, Record<string, unknown>]
-    ]
+    const mlp = await created()
     assert.equal(mlp.model, 'mlp')
-    const [[, warm]] = (await cli([
-      'job',
-      'create',
-      '--dataset',
-      DATASET,
-      '--model',
-      'gpt',
-      '--warmup',
-      '30'
-    ])) as [[string, Record<string, unknown>]]
+    const warm = await created('--model', 'gpt', '--warmup', '30')
     assert.equal(warm.warmup, 30)
     assert.equal('schedule' in warm, false)
-    const [[, flat]] = (await cli([
-      'job',
-      'create',
-      '--dataset',
-      DATASET,
-      '--model',
-      'gpt',
-      '--schedule',
-      'constant'
-    ])) as [[string, Record<string, unknown>]]
+    const flat = await created('--model', 'gpt', '--schedule', 'constant')
     assert.equal(flat.schedule, 'constant')
   })
 
@@ -158,13 +155,7 @@ describe('node/cli and job_create: language models', () => {
   })
 
   it('job_create makes a gpt job with AdamW and the outer step', async () => {
-    const seen: Array<Record<string, unknown>> = []
-    const jobs = { create: async (spec: Record<string, unknown>) => seen.push(spec) } as unknown as NodeJobs
-    const m = jobMethods(jobs, {} as ContentStore, {} as NodeDb, {}).find((x) => x.name === 'job_create')!
-    const call = async (params: Record<string, unknown>): Promise<unknown> =>
-      m.handler(m.params.parse({ name: 'lm', dataset: DATASET, ...params }), {
-        signal: new AbortController().signal
-      })
+    const { call, seen } = jobCreate()
     await call({ model: 'gpt', outer: { lr: 0.7, momentum: 0.9 } })
     await call({ model: TINY })
     await call({
@@ -177,5 +168,24 @@ describe('node/cli and job_create: language models', () => {
     assert.equal((seen[1]!.model as { name: string }).name, 'tiny')
     assert.equal('outer' in seen[1]!, false)
     assert.equal((seen[2]!.optimizer as { beta1: number }).beta1, 0.8)
+  })
+
+  it('job_create: warm-up + cosine by default, the given warm-up, constant on request; none for a classifier', async () => {
+    const { call, parse, seen } = jobCreate()
+    await call({ model: 'gpt' })
+    await call({ model: 'gpt', warmup: 30 })
+    await call({ model: 'gpt', schedule: 'constant' })
+    await call({ model: 'mlp' })
+    const hyper = seen.map((s) => parseJobSpec({ ...s, creator: CREATOR }).hyper)
+    assert.deepEqual(hyper[0]!.schedule, { type: 'warmup-cosine' })
+    assert.deepEqual(hyper[1]!.schedule, { type: 'warmup-cosine', warmupSteps: 30 })
+    assert.equal(hyper[2]!.schedule, undefined)
+    assert.equal(hyper[3]!.schedule, undefined)
+    assert.throws(() => parse({ schedule: 'linear' }))
+    // A gpt job's open rate and batch are the language model's (AdamW), not a classifier's SGD ones.
+    assert.equal(hyper[0]!.lr, 2e-3)
+    assert.equal(hyper[0]!.batchSize, 16)
+    assert.equal(hyper[3]!.lr, 0.05)
+    assert.equal(hyper[3]!.batchSize, 32)
   })
 })
