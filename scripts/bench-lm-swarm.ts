@@ -59,18 +59,13 @@ import {
   textTokens,
   type WindowBatch
 } from '../src/training/text/index.js'
+import { envNumber } from './lib/env.js'
 
-const env = (name: string, fallback: number): number => {
-  const v = process.env[name]
-  const n = v === undefined || v === '' ? fallback : Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
-  return n
-}
-const STEPS = env('LMS_STEPS', 1000)
-const BATCH = env('LMS_BATCH', 16)
-const LR = env('LMS_LR', 2e-3)
-const CHECK = env('LMS_CHECK', 100)
-const SEED = env('LMS_SEED', 1)
+const STEPS = envNumber('LMS_STEPS', 1000)
+const BATCH = envNumber('LMS_BATCH', 16)
+const LR = envNumber('LMS_LR', 2e-3)
+const CHECK = envNumber('LMS_CHECK', 100)
+const SEED = envNumber('LMS_SEED', 1)
 const HS = (process.env.LMS_H ?? '20,100,500').split(',').map(Number)
 const NODES = 4
 const OUTER = { lr: 0.7, momentum: 0.9 }

@@ -39,20 +39,15 @@ import {
   textTokens,
   type WindowBatch
 } from '../src/training/text/index.js'
+import { envNumber } from './lib/env.js'
 
-const env = (name: string, fallback: number): number => {
-  const v = process.env[name]
-  const n = v === undefined || v === '' ? fallback : Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
-  return n
-}
-const MINUTES = env('LM_MINUTES', 20)
-const BATCH = env('LM_BATCH', 16)
-const LR = env('LM_LR', 2e-3)
-const WARMUP = env('LM_WARMUP', 100)
-const EVAL_EVERY = env('LM_EVAL_EVERY', 100)
-const THREADS = env('LM_THREADS', 2)
-const SEED = env('LM_SEED', 1)
+const MINUTES = envNumber('LM_MINUTES', 20)
+const BATCH = envNumber('LM_BATCH', 16)
+const LR = envNumber('LM_LR', 2e-3)
+const WARMUP = envNumber('LM_WARMUP', 100)
+const EVAL_EVERY = envNumber('LM_EVAL_EVERY', 100)
+const THREADS = envNumber('LM_THREADS', 2)
+const SEED = envNumber('LM_SEED', 1)
 const OUT = process.env.LM_OUT ?? 'benchmarks/lm.md'
 /**
  * `wall` (default): the budget is LM_MINUTES of wall-clock time. `cpu`: LM_MINUTES of this
