@@ -54,29 +54,6 @@ function listen(h: LabHost): string[] {
   return transport === 'tcp' ? [tcp] : transport === 'quic' ? [quic] : [tcp, quic]
 }
 
-/**
- * `LocalSwarm.form()`, except that an invite whose bootstrap list is empty gets the founder's
- * listen addresses: a founder on a public address has no *verified* address until AutoNAT
- * confirms one, and `swarm_invite` hands over verified addresses only (`getMultiaddrs()`).
- */
-async function form(swarm: LocalSwarm, founder: LabHost): Promise<void> {
-  await swarm.call(swarm.owner, 'swarm_create', { name: 'local', private: true })
-  const me = await swarm.call<{ peerId: string }>(swarm.owner, 'node_info')
-  for (const t of swarm.trainers) {
-    const { invite } = await swarm.call<{ invite: string }>(swarm.owner, 'swarm_invite', { did: t.did })
-    const body = JSON.parse(Buffer.from(invite.slice('shoal-invite:'.length), 'base64url').toString()) as {
-      bootstrap: string[]
-    }
-    if (body.bootstrap.length === 0) {
-      console.log(`${t.name}: the invite names no bootstrap address; using the founder's listen addresses`)
-      body.bootstrap = listen(founder).map((a) => `${a}/p2p/${me.peerId}`)
-    }
-    const patched = `shoal-invite:${Buffer.from(JSON.stringify(body)).toString('base64url')}`
-    await swarm.call(t, 'swarm_join', { invite: patched })
-  }
-  await swarm.meshTrainers(240_000)
-}
-
 const lab = await NetworkLab.create({ ipv6: true })
 const root = await mkdtemp(join(tmpdir(), 'shoal-lab-holepunch-'))
 let swarm: LocalSwarm | undefined
@@ -119,7 +96,7 @@ try {
   await swarm.start()
   const [a, b] = swarm.trainers as [SwarmNode, SwarmNode]
   try {
-    await form(swarm, founder)
+    await swarm.form(240_000) // a loaded machine took 142 s
     console.log(`${t()}: swarm formed, the volunteers are connected to each other`)
   } catch (err) {
     console.log(`${t()}: ${(err as Error).message}`)

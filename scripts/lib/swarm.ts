@@ -121,7 +121,7 @@ export class LocalSwarm {
    * The owner creates a private swarm and invites every trainer; trainers join with the invite
    * (which names only the owner) and find each other by peer exchange.
    */
-  async form(): Promise<string> {
+  async form(meshMs = 60_000): Promise<string> {
     const swarm = await this.call<{ id: string }>(this.owner, 'swarm_create', {
       name: 'local',
       private: true
@@ -130,7 +130,7 @@ export class LocalSwarm {
       const { invite } = await this.call<{ invite: string }>(this.owner, 'swarm_invite', { did: t.did })
       await this.call(t, 'swarm_join', { invite })
     }
-    await this.meshTrainers()
+    await this.meshTrainers(meshMs)
     return swarm.id
   }
 
