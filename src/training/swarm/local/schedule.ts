@@ -94,13 +94,9 @@ export function checkScheduleClaim(
     { lr: spec.hyper.lr, H: spec.hyper.H, rounds: spec.hyper.rounds ?? defaultRounds },
     round
   )
+  // Both are built field by field in one order ({step, warmupSteps, totalSteps, minLr}).
   const show = (s: RoundSchedule | undefined): string => (s === undefined ? 'none' : JSON.stringify(s))
-  if (
-    got?.step !== want?.step ||
-    got?.warmupSteps !== want?.warmupSteps ||
-    got?.totalSteps !== want?.totalSteps ||
-    got?.minLr !== want?.minLr
-  ) {
+  if (show(got) !== show(want)) {
     throw new ReexecSpecError(
       'hyper.schedule',
       `schedule other than the job's for round ${round}: the receipt claims ${show(got)}, expected ${show(want)}`,
