@@ -221,3 +221,9 @@ export const SYNC_TIMEOUT_MS = 10_000
 
 /** Most passes of one sync with one peer (each brings up to {@link MAX_SYNC_WANT} items). */
 export const SYNC_MAX_PASSES = 16
+
+/** How often the gossip keeper checks that gossipsub has a stream to every connected peer (ms). */
+export const GOSSIP_KEEPER_INTERVAL_MS = 5_000
+
+/** How long after a connection closes the gossip keeper checks its peer (ms). */
+export const GOSSIP_KEEPER_CLOSE_DELAY_MS = 1_000

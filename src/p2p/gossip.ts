@@ -43,6 +43,10 @@ export interface TopicStats {
   published: number
   /** Messages refused, by reason. */
   rejected: Partial<Record<GossipRejectReason, number>>
+  /** Connected peers subscribed to the topic, as gossipsub knows them now (absent when not asked). */
+  subscribers?: number
+  /** Of those, the peers in this node's mesh for the topic now. */
+  mesh?: number
 }
 
 /** What a subscriber learns about a message besides its body. */
@@ -258,11 +262,20 @@ export class GossipService {
     }
   }
 
-  /** Counters per registered topic (a copy). */
-  stats(): Record<string, TopicStats> {
+  /**
+   * Counters per registered topic (a copy); `peers: true` adds how many connected peers
+   * gossipsub knows as subscribers and has in its mesh (what `pubsub_stats` shows).
+   */
+  stats(opts: { peers?: boolean } = {}): Record<string, TopicStats> {
     const out: Record<string, TopicStats> = {}
     for (const [topic, s] of this.counters) {
       out[topic] = { delivered: s.delivered, published: s.published, rejected: { ...s.rejected } }
+      if (opts.peers === true) {
+        out[topic].subscribers = this.pubsub.getSubscribers(topic).length
+        // public on gossipsub's class, absent from its interface
+        const mesh = (this.pubsub as Partial<{ getMeshPeers(t: string): string[] }>).getMeshPeers?.(topic)
+        if (mesh !== undefined) out[topic].mesh = mesh.length
+      }
     }
     return out
   }

@@ -51,6 +51,7 @@ export {
   type GossipRejectReason,
   type TopicStats
 } from './gossip.js'
+export { GossipKeeper, gossipKeeper, type GossipKeeperInit, type GossipKeeperStats } from './keeper.js'
 export {
   topicSpec,
   swarmTopics,

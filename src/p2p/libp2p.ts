@@ -34,6 +34,7 @@ import { tcp } from '@libp2p/tcp'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import { membersOnlyDHT, type DhtAdmission, type DhtGuardStats } from './dht.js'
+import { gossipKeeper, type GossipKeeper, type GossipKeeperInit } from './keeper.js'
 import { netInfo, type NetInfo } from './netinfo.js'
 import { isQuic, quicTransport } from './quic.js'
 import {
@@ -50,6 +51,7 @@ export interface P2PServices extends Record<string, unknown> {
   ping: Ping
   pubsub: GossipSub
   netinfo: NetInfo
+  gossipKeeper: GossipKeeper
 }
 
 /** Options of {@link libp2pOptions}. */
@@ -76,6 +78,8 @@ export interface Libp2pOptionsInit {
   /** Connection gater, e.g. a private swarm's `PeerAccessList.gater`. */
   connectionGater?: ConnectionGater
   /** Gossipsub overrides (tests shorten `heartbeatInterval`). `globalSignaturePolicy` stays StrictSign unless set. */
+  /** The gossip keeper's timing (src/p2p/keeper.ts; tests shorten it). */
+  gossipKeeper?: GossipKeeperInit
   gossip?: Partial<GossipsubOpts>
   /**
    * Circuit relay v2. Every node has the relay *transport* (it can dial and be dialed through a
@@ -350,7 +354,8 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
         })(components)
         TAPS.set(pubsub, tap)
         return pubsub
-      }
+      },
+      gossipKeeper: gossipKeeper(init.gossipKeeper)
     }
   }
   if (init.connectionGater !== undefined) opts.connectionGater = init.connectionGater

@@ -43,7 +43,8 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
           limited: z.boolean().describe('relay limits apply (data/duration)'),
           upgraded: z
             .boolean()
-            .describe('direct, opened while a relayed one was open (hole punch or later dial)')
+            .describe('direct, opened while a relayed one was open (hole punch or later dial)'),
+          openedAt: z.number().describe('when the connection opened (ms since the epoch)')
         })
       ),
       handler: async () =>
@@ -53,7 +54,8 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
           addr: c.remoteAddr.toString(),
           member: swarm.isMember(c.remotePeer) ?? null,
           direction: c.direction,
-          ...libp2p.services.netinfo.connection(c)
+          ...libp2p.services.netinfo.connection(c),
+          openedAt: c.timeline.open
         }))
     }),
     method({
@@ -122,10 +124,11 @@ export function p2pMethods(helia: ShoalHelia<P2PServices>, swarm: NodeSwarm): Rp
     }),
     method({
       name: 'pubsub_stats',
-      summary: 'Per topic: messages published, delivered, and rejected by reason',
+      summary:
+        'Per topic: messages published, delivered, and rejected by reason; subscribed peers and mesh peers now',
       params: z.object({}),
       result: z.record(z.string(), z.unknown()),
-      handler: async () => swarm.gossip.stats() as Record<string, unknown>
+      handler: async () => swarm.gossip.stats({ peers: true }) as Record<string, unknown>
     })
   ]
 }

@@ -83,6 +83,20 @@ describe('p2p: typed gossip', function () {
       assert.equal(services[0]!.stats()[JOBS]!.published, 1)
       assert.equal(services[0]!.stats()[JOBS]!.delivered, 1)
       assert.equal(services[2]!.stats()[JOBS]!.delivered, 2)
+      // pubsub_stats' view of the line: the ends have one neighbour, the middle two
+      assert.deepEqual(
+        services.map((g) => {
+          const t = g.stats({ peers: true })[JOBS]!
+          return [t.subscribers, t.mesh]
+        }),
+        [
+          [1, 1],
+          [2, 2],
+          [2, 2],
+          [1, 1]
+        ]
+      )
+      assert.equal(services[0]!.stats()[JOBS]!.mesh, undefined, 'not asked')
     })
 
     it('refuses to publish what the schema or the size limit forbid, and unknown topics', async () => {

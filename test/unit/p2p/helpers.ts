@@ -10,6 +10,7 @@ import {
   issueCredential,
   libp2pOptions,
   type ExchangeInit,
+  type GossipKeeperInit,
   type P2PServices,
   type SwarmDescriptor
 } from '../../../src/p2p/index.js'
@@ -30,12 +31,13 @@ export const FAST_GOSSIP: Partial<GossipsubOpts> = { heartbeatInterval: 100 }
 /** A started libp2p node on 127.0.0.1 with Shoal's options. */
 export async function startNode(
   identity: Identity,
-  opts: { gossip?: Partial<GossipsubOpts>; connectionGater?: ConnectionGater } = {}
+  opts: { gossip?: Partial<GossipsubOpts>; connectionGater?: ConnectionGater; keeper?: GossipKeeperInit } = {}
 ): Promise<TestNode> {
   const init: Parameters<typeof libp2pOptions>[0] = {
     privateKey: identity.libp2pPrivateKey,
     gossip: { ...FAST_GOSSIP, ...opts.gossip }
   }
+  if (opts.keeper !== undefined) init.gossipKeeper = opts.keeper
   if (opts.connectionGater !== undefined) init.connectionGater = opts.connectionGater
   return createLibp2p(libp2pOptions(init))
 }

@@ -30,6 +30,7 @@ describe('p2p: libp2p options', function () {
     assert.deepEqual(Object.keys(plain.services ?? {}).sort(), [
       'autoNAT',
       'dcutr',
+      'gossipKeeper',
       'identify',
       'identifyPush',
       'netinfo',
@@ -46,6 +47,7 @@ describe('p2p: libp2p options', function () {
     assert.deepEqual(internet.addresses?.listen, ['/ip4/127.0.0.1/tcp/0'])
     assert.deepEqual(Object.keys(internet.services ?? {}).sort(), [
       'dht',
+      'gossipKeeper',
       'identify',
       'identifyPush',
       'netinfo',

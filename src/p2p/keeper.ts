@@ -1,0 +1,193 @@
+/**
+ * Keeps gossipsub talking to every peer it is connected to (`services.gossipKeeper`).
+ *
+ * Gossipsub opens its outbound stream to a peer when libp2p reports the peer (identify on a
+ * new connection, or an inbound gossipsub stream), and forgets the peer when a stream's read
+ * side fails. When a peer has two connections, e.g. a stale one that a move to another
+ * network black-holed and the new one it redialed, the order of events can leave gossipsub
+ * with no stream at all while a healthy connection stays open: the new connection was reported
+ * while the stale stream still looked open (so no stream was opened on it), then the stale
+ * connection failed and gossipsub dropped the peer. libp2p does not report an open
+ * connection again, so nothing reopens it: the two nodes stay connected and verified members
+ * of each other, and hear nothing from each other (seen in the network lab: a moved volunteer
+ * aggregated no model in 12 rounds). Upstream fixed the stale-stream half
+ * (libp2p/js-libp2p#3531) and left this half as a follow-up.
+ *
+ * The keeper reconciles: shortly after any connection closes, and every `intervalMs`, each
+ * open, unlimited connection to a peer that speaks gossipsub whose peer gossipsub does not know,
+ * or knows without an outbound stream, is handed to gossipsub as libp2p's registrar would
+ * hand a new one. The peer's side then opens its own stream back (gossipsub answers an inbound
+ * stream with an outbound one). Each repair is counted and logged.
+ */
+import type {
+  ComponentLogger,
+  Connection,
+  Libp2pEvents,
+  Logger,
+  PeerId,
+  PeerStore,
+  Startable,
+  TypedEventTarget
+} from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import { GOSSIP_KEEPER_CLOSE_DELAY_MS, GOSSIP_KEEPER_INTERVAL_MS } from './constants.js'
+
+/** The parts of gossipsub the keeper reads and calls (public on the class at run time). */
+export interface KeptPubsub {
+  readonly peers: ReadonlyMap<string, PeerId>
+  readonly streamsOutbound: ReadonlyMap<string, unknown>
+  readonly protocols: readonly string[]
+  isStarted(): boolean
+}
+
+/** Components of {@link GossipKeeper} (libp2p hands them over; `pubsub` is the gossipsub service). */
+export interface GossipKeeperComponents {
+  events: TypedEventTarget<Libp2pEvents>
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  logger: ComponentLogger
+  pubsub?: unknown
+}
+
+export interface GossipKeeperInit {
+  /** How often every connection is checked (ms). */
+  intervalMs?: number
+  /** How long after a connection closes its peer is checked (ms): gossipsub reacts first. */
+  closeDelayMs?: number
+}
+
+/** What the keeper has done (`node_info`'s p2p stats). */
+export interface GossipKeeperStats {
+  /** Peers handed back to gossipsub. */
+  repairs: number
+  /** Checks run. */
+  sweeps: number
+}
+
+type ConnectHook = (peerId: PeerId, connection: Connection) => void
+
+function hook(pubsub: unknown): ConnectHook | undefined {
+  const fn = (pubsub as { onPeerConnected?: unknown } | undefined)?.onPeerConnected
+  return typeof fn === 'function' ? (fn as ConnectHook).bind(pubsub) : undefined
+}
+
+function isKeptPubsub(p: unknown): p is KeptPubsub {
+  const o = p as Partial<Record<keyof KeptPubsub, unknown>> | undefined
+  return (
+    o?.peers instanceof Map &&
+    o.streamsOutbound instanceof Map &&
+    Array.isArray(o.protocols) &&
+    typeof o.isStarted === 'function'
+  )
+}
+
+/** See the module doc. */
+export class GossipKeeper implements Startable {
+  private readonly components: GossipKeeperComponents
+  private readonly intervalMs: number
+  private readonly closeDelayMs: number
+  private readonly log: Logger
+  private readonly counters: GossipKeeperStats = { repairs: 0, sweeps: 0 }
+  private timer: NodeJS.Timeout | undefined
+  private readonly pending = new Set<NodeJS.Timeout>()
+  private running: Promise<void> | undefined
+  private started = false
+
+  constructor(components: GossipKeeperComponents, init: GossipKeeperInit = {}) {
+    this.components = components
+    this.intervalMs = init.intervalMs ?? GOSSIP_KEEPER_INTERVAL_MS
+    this.closeDelayMs = init.closeDelayMs ?? GOSSIP_KEEPER_CLOSE_DELAY_MS
+    this.log = components.logger.forComponent('shoal:p2p:gossip-keeper')
+    this.onClose = this.onClose.bind(this)
+  }
+
+  start(): void {
+    this.started = true
+    this.components.events.addEventListener('connection:close', this.onClose)
+    this.timer = setInterval(() => void this.sweep(), this.intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    this.started = false
+    this.components.events.removeEventListener('connection:close', this.onClose)
+    clearInterval(this.timer)
+    for (const t of this.pending) clearTimeout(t)
+    this.pending.clear()
+  }
+
+  stats(): GossipKeeperStats {
+    return { ...this.counters }
+  }
+
+  /**
+   * Checks every open connection now (one check at a time: a call while one runs waits for it).
+   * Resolves to the number of peers handed back to gossipsub.
+   */
+  async sweep(): Promise<number> {
+    while (this.running !== undefined) await this.running
+    let repaired = 0
+    const run = (async () => {
+      repaired = await this.check()
+    })()
+    this.running = run
+    try {
+      await run
+    } finally {
+      this.running = undefined
+    }
+    return repaired
+  }
+
+  private onClose(): void {
+    if (!this.started) return
+    const t = setTimeout(() => {
+      this.pending.delete(t)
+      void this.sweep()
+    }, this.closeDelayMs)
+    t.unref()
+    this.pending.add(t)
+  }
+
+  private async check(): Promise<number> {
+    const pubsub = this.components.pubsub
+    const connect = hook(pubsub)
+    if (!this.started || !isKeptPubsub(pubsub) || connect === undefined || !pubsub.isStarted()) return 0
+    this.counters.sweeps++
+    let repaired = 0
+    const seen = new Set<string>()
+    for (const conn of this.components.connectionManager.getConnections()) {
+      const id = conn.remotePeer.toString()
+      if (seen.has(id) || conn.status !== 'open' || conn.limits !== undefined) continue
+      seen.add(id)
+      if (pubsub.peers.has(id) && pubsub.streamsOutbound.has(id)) continue
+      if (!(await this.speaksGossip(conn.remotePeer, pubsub.protocols))) continue
+      if (!this.started || conn.status !== 'open') continue
+      this.log(
+        'gossipsub had %s for connected peer %p; handing it back',
+        pubsub.peers.has(id) ? 'no stream' : 'no entry',
+        conn.remotePeer
+      )
+      connect(conn.remotePeer, conn)
+      this.counters.repairs++
+      repaired++
+    }
+    return repaired
+  }
+
+  private async speaksGossip(peer: PeerId, protocols: readonly string[]): Promise<boolean> {
+    try {
+      const known = await this.components.peerStore.get(peer)
+      return known.protocols.some((p) => protocols.includes(p))
+    } catch {
+      return false // not identified yet: libp2p will report it when it is
+    }
+  }
+}
+
+/** The libp2p service factory (`services: { gossipKeeper: gossipKeeper() }`, after `pubsub`). */
+export function gossipKeeper(
+  init: GossipKeeperInit = {}
+): (components: GossipKeeperComponents) => GossipKeeper {
+  return (components) => new GossipKeeper(components, init)
+}
