@@ -54,6 +54,7 @@ describe('lab: a volunteer moves to another network mid-job', function () {
     )
 
     const oldRouter = v1.router!.ip
+    const movedAt = Date.now()
     await lab.moveHost(v1)
     assert.notEqual(v1.router!.ip, oldRouter)
     for (const n of [a, b]) assert.deepEqual(await swarm.call(n, 'node_pause'), { paused: true })
@@ -91,9 +92,40 @@ describe('lab: a volunteer moves to another network mid-job', function () {
     // test/unit/p2p/exchange.spec.ts.)
     // …and the two volunteers reach each other again (through the founder's relay).
     await swarm.meshTrainers(180_000)
+    // Until the connections volunteer 1 had before the move are gone, they still look open to
+    // their other end (TCP says nothing when a path is black-holed; libp2p's ping closes them
+    // within about 20 s), and gossip sent on them is lost: wait for every connection that
+    // involves volunteer 1 to be one opened after the move. (Gossipsub's streams then move to
+    // the new connections: src/p2p/keeper.ts.)
+    const stale = async (): Promise<string[]> => {
+      const out: string[] = []
+      for (const n of [swarm.owner, a, b]) {
+        const peers = await swarm.call<Array<{ did: string | null; openedAt: number }>>(n, 'peers_list')
+        for (const p of peers) {
+          const involvesV1 = n === a ? p.did === swarm.owner.did || p.did === b.did : p.did === a.did
+          if (involvesV1 && p.openedAt < movedAt) out.push(`${n.name} → ${p.did}`)
+        }
+      }
+      return out
+    }
+    await until(
+      'the connections from before the move to close',
+      async () => ((await stale()).length === 0 ? true : undefined),
+      180_000
+    )
+    await swarm.meshTrainers(180_000)
     for (const n of [a, b]) assert.deepEqual(await swarm.call(n, 'node_resume'), { paused: false })
 
     const done = await swarm.waitDone(job)
+    // What gossip looked like at the end on each volunteer (printed only when an assertion fails).
+    const gossip = await Promise.all(
+      [a, b].map(async (n) => ({
+        node: n.name,
+        topics: await swarm.call(n, 'pubsub_stats'),
+        keeper: (await swarm.call<{ gossipKeeper: unknown }>(n, 'swarm_info')).gossipKeeper,
+        peers: await swarm.call(n, 'peers_list')
+      }))
+    )
     for (const [i, n] of [a, b].entries()) {
       const s = done.get(n.name)! as JobStatus & { isolated: boolean }
       assert.equal(s.state, 'done', `${n.name}: ${JSON.stringify(s.error)}`)
@@ -110,7 +142,8 @@ describe('lab: a volunteer moves to another network mid-job', function () {
               unavailable: h.unavailable,
               rejected: h.rejected
             }))
-          )
+          ) +
+          `\ngossip at the end: ${JSON.stringify(gossip)}`
       )
     }
   })
