@@ -21,7 +21,9 @@
  *
  * Env: LMS_STEPS (1000; a multiple of every H), LMS_BATCH (16), LMS_LR (2e-3), LMS_H (20,100,500),
  * LMS_CHECK (100: a checkpoint at every multiple of it where a round ends), LMS_SEED (1),
- * LMS_CONFIGS (central, then mean-<H> and outer-<H> for H = 100, 500, 20; comma-separated),
+ * LMS_CONFIGS (central, then mean-<H> and outer-<H> for H = 100, 500, 20; comma-separated; a
+ * `-iid` suffix is the control where every node samples the whole text), LMS_SWARM_LR (the
+ * swarm's inner lr; LMS_LR),
  * LMS_OUT (benchmarks/lm-swarm.md; rewritten after each configuration).
  * Every session is single-threaded (deterministic CPU). Run it at low priority on a shared
  * machine: `nice -n 10 npm run bench:lm-swarm`.
@@ -70,6 +72,8 @@ const HS = (process.env.LMS_H ?? '20,100,500').split(',').map(Number)
 const NODES = 4
 const OUTER = { lr: 0.7, momentum: 0.9 }
 const OUT = process.env.LMS_OUT ?? 'benchmarks/lm-swarm.md'
+/** The swarm's (inner) lr; the centralized run keeps LMS_LR. */
+const SWARM_LR = envNumber('LMS_SWARM_LR', LR)
 const CONTEXT = GPT_DEFAULT.context
 /** The larger H first: they are what the communication goal is about. */
 const ORDER = [...HS.filter((h) => h >= 100), ...HS.filter((h) => h < 100)]
@@ -78,10 +82,21 @@ const CONFIGS = (
 )
   .split(',')
   .filter((c) => c !== '')
-for (const h of HS) {
-  if (!Number.isInteger(h) || h < 1 || STEPS % h !== 0)
-    throw new Error(`every H must divide LMS_STEPS ${STEPS}; got ${h}`)
+/** A swarm configuration's name: `mean-<H>` or `outer-<H>`, `-iid` for the control on IID data. */
+function parseConfig(config: string): { kind: 'mean' | 'outer'; H: number; iid: boolean } {
+  const [kind, h, ...flags] = config.split('-')
+  const H = Number(h)
+  if (
+    (kind !== 'mean' && kind !== 'outer') ||
+    !Number.isInteger(H) ||
+    H < 1 ||
+    STEPS % H !== 0 ||
+    flags.some((f) => f !== 'iid')
+  )
+    throw new Error(`unknown config ${config}: <mean|outer>-<H dividing LMS_STEPS ${STEPS}>[-iid]`)
+  return { kind, H, iid: flags.includes('iid') }
 }
+for (const c of CONFIGS) if (c !== 'central') parseConfig(c)
 if (BATCH % NODES !== 0) throw new Error(`LMS_BATCH must be a multiple of ${NODES}`)
 
 /** What one configuration's child process reports. */
@@ -168,10 +183,16 @@ async function central(): Promise<Result> {
 }
 
 async function swarm(config: string): Promise<Result> {
-  const [kind, h] = config.split('-')
-  const H = Number(h)
-  if ((kind !== 'mean' && kind !== 'outer') || !HS.includes(H)) throw new Error(`unknown config ${config}`)
+  const { kind, H, iid } = parseConfig(config)
   const s = setup()
+  // IID control: every node samples the whole training text (each from its own rotation of it,
+  // as every node of a job draws its windows with the same seed).
+  const data = iid
+    ? s.quarters.map((_, i) => {
+        const off = Math.floor((i * s.train.length) / NODES)
+        return Uint8Array.from([...s.train.subarray(off), ...s.train.subarray(0, off)])
+      })
+    : s.quarters
   const ids = Array.from({ length: NODES + 1 }, (_, i) => {
     const bytes = new Uint8Array(32).fill(i + 1)
     bytes[0] = 0x5a
@@ -183,12 +204,12 @@ async function swarm(config: string): Promise<Result> {
     model: GPT_DEFAULT,
     optimizer: DEFAULT_LM_OPTIMIZER,
     hyper: {
-      lr: LR,
+      lr: SWARM_LR,
       batchSize: BATCH / NODES,
       H,
       k: NODES - 1,
       rounds,
-      schedule: { type: 'warmup-cosine', minLr: LR / 10 }
+      schedule: { type: 'warmup-cosine', minLr: SWARM_LR / 10 }
     },
     dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
     aggregation: 'mean',
@@ -202,7 +223,7 @@ async function swarm(config: string): Promise<Result> {
   const w0 = performance.now()
   const hub = new MemoryHub()
   const store = new MemoryWeightStore()
-  const nodes = s.quarters.map(
+  const nodes = data.map(
     (tokens, i) =>
       new SwarmTrainer(
         { bus: hub.bus(ids[i]!.did), store, checkpoints: new MemoryCheckpointStore(), train: { tokens } },
@@ -296,7 +317,7 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
   log(`## bench:lm-swarm — ${started.toISOString().slice(0, 10)}`)
   log()
   log(
-    `Command: \`LMS_STEPS=${STEPS} LMS_BATCH=${BATCH}${CONFIGS.length === 7 ? '' : ` LMS_CONFIGS=${CONFIGS.join(',')}`} nice -n 10 npm run bench:lm-swarm\`; ` +
+    `Command: \`LMS_STEPS=${STEPS} LMS_BATCH=${BATCH}${SWARM_LR === LR ? '' : ` LMS_SWARM_LR=${SWARM_LR}`}${CONFIGS.length === 7 ? '' : ` LMS_CONFIGS=${CONFIGS.join(',')}`} nice -n 10 npm run bench:lm-swarm\`; ` +
       `machine: ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores shared with other work ` +
       `(load average ${load0.map((l) => l.toFixed(1)).join(', ')} at the start, ${loadEnd.map((l) => l.toFixed(1)).join(', ')} ` +
       `at the end); every ONNX session on one thread (deterministic CPU); the configurations one after another, ` +
@@ -309,7 +330,8 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
       `bench:lm; centralized training on the first ${fmt(s.train.length)} bytes, node i of ${NODES} on the i-th contiguous quarter ` +
       `of them (non-IID). **Equal samples**: ${fmt(STEPS)} centralized steps of ${BATCH} windows × ${CONTEXT} tokens ` +
       `(${fmt(STEPS * BATCH * CONTEXT)} tokens) against ${fmt(STEPS)} local steps of ${BATCH / NODES} windows on each of ` +
-      `${NODES} nodes (the same tokens in all). AdamW (β 0.9/0.99, weight decay 0.1, clipping at 1), lr ${LR} after ` +
+      `${NODES} nodes (the same tokens in all; "-iid": every node samples the whole text instead of its quarter). ` +
+      `AdamW (β 0.9/0.99, weight decay 0.1, clipping at 1), lr ${LR}${SWARM_LR === LR ? '' : ` (the swarm's: ${SWARM_LR})`} after ` +
       `${defaultWarmupSteps(STEPS)} warm-up steps, cosine to ${LR / 10} at step ${STEPS} — the swarm's by the job's ` +
       `\`hyper.schedule\` over rounds × H steps; each round starts from a zeroed AdamW state. Swarm: k = ${NODES - 1} ` +
       `(every other node's model each round), mean aggregation, no compression; "outer": DiLoCo's outer step, ` +
