@@ -21,9 +21,11 @@
  *
  * Env: LMS_STEPS (1000; a multiple of every H), LMS_BATCH (16), LMS_LR (2e-3), LMS_H (20,100,500),
  * LMS_CHECK (100: a checkpoint at every multiple of it where a round ends), LMS_SEED (1),
- * LMS_CONFIGS (central, then mean-<H> and outer-<H> for H = 100, 500, 20; comma-separated; a
- * `-iid` suffix is the control where every node samples the whole text), LMS_SWARM_LR (the
- * swarm's inner lr; LMS_LR),
+ * LMS_CONFIGS (central, then mean-<H> and outer-<H> for H = 100, 500, 20; comma-separated;
+ * `central-<b>` is the centralized run at b windows per step; a
+ * `-iid` suffix is the control where every node samples the whole text, `-b<n>` n windows per
+ * local step with as many fewer steps), LMS_SWARM_LR (the
+ * swarm's inner lr; LMS_LR), LMS_OUTER_LR (0.7), LMS_OUTER_MOMENTUM (0.9),
  * LMS_OUT (benchmarks/lm-swarm.md; rewritten after each configuration).
  * Every session is single-threaded (deterministic CPU). Run it at low priority on a shared
  * machine: `nice -n 10 npm run bench:lm-swarm`.
@@ -70,7 +72,7 @@ const CHECK = envNumber('LMS_CHECK', 100)
 const SEED = envNumber('LMS_SEED', 1)
 const HS = (process.env.LMS_H ?? '20,100,500').split(',').map(Number)
 const NODES = 4
-const OUTER = { lr: 0.7, momentum: 0.9 }
+const OUTER = { lr: envNumber('LMS_OUTER_LR', 0.7), momentum: envNumber('LMS_OUTER_MOMENTUM', 0.9) }
 const OUT = process.env.LMS_OUT ?? 'benchmarks/lm-swarm.md'
 /** The swarm's (inner) lr; the centralized run keeps LMS_LR. */
 const SWARM_LR = envNumber('LMS_SWARM_LR', LR)
@@ -82,21 +84,41 @@ const CONFIGS = (
 )
   .split(',')
   .filter((c) => c !== '')
-/** A swarm configuration's name: `mean-<H>` or `outer-<H>`, `-iid` for the control on IID data. */
-function parseConfig(config: string): { kind: 'mean' | 'outer'; H: number; iid: boolean } {
+/**
+ * A swarm configuration's name: `mean-<H>` or `outer-<H>`; `-iid` for the control on IID data;
+ * `-b<n>` for n windows per local step instead of LMS_BATCH / 4, with proportionally fewer
+ * local steps (equal samples still; H counts local steps).
+ */
+function parseConfig(config: string): {
+  kind: 'mean' | 'outer'
+  H: number
+  iid: boolean
+  nodeBatch: number
+  localSteps: number
+} {
   const [kind, h, ...flags] = config.split('-')
   const H = Number(h)
+  const b = flags.find((f) => /^b\d+$/.test(f))
+  const nodeBatch = b === undefined ? BATCH / NODES : Number(b.slice(1))
+  const localSteps = (STEPS * (BATCH / NODES)) / nodeBatch
   if (
     (kind !== 'mean' && kind !== 'outer') ||
     !Number.isInteger(H) ||
     H < 1 ||
-    STEPS % H !== 0 ||
-    flags.some((f) => f !== 'iid')
+    !Number.isInteger(localSteps) ||
+    localSteps % H !== 0 ||
+    flags.some((f) => f !== 'iid' && f !== b)
   )
-    throw new Error(`unknown config ${config}: <mean|outer>-<H dividing LMS_STEPS ${STEPS}>[-iid]`)
-  return { kind, H, iid: flags.includes('iid') }
+    throw new Error(`unknown config ${config}: <mean|outer>-<H dividing the local steps>[-iid][-b<n>]`)
+  return { kind, H, iid: flags.includes('iid'), nodeBatch, localSteps }
 }
-for (const c of CONFIGS) if (c !== 'central') parseConfig(c)
+/** `central`, or `central-<b>`: the centralized run with b windows per step instead of LMS_BATCH. */
+function centralBatch(config: string): number | undefined {
+  if (config === 'central') return BATCH
+  const m = /^central-(\d+)$/.exec(config)
+  return m === null ? undefined : Number(m[1])
+}
+for (const c of CONFIGS) if (centralBatch(c) === undefined) parseConfig(c)
 if (BATCH % NODES !== 0) throw new Error(`LMS_BATCH must be a multiple of ${NODES}`)
 
 /** What one configuration's child process reports. */
@@ -116,6 +138,8 @@ interface Result {
   rounds?: number
   /** Largest L∞ distance between two nodes' final models. */
   spread?: number
+  /** Swarm only: local steps of each node. */
+  localSteps?: number
 }
 
 const cpuS = (): number => {
@@ -154,12 +178,12 @@ function setup(): {
 
 const session = { device: 'cpu' as const, deterministic: true }
 
-async function central(): Promise<Result> {
+async function central(config: string, batchSize: number): Promise<Result> {
   const s = setup()
   const c0 = cpuS()
   const w0 = performance.now()
   const trainer = await LmTrainer.create(s.model, { weights: initGptParams(s.model, SEED), ...session })
-  const sampler = new WindowSampler(s.train, { batchSize: BATCH, context: CONTEXT, seed: SEED })
+  const sampler = new WindowSampler(s.train, { batchSize, context: CONTEXT, seed: SEED })
   const schedule = { lr: LR, minLr: LR / 10, warmupSteps: defaultWarmupSteps(STEPS), totalSteps: STEPS }
   const checkpoints: Result['checkpoints'] = []
   for (let step = 0; step < STEPS; step++) {
@@ -167,13 +191,13 @@ async function central(): Promise<Result> {
     if ((step + 1) % CHECK === 0) {
       const perChar = (await trainer.evaluate(s.evalSet)) * s.bytesPerChar
       checkpoints.push({ step: step + 1, perChar })
-      console.error(`central step ${step + 1}: ${perChar.toFixed(3)} nats/char`)
+      console.error(`${config} step ${step + 1}: ${perChar.toFixed(3)} nats/char`)
     }
   }
   const finalPerChar = (await trainer.evaluate(s.fullEval)) * s.bytesPerChar
   await trainer.close()
   return {
-    config: 'central',
+    config,
     checkpoints,
     finalPerChar,
     cpuS: cpuS() - c0,
@@ -183,7 +207,9 @@ async function central(): Promise<Result> {
 }
 
 async function swarm(config: string): Promise<Result> {
-  const { kind, H, iid } = parseConfig(config)
+  const { kind, H, iid, nodeBatch, localSteps } = parseConfig(config)
+  /** Local steps → the centralized step that has seen as many samples. */
+  const equalStep = (local: number): number => (local * nodeBatch * NODES) / BATCH
   const s = setup()
   // IID control: every node samples the whole training text (each from its own rotation of it,
   // as every node of a job draws its windows with the same seed).
@@ -198,14 +224,14 @@ async function swarm(config: string): Promise<Result> {
     bytes[0] = 0x5a
     return Identity.fromKeypair(keypairFromSeed(bytes))
   })
-  const rounds = STEPS / H
+  const rounds = localSteps / H
   const job = parseJobSpec({
     name: `bench-lm-swarm-${config}`,
     model: GPT_DEFAULT,
     optimizer: DEFAULT_LM_OPTIMIZER,
     hyper: {
       lr: SWARM_LR,
-      batchSize: BATCH / NODES,
+      batchSize: nodeBatch,
       H,
       k: NODES - 1,
       rounds,
@@ -244,7 +270,7 @@ async function swarm(config: string): Promise<Result> {
   const stats: RoundStats[][] = nodes.map(() => [])
   const onRound = async (i: number, r: RoundStats): Promise<void> => {
     stats[i]!.push(r)
-    const step = (r.round + 1) * H
+    const step = equalStep((r.round + 1) * H)
     if (i !== 0 || step % CHECK !== 0) return
     evaluator.setWeights(nodes[0]!.weights()!)
     const perChar = (await evaluator.evaluate(s.evalSet)) * s.bytesPerChar
@@ -275,13 +301,15 @@ async function swarm(config: string): Promise<Result> {
     modelBytes: stats[0]![0]!.bytesSent,
     minPeersUsed: Math.min(...stats.flat().map((r) => r.peersUsed)),
     rounds: Math.min(...stats.map((st) => st.length)),
-    spread
+    spread,
+    localSteps
   }
 }
 
 /** One configuration in this process (a child): its result as JSON on the last line of stdout. */
 async function child(config: string): Promise<void> {
-  const r = config === 'central' ? await central() : await swarm(config)
+  const b = centralBatch(config)
+  const r = b !== undefined ? await central(config, b) : await swarm(config)
   console.log(JSON.stringify(r))
 }
 
@@ -317,7 +345,7 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
   log(`## bench:lm-swarm — ${started.toISOString().slice(0, 10)}`)
   log()
   log(
-    `Command: \`LMS_STEPS=${STEPS} LMS_BATCH=${BATCH}${SWARM_LR === LR ? '' : ` LMS_SWARM_LR=${SWARM_LR}`}${CONFIGS.length === 7 ? '' : ` LMS_CONFIGS=${CONFIGS.join(',')}`} nice -n 10 npm run bench:lm-swarm\`; ` +
+    `Command: \`LMS_STEPS=${STEPS} LMS_BATCH=${BATCH}${SWARM_LR === LR ? '' : ` LMS_SWARM_LR=${SWARM_LR}`}${OUTER.lr === 0.7 ? '' : ` LMS_OUTER_LR=${OUTER.lr}`}${OUTER.momentum === 0.9 ? '' : ` LMS_OUTER_MOMENTUM=${OUTER.momentum}`}${CONFIGS.length === 7 ? '' : ` LMS_CONFIGS=${CONFIGS.join(',')}`} nice -n 10 npm run bench:lm-swarm\`; ` +
       `machine: ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores shared with other work ` +
       `(load average ${load0.map((l) => l.toFixed(1)).join(', ')} at the start, ${loadEnd.map((l) => l.toFixed(1)).join(', ')} ` +
       `at the end); every ONNX session on one thread (deterministic CPU); the configurations one after another, ` +
@@ -364,7 +392,7 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
   )
   log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const r of results) {
-    const sync = r.modelBytes === undefined ? undefined : STEPS * r.modelBytes
+    const sync = r.modelBytes === undefined ? undefined : (r.localSteps ?? STEPS) * r.modelBytes
     log(
       `| ${r.config} | ${r.rounds ?? '—'} | ${r.received === undefined ? '—' : `${fmt(r.received[1] / 2 ** 20, 1)} MiB`} | ` +
         `${sync === undefined ? '—' : `${fmt(sync / 2 ** 20)} MiB`} | ` +
