@@ -243,6 +243,9 @@ export class NodeSwarm implements GossipAccess {
       )
       await this.membership.start()
     }
+    // In a private swarm credentials keep Sybils out, not IP addresses: members sharing one NAT
+    // must not be scored down by gossipsub's IP-colocation penalty (src/p2p/keeper.ts).
+    this.c.helia.libp2p.services.gossipKeeper?.colocationPenalty(!state.swarm.private)
     // Members find each other beyond the invite's bootstrap (src/p2p/exchange.ts).
     this.exchange = new PeerExchange(
       {

@@ -51,7 +51,13 @@ export {
   type GossipRejectReason,
   type TopicStats
 } from './gossip.js'
-export { GossipKeeper, gossipKeeper, type GossipKeeperInit, type GossipKeeperStats } from './keeper.js'
+export {
+  GossipKeeper,
+  gossipKeeper,
+  type GossipKeeperComponents,
+  type GossipKeeperInit,
+  type GossipKeeperStats
+} from './keeper.js'
 export {
   topicSpec,
   swarmTopics,

@@ -67,6 +67,13 @@ describe('lab: a founder in public, two volunteers behind NATs', function () {
     )
     const aInfo = await swarm.call<{ reachability: string; relayAddresses: string[] }>(a, 'node_info')
     assert.ok(aInfo.relayAddresses.length > 0, 'the volunteer holds a reservation on the founder')
+    // Gossipsub sees every peer behind the relay at the relay's IP: that IP is exempt from its
+    // IP-colocation penalty, which a private swarm turns off anyway (src/p2p/keeper.ts).
+    const keeper = (
+      await swarm.call<{ gossipKeeper: { relayIps: string[]; colocationPenalty: boolean } }>(a, 'swarm_info')
+    ).gossipKeeper
+    assert.deepEqual(keeper.relayIps, [founder.ip])
+    assert.equal(keeper.colocationPenalty, false)
 
     const ds = await swarm.importAndGrant({ alpha: 1, seed: 5 })
     const job = await swarm.createJob({

@@ -4,7 +4,10 @@
  * nothing in libp2p reports that connection again; the keeper hands it back.
  */
 import assert from 'node:assert/strict'
+import { defaultLogger } from '@libp2p/logger'
 import type { PeerId, Startable } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { GossipKeeper, type GossipKeeperComponents } from '../../../src/p2p/index.js'
 import { identityOf, startNode, connect, waitFor, internals, type TestNode } from './helpers.js'
 
 const TOPIC = 'keeper-test'
@@ -115,5 +118,75 @@ describe('p2p: gossip keeper', function () {
     )
     assert.equal(await a.services.gossipKeeper.sweep(), 0, 'c does not speak gossipsub')
     assert.equal(a.services.gossipKeeper.stats().repairs, 0)
+  })
+
+  describe('the IP-colocation penalty (gossipsub score P6)', () => {
+    const RELAY = '198.18.0.2'
+    const RELAY_PEER = '12D3KooWHmhRcuYLnKefw2K2P4BgWstXxRFfV5AfE13zRDZDAG4A'
+    const BEHIND = '12D3KooWCX9qURwTDD7mHp1RvYqLsDPTEAmvmEPu2DBJNiDMFnAt'
+    interface Score {
+      addPeer(id: string): void
+      addIP(id: string, ip: string): void
+      score(id: string): number
+      scoreCache: Map<string, unknown>
+    }
+
+    /** A keeper on a real gossipsub whose score knows 16 peers that all show `ip`. */
+    async function colocated(
+      ip: string
+    ): Promise<{ keeper: GossipKeeper; events: EventTarget; score: () => number }> {
+      const node = await startNode(identityOf(74))
+      nodes.push(node)
+      const pubsub = node.services.pubsub
+      const ps = (pubsub as unknown as { score: Score }).score
+      const ids = Array.from({ length: 16 }, (_, i) => `peer-${ip}-${i}`)
+      for (const id of ids) {
+        ps.addPeer(id)
+        ps.addIP(id, ip)
+      }
+      const events = new EventTarget()
+      const keeper = new GossipKeeper({
+        events,
+        connectionManager: { getConnections: () => [] },
+        peerStore: {},
+        logger: defaultLogger(),
+        pubsub
+      } as unknown as GossipKeeperComponents)
+      keeper.start()
+      const score = (): number => {
+        ps.scoreCache.clear()
+        return ps.score(ids[0]!)
+      }
+      return { keeper, events, score }
+    }
+
+    const opened = (events: EventTarget, addr: string): void =>
+      void events.dispatchEvent(
+        new CustomEvent('connection:open', { detail: { remoteAddr: multiaddr(addr) } })
+      )
+
+    it('exempts the IP of a relay, which gossipsub takes for every peer behind it', async () => {
+      const { keeper, events, score } = await colocated(RELAY)
+      // 16 peers on one IP: (16 − 10)² × −5 = −180, under gossipsub's graylist threshold (−80)
+      assert.equal(score(), -180)
+      opened(events, `/ip4/${RELAY}/tcp/4001/p2p/${RELAY_PEER}`) // a direct connection: no change
+      assert.equal(score(), -180)
+      opened(events, `/ip4/${RELAY}/tcp/4001/p2p/${RELAY_PEER}/p2p-circuit/p2p/${BEHIND}`)
+      assert.equal(score(), 0)
+      assert.deepEqual(keeper.stats().relayIps, [RELAY])
+      assert.equal(keeper.stats().colocationPenalty, true, 'still on for other IPs')
+      keeper.stop()
+    })
+
+    it('is off in a private swarm (colocationPenalty(false)) and back with true', async () => {
+      const { keeper, score } = await colocated('198.18.0.3')
+      assert.equal(score(), -180)
+      keeper.colocationPenalty(false)
+      assert.equal(score(), 0)
+      assert.equal(keeper.stats().colocationPenalty, false)
+      keeper.colocationPenalty(true)
+      assert.equal(score(), -180)
+      keeper.stop()
+    })
   })
 })
