@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { GossipError, GossipService, gossipRejectionTap, swarmTopics } from '../../../src/p2p/index.js'
 import type { GossipMeta, JobMessage } from '../../../src/p2p/index.js'
 import {
+  canSend,
   connect,
   identityOf,
   internals,
@@ -148,8 +149,10 @@ describe('p2p: typed gossip', function () {
       await waitFor(() => meshHas(victim, JOBS, [honest]), 5_000, 'victim mesh with the honest peer')
       await waitFor(
         () =>
-          [attacker, noSign, tamperer].every((n) =>
-            n.services.pubsub.getSubscribers(JOBS).some((p) => p.equals(victim.peerId))
+          [attacker, noSign, tamperer].every(
+            (n) =>
+              n.services.pubsub.getSubscribers(JOBS).some((p) => p.equals(victim.peerId)) &&
+              canSend(n, victim)
           ),
         5_000,
         'bad senders see the victim subscribed'

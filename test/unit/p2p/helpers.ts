@@ -88,6 +88,16 @@ export function meshHas(node: TestNode, topic: string, neighbours: TestNode[]): 
   return neighbours.every((n) => mesh.has(n.peerId.toString()))
 }
 
+/**
+ * Whether `node`'s gossipsub has its own stream open to `peer`. Seeing `peer` among a topic's
+ * subscribers is not enough to publish to it: that comes over `peer`'s stream, and a message
+ * published before `node`'s own stream is open never reaches `peer` (seen under load).
+ */
+export function canSend(node: TestNode, peer: TestNode): boolean {
+  const ps = node.services.pubsub as unknown as { streamsOutbound: Map<string, unknown> }
+  return ps.streamsOutbound.has(peer.peerId.toString())
+}
+
 /** Stops all nodes, ignoring errors. */
 export async function stopAll(nodes: Array<{ stop(): Promise<void> | void } | undefined>): Promise<void> {
   await Promise.all(nodes.map(async (n) => n?.stop()).map(async (p) => p.catch(() => {})))
