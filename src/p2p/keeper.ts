@@ -73,7 +73,7 @@ export interface GossipKeeperInit {
   closeDelayMs?: number
 }
 
-/** What the keeper has done (`node_info`'s p2p stats). */
+/** What the keeper has done (`swarm_info.gossipKeeper`). */
 export interface GossipKeeperStats {
   /** Peers handed back to gossipsub. */
   repairs: number
@@ -220,11 +220,16 @@ export class GossipKeeper implements Startable {
     if (!this.started || !isKeptPubsub(pubsub) || connect === undefined || !pubsub.isStarted()) return 0
     this.counters.sweeps++
     let repaired = 0
-    const seen = new Set<string>()
+    // The newest open, unlimited connection of each peer: an older one may be the stale
+    // connection whose failure made gossipsub drop the peer in the first place.
+    const newest = new Map<string, Connection>()
     for (const conn of this.components.connectionManager.getConnections()) {
+      if (conn.status !== 'open' || conn.limits !== undefined) continue
       const id = conn.remotePeer.toString()
-      if (seen.has(id) || conn.status !== 'open' || conn.limits !== undefined) continue
-      seen.add(id)
+      const known = newest.get(id)
+      if (known === undefined || conn.timeline.open > known.timeline.open) newest.set(id, conn)
+    }
+    for (const [id, conn] of newest) {
       if (pubsub.peers.has(id) && pubsub.streamsOutbound.has(id)) continue
       if (!(await this.speaksGossip(conn.remotePeer, pubsub.protocols))) continue
       if (!this.started || conn.status !== 'open') continue

@@ -96,6 +96,20 @@ describe('p2p: gossip keeper', function () {
     await waitFor(() => back.includes('from b'), 10_000, 'a to receive')
   })
 
+  it('hands back the newest of two connections (an older one may be the stale one)', async () => {
+    const { a, b } = await pair(3_600_000)
+    nodes.push(a, b)
+    await a.dial(b.getMultiaddrs()[0]!, { force: true })
+    await waitFor(() => a.getConnections(b.peerId).length === 2, 5_000, 'a second connection')
+    const [older, newer] = [...a.getConnections(b.peerId)].sort((x, y) => x.timeline.open - y.timeline.open)
+    streamsFailed(a, b)
+    assert.equal(await a.services.gossipKeeper.sweep(), 1)
+    const gossipOn = (c: typeof older): boolean =>
+      c!.streams.some((st) => st.direction === 'outbound' && st.protocol?.startsWith('/meshsub/') === true)
+    await waitFor(() => gossipOn(newer), 10_000, 'a gossip stream on the newer connection')
+    assert.equal(gossipOn(older), false, 'none on the older one')
+  })
+
   it('leaves alone peers gossipsub knows and peers that do not speak gossipsub', async () => {
     const { a, b } = await pair(3_600_000)
     nodes.push(a, b)
