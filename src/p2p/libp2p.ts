@@ -78,9 +78,9 @@ export interface Libp2pOptionsInit {
   /** Connection gater, e.g. a private swarm's `PeerAccessList.gater`. */
   connectionGater?: ConnectionGater
   /** Gossipsub overrides (tests shorten `heartbeatInterval`). `globalSignaturePolicy` stays StrictSign unless set. */
+  gossip?: Partial<GossipsubOpts>
   /** The gossip keeper's timing (src/p2p/keeper.ts; tests shorten it). */
   gossipKeeper?: GossipKeeperInit
-  gossip?: Partial<GossipsubOpts>
   /**
    * Circuit relay v2. Every node has the relay *transport* (it can dial and be dialed through a
    * relay) and, unless `reserve: false`, listens on `/p2p-circuit` (takes a reservation on relays

@@ -6,17 +6,22 @@ import type { JobLineage } from '../../jobs/index.js'
 import { renderLineage } from '../lineage.js'
 import type { CliContext } from './context.js'
 
+/** A `shoal job` option used wrongly (`JOB_USAGE`, exit code of a usage error). */
+function usage(message: string, details: Record<string, unknown> = {}): ShoalError {
+  return new ShoalError('JOB_USAGE', message, details, { category: 'usage' })
+}
+
 /** `--model`: a built-in name (the daemon's `gpt` is GPT_DEFAULT), else the path of a JSON model spec. */
 function modelOption(value: string): unknown {
   if (value === 'mlp' || value === 'cnn' || value === 'gpt') return value
   try {
     return JSON.parse(readFileSync(value, 'utf8')) as unknown
   } catch (err) {
-    throw new ShoalError(
-      'JOB_USAGE',
+    throw usage(
       `--model is mlp, cnn, gpt or a JSON spec file; cannot read ${value}: ${(err as Error).message}`,
-      { model: value },
-      { category: 'usage' }
+      {
+        model: value
+      }
     )
   }
 }
@@ -69,29 +74,13 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
       params.model = modelOption(String(model))
       if (outer !== undefined) {
         const [lr, momentum] = String(outer).split(',').map(Number)
-        if (!Number.isFinite(lr) || !Number.isFinite(momentum)) {
-          throw new ShoalError(
-            'JOB_USAGE',
-            `--outer takes lr,momentum (e.g. 0.7,0.9), got ${outer}`,
-            {},
-            {
-              category: 'usage'
-            }
-          )
-        }
+        if (!Number.isFinite(lr) || !Number.isFinite(momentum))
+          throw usage(`--outer takes lr,momentum (e.g. 0.7,0.9), got ${outer}`)
         params.outer = { lr, momentum }
       }
       if (schedule === 'constant') params.schedule = 'constant'
-      else if (schedule !== undefined && schedule !== 'warmup-cosine') {
-        throw new ShoalError(
-          'JOB_USAGE',
-          `--schedule is warmup-cosine or constant, got ${schedule}`,
-          {},
-          {
-            category: 'usage'
-          }
-        )
-      }
+      else if (schedule !== undefined && schedule !== 'warmup-cosine')
+        throw usage(`--schedule is warmup-cosine or constant, got ${schedule}`)
       if (clipNorm !== undefined) params.privacy = { clipNorm, noiseMultiplier: noiseMultiplier ?? 0 }
       const r = await (await ctx.client()).call<{ id: string; name: string }>('job_create', params)
       ctx.out(ctx.json(), r, () => `created job ${r.id} (${r.name})`)
