@@ -113,8 +113,10 @@ export class GossipKeeper implements Startable {
   /** P6's weight as configured, restored by `colocationPenalty(true)`. */
   private colocationWeight: number | undefined
   private timer: NodeJS.Timeout | undefined
-  private readonly pending = new Set<NodeJS.Timeout>()
-  private running: Promise<void> | undefined
+  /** The sweep due after a connection closed (one, however many closed meanwhile). */
+  private afterClose: NodeJS.Timeout | undefined
+  /** Sweeps run one after another. */
+  private queue: Promise<unknown> = Promise.resolve()
   private started = false
 
   constructor(components: GossipKeeperComponents, init: GossipKeeperInit = {}) {
@@ -139,8 +141,8 @@ export class GossipKeeper implements Startable {
     this.components.events.removeEventListener('connection:close', this.onClose)
     this.components.events.removeEventListener('connection:open', this.onOpen)
     clearInterval(this.timer)
-    for (const t of this.pending) clearTimeout(t)
-    this.pending.clear()
+    clearTimeout(this.afterClose)
+    this.afterClose = undefined
   }
 
   stats(): GossipKeeperStats {
@@ -186,32 +188,22 @@ export class GossipKeeper implements Startable {
   }
 
   /**
-   * Checks every open connection now (one check at a time: a call while one runs waits for it).
+   * Checks every open connection (after any check still running: one at a time).
    * Resolves to the number of peers handed back to gossipsub.
    */
   async sweep(): Promise<number> {
-    while (this.running !== undefined) await this.running
-    let repaired = 0
-    const run = (async () => {
-      repaired = await this.check()
-    })()
-    this.running = run
-    try {
-      await run
-    } finally {
-      this.running = undefined
-    }
-    return repaired
+    const run = this.queue.then(async () => this.check())
+    this.queue = run.catch(() => {})
+    return run
   }
 
   private onClose(): void {
-    if (!this.started) return
-    const t = setTimeout(() => {
-      this.pending.delete(t)
+    if (!this.started || this.afterClose !== undefined) return
+    this.afterClose = setTimeout(() => {
+      this.afterClose = undefined
       void this.sweep()
     }, this.closeDelayMs)
-    t.unref()
-    this.pending.add(t)
+    this.afterClose.unref()
   }
 
   private async check(): Promise<number> {
