@@ -8,7 +8,7 @@ import { defaultLogger } from '@libp2p/logger'
 import type { PeerId, Startable } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { GossipKeeper, type GossipKeeperComponents } from '../../../src/p2p/index.js'
-import { identityOf, startNode, connect, waitFor, internals, type TestNode } from './helpers.js'
+import { canSend, identityOf, startNode, connect, waitFor, internals, type TestNode } from './helpers.js'
 
 const TOPIC = 'keeper-test'
 
@@ -24,13 +24,10 @@ function streamsFailed(a: TestNode, b: TestNode): void {
   drop(b, a.peerId)
 }
 
+/** Gossipsub knows `peer` and can send to it. */
 function knows(node: TestNode, peer: TestNode): boolean {
-  const ps = node.services.pubsub as unknown as {
-    peers: Map<string, unknown>
-    streamsOutbound: Map<string, unknown>
-  }
-  const id = peer.peerId.toString()
-  return ps.peers.has(id) && ps.streamsOutbound.has(id)
+  const ps = node.services.pubsub as unknown as { peers: Map<string, unknown> }
+  return ps.peers.has(peer.peerId.toString()) && canSend(node, peer)
 }
 
 async function pair(intervalMs: number): Promise<{ a: TestNode; b: TestNode; got: string[] }> {

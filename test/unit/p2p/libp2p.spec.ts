@@ -15,7 +15,7 @@ import {
   swarmTopics
 } from '../../../src/p2p/index.js'
 import type { JobMessage, P2PServices } from '../../../src/p2p/index.js'
-import { FAST_GOSSIP, identityOf, waitFor } from './helpers.js'
+import { FAST_GOSSIP, identityOf, meshHas, waitFor } from './helpers.js'
 
 describe('p2p: libp2p options', function () {
   this.timeout(30_000)
@@ -114,10 +114,7 @@ describe('p2p: libp2p options', function () {
       // In a's mesh, not only among its subscribers: a's subscriber list can name b before a's
       // own stream to b is open, and a message published then never reaches b (seen under load).
       await waitFor(
-        () =>
-          (a.libp2p.services.pubsub as unknown as { getMeshPeers(t: string): string[] })
-            .getMeshPeers(topics.jobs.topic)
-            .includes(b.libp2p.peerId.toString()),
+        () => meshHas(a.libp2p, topics.jobs.topic, [b.libp2p]),
         20_000, // a deadline for a busy machine, not a timing claim
         "b in a's mesh"
       )
