@@ -216,7 +216,10 @@ async function swarm(config: string): Promise<Result> {
   const data = iid
     ? s.quarters.map((_, i) => {
         const off = Math.floor((i * s.train.length) / NODES)
-        return Uint8Array.from([...s.train.subarray(off), ...s.train.subarray(0, off)])
+        const rotated = new Uint8Array(s.train.length)
+        rotated.set(s.train.subarray(off))
+        rotated.set(s.train.subarray(0, off), s.train.length - off)
+        return rotated
       })
     : s.quarters
   const ids = Array.from({ length: NODES + 1 }, (_, i) => {
