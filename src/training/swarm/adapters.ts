@@ -113,6 +113,7 @@ const CheckpointFileSchema = z.object({
   job: z.string().min(1),
   round: z.int().min(0),
   weightsCid: CidSchema,
+  momentumCid: CidSchema.optional(),
   accuracy: z.number().optional(),
   loss: z.number().optional()
 })

@@ -343,11 +343,12 @@ export class SwarmTrainer {
       const bytes = await this.store.get(cp.weightsCid, signal)
       const weights = decodeWeights(bytes)
       validateUpdate(weights, this.local)
-      this.install(weights)
+      this.install(weights, await this.restoreMomentum(cp.momentumCid, signal))
       this.baseCid = cp.weightsCid
       this.nextRound = cp.round + 1
       this.startPoint = { source: 'checkpoint', round: this.nextRound }
-      this.retained.push({ round: cp.round, cids: [cp.weightsCid] })
+      const cids = [cp.weightsCid, ...(cp.momentumCid === undefined ? [] : [cp.momentumCid])]
+      this.retained.push({ round: cp.round, cids })
       this.log.info({ job: this.jobId, round: cp.round, cid: cp.weightsCid }, 'resuming from checkpoint')
       return true
     } catch (err) {
@@ -357,6 +358,24 @@ export class SwarmTrainer {
         'checkpoint does not verify; ignoring it'
       )
       return false
+    }
+  }
+
+  /** The outer momentum a checkpoint kept; undefined (zeros, logged) when it has none or it does not load. */
+  private async restoreMomentum(
+    cid: string | undefined,
+    signal: AbortSignal
+  ): Promise<Map<string, Float32Array> | undefined> {
+    if (cid === undefined || this.outer.options === undefined) return undefined
+    try {
+      return await OuterOptimizer.load(this.store, cid, this.local, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      this.log.warn(
+        { job: this.jobId, cid, err: (err as Error).message },
+        'the checkpoint’s outer momentum does not load; it restarts from zeros'
+      )
+      return undefined
     }
   }
 
@@ -553,16 +572,19 @@ export class SwarmTrainer {
     if (accuracy !== undefined) this.lastAccuracy = accuracy
     clock.lap()
     const checkpointCid = await this.store.put(encodeWeights(combined.weights, this.local.params), signal)
+    const momentumCid = await this.outer.save(this.store, this.local.params, signal)
     await this.checkpoints.save({
       job: this.jobId,
       round: reached,
       weightsCid: checkpointCid,
+      ...(momentumCid !== undefined ? { momentumCid } : {}),
       ...(accuracy !== undefined ? { accuracy } : {}),
       ...(Number.isFinite(local.loss) ? { loss: local.loss } : {})
     })
     clock.lap('netMs')
     this.baseCid = checkpointCid
-    this.retain(r, [own.weightsCid, checkpointCid, ...(own.resultCid === undefined ? [] : [own.resultCid])])
+    const kept = [own.resultCid, momentumCid].filter((c): c is string => c !== undefined)
+    this.retain(r, [own.weightsCid, checkpointCid, ...kept])
     this.totals.rounds++
 
     const peers: UsedModel[] = valid.map((v) => ({

@@ -41,6 +41,8 @@ export interface Checkpoint {
   round: number
   /** CID of the weights in the SHOALWT1 format (`encodeWeights`), in the WeightStore. */
   weightsCid: string
+  /** CID of the outer optimizer's momentum buffer after that round (SHOALWT1), when the job has one. */
+  momentumCid?: string
   /** Held-out accuracy of those weights, when evaluated. */
   accuracy?: number
   /** Mean training loss of the round. */
@@ -50,7 +52,7 @@ export interface Checkpoint {
 /** Where a node persists its latest checkpoint per job (it survives a restart). */
 export interface CheckpointStore {
   save(cp: Checkpoint): Promise<void>
-  latest(job: string): Promise<Pick<Checkpoint, 'round' | 'weightsCid'> | undefined>
+  latest(job: string): Promise<Pick<Checkpoint, 'round' | 'weightsCid' | 'momentumCid'> | undefined>
 }
 
 /** What a node did in one local round: the facts a receipt names. */

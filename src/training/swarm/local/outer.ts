@@ -2,9 +2,13 @@
  * DiLoCo's outer step as a node applies it (docs/lm.md): it keeps its round's base and a momentum
  * buffer, and the next base is `outerNesterovStep(base, aggregate, momentum, job.outer)` instead of
  * the aggregate. Every node applies it to its own base, so no message is added. Without `outer`
- * the aggregate is the next base (plain averaging).
+ * the aggregate is the next base (plain averaging). The buffer is kept beside each checkpoint
+ * (`save`/`restore`), so a restarted node goes on with the momentum it had, not from zeros.
  */
-import { outerNesterovStep, type OuterNesterovOptions } from '../../aggregate/index.js'
+import { outerNesterovStep, validateUpdate, type OuterNesterovOptions } from '../../aggregate/index.js'
+import { decodeWeights, encodeWeights } from '../../export/index.js'
+import type { ParamLayout } from './types.js'
+import type { WeightStore } from '../types.js'
 
 /** A node's outer optimizer: its momentum buffer between rounds. */
 export class OuterOptimizer {
@@ -33,8 +37,39 @@ export class OuterOptimizer {
     return step.weights
   }
 
-  /** Forget the momentum (a node that joins from peers' models or restores a checkpoint). */
+  /** Forget the momentum, or take `momentum` (a node that joins from peers' models or restores a checkpoint). */
   reset(momentum?: Map<string, Float32Array>): void {
     this.buffer = momentum
+  }
+
+  /**
+   * Store the momentum buffer (SHOALWT1, the model's layout) for a checkpoint; its CID, or
+   * undefined when there is none to keep (plain averaging, or before the first outer step).
+   */
+  async save(
+    store: Pick<WeightStore, 'put'>,
+    params: ParamLayout,
+    signal?: AbortSignal
+  ): Promise<string | undefined> {
+    if (this.options === undefined || this.buffer === undefined) return undefined
+    return store.put(encodeWeights(this.buffer, params), signal)
+  }
+
+  /**
+   * The momentum buffer a checkpoint kept (`save`), checked against the model's layout
+   * (names, shapes, finite values).
+   *
+   * @throws the store's errors, {@link WeightsFormatError} or {@link UpdateRejectedError} when
+   * it does not decode to the layout.
+   */
+  static async load(
+    store: Pick<WeightStore, 'get'>,
+    cid: string,
+    reference: { params: ParamLayout },
+    signal?: AbortSignal
+  ): Promise<Map<string, Float32Array>> {
+    const momentum = decodeWeights(await store.get(cid, signal))
+    validateUpdate(momentum, reference)
+    return momentum
   }
 }

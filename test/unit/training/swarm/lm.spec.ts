@@ -370,4 +370,19 @@ describe('OuterOptimizer', () => {
     o.reset()
     assert.deepEqual([...o.next(w(1), w(0)).get('a')!], [-0.5, -1])
   })
+
+  it('saves its momentum for a checkpoint and loads it back; refuses a buffer of another layout', async () => {
+    const store = new MemoryWeightStore()
+    const layout = { params: [{ name: 'a', shape: [2] }] }
+    const o = new OuterOptimizer({ lr: 1, momentum: 0.5 })
+    assert.equal(await o.save(store, layout.params), undefined, 'nothing to keep before the first step')
+    o.next(w(1), w(0))
+    const cid = (await o.save(store, layout.params))!
+    const again = new OuterOptimizer({ lr: 1, momentum: 0.5 })
+    again.reset(await OuterOptimizer.load(store, cid, layout))
+    // As if it had never stopped: v = 1.5, next = −0.75.
+    assert.deepEqual([...again.next(w(1), w(0)).get('a')!], [-0.75, -1.5])
+    await assert.rejects(OuterOptimizer.load(store, cid, { params: [{ name: 'a', shape: [3] }] }))
+    assert.equal(await new OuterOptimizer(undefined).save(store, layout.params), undefined)
+  })
 })

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { compileModel, initParams } from '../../../../src/training/graph/index.js'
 import {
   MemoryCheckpointStore,
+  type Checkpoint,
   MemoryHub,
   MemoryWeightStore,
   type RoundStats,
@@ -121,6 +122,71 @@ describe('swarm: restarts and late joiners', function () {
     console.log(
       `      joined at round ${start.round} from ${start.peers!.length} peer(s); accuracy ${result.accuracy?.toFixed(3)}`
     )
+  })
+
+  it('a restarted node of a job with an outer optimizer goes on with its momentum: bit for bit the uninterrupted run', async () => {
+    const job = testJob({
+      hyper: { lr: 0.05, batchSize: 32, H: 3, k: 1, rounds: 4 },
+      outer: { lr: 0.7, momentum: 0.9 }
+    })
+    const did = identityOf(1).did
+    const alone = (store: MemoryWeightStore, checkpoints: MemoryCheckpointStore): SwarmTrainer => {
+      const node = makeNode(
+        { bus: new MemoryHub().bus(did), store, checkpoints, train: suite.task.shards[0]! },
+        { job, did, peerWaitMs: 0, joinWaitMs: 0 }
+      )
+      nodes.push(node)
+      return node
+    }
+    // Uninterrupted: 4 rounds.
+    const whole = alone(new MemoryWeightStore(), new MemoryCheckpointStore())
+    assert.equal((await whole.run()).stopped, 'done')
+    const expected = whole.weights()!
+
+    // Stopped after round 1, in a store and checkpoints of its own: the checkpoint names the momentum.
+    const stoppedAfterRound1 = async (): Promise<{
+      store: MemoryWeightStore
+      checkpoints: MemoryCheckpointStore
+      cp: Checkpoint
+    }> => {
+      const store = new MemoryWeightStore()
+      const checkpoints = new MemoryCheckpointStore()
+      const first = alone(store, checkpoints)
+      const stop = new AbortController()
+      await first.run({
+        signal: stop.signal,
+        onRound: (s) => {
+          if (s.round === 1) stop.abort()
+        }
+      })
+      await first.stop()
+      const cp = (await checkpoints.latest('job-test'))!
+      assert.equal(cp.round, 1)
+      return { store, checkpoints, cp }
+    }
+    const restarted = async (edit?: (c: Checkpoint, store: MemoryWeightStore) => Promise<Checkpoint>) => {
+      const { store, checkpoints, cp } = await stoppedAfterRound1()
+      if (edit !== undefined) await checkpoints.save(await edit(cp, store))
+      const node = alone(store, checkpoints)
+      assert.equal((await node.run()).stopped, 'done')
+      assert.deepEqual(node.startedFrom, { source: 'checkpoint', round: 2 })
+      return { cp, weights: node.weights()! }
+    }
+
+    const kept = await restarted()
+    assert.ok(kept.cp.momentumCid !== undefined, 'the checkpoint names the outer momentum')
+    assert.equal(distance(kept.weights, expected), 0, 'the restarted run is the uninterrupted one')
+
+    // The same checkpoint without its momentum (as before it was kept): the run goes elsewhere.
+    const zeros = await restarted(async (cp) => ({ ...cp, momentumCid: undefined }))
+    assert.ok(distance(zeros.weights, expected) > 0, 'momentum restarted from zeros changes nothing')
+
+    // A momentum object that does not fit the model: a warning, zeros, and the run goes on.
+    const bad = await restarted(async (cp, store) => ({
+      ...cp,
+      momentumCid: await store.put(new TextEncoder().encode('not weights'))
+    }))
+    assert.equal(distance(bad.weights, zeros.weights), 0)
   })
 
   it('ignores a checkpoint it cannot verify and starts afresh', async () => {
