@@ -12,6 +12,7 @@ import {
   type CompiledGpt,
   type RoundSchedule
 } from '../../lm/index.js'
+import { isDpsgd } from '../../dpsgd/index.js'
 import type { ExecutionProviderName } from '../../runtime/index.js'
 import { ContextTooLongError, evalWindows, requireWindow, type WindowBatch } from '../../text/index.js'
 import { LM_EVAL_BATCH, LM_EVAL_WINDOWS } from './constants.js'
@@ -70,16 +71,17 @@ export class LmRounds implements LocalRounds {
   private trainer: LmTrainer | undefined
 
   /**
-   * @throws {SwarmOptionsError} for tensors instead of text, a shard shorter than a window, or a
-   *   privacy mode (not supported for language models yet).
+   * @throws {SwarmOptionsError} for tensors instead of text, a shard shorter than a window, or
+   *   DP-SGD (not supported for language models yet; whole-update privacy is, in `shareRound`).
    * @throws {GptSpecError} / {OptimizerSpecError} from compiling the job's model.
    */
   constructor(job: LmJobSpec, init: LocalRoundsInit) {
     this.init = init
-    if (job.privacy !== undefined && job.privacy !== null) {
-      throw new SwarmOptionsError('differential privacy is not supported for language-model jobs yet', {
-        option: 'privacy'
-      })
+    if (isDpsgd(job.privacy)) {
+      throw new SwarmOptionsError(
+        "DP-SGD (privacy.mode 'dp-sgd') is not supported for language-model jobs yet: it needs per-example gradients, which the GPT graph does not compute; whole-update privacy (privacy: { clipNorm, noiseMultiplier }) works",
+        { option: 'privacy' }
+      )
     }
     this.model = compileGpt(job.model, { optimizer: job.optimizer })
     const context = this.model.spec.context

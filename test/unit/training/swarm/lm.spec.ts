@@ -5,7 +5,9 @@
  * model, and a verifier re-runs their rounds from the receipts bit for bit.
  */
 import assert from 'node:assert/strict'
+import { decodeCompressed } from '../../../../src/training/aggregate/index.js'
 import { decodeWeights } from '../../../../src/training/export/index.js'
+import { diffWeights, l2Norm } from '../../../../src/training/privacy/index.js'
 import {
   decodeReceipt,
   issueReceipt,
@@ -219,6 +221,59 @@ describe('swarm: language-model rounds', function () {
     } finally {
       await reexec.close()
     }
+  })
+
+  it('whole-update privacy: every shared update is clipped and noised, held-out loss still falls, a verifier re-runs each un-noised result; DP-SGD is refused with its reason', async () => {
+    const clipNorm = 3
+    const noiseMultiplier = 0.002
+    const job = lmJob({ privacy: { clipNorm, noiseMultiplier } })
+    const run = await runSwarm(job)
+    check(run, job, 'whole-update DP')
+    const params = modelParams(job.model)
+    const d = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0)
+    // The noise's norm is about σ·C·√d; the clipped update adds at most C.
+    const bound = clipNorm + 2 * noiseMultiplier * clipNorm * Math.sqrt(d)
+    const reexec = new RoundReexecutor({
+      job: async () => job,
+      weights: async (cid) => decodeWeights(await run.store.get(cid)),
+      shards: async (cids) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
+    })
+    try {
+      const norms: number[] = []
+      for (const [i, stats] of run.stats.entries()) {
+        const did = identityOf(i + 1).did
+        for (const s of stats) {
+          const claim = run.claims.find((c) => c.iss === did && c.round === s.round)!
+          const shared = decodeCompressed(await run.store.get(s.weightsCid))
+          const base = decodeWeights(await run.store.get(claim.baseCid))
+          const norm = l2Norm(diffWeights(shared, base))
+          assert.ok(norm <= bound, `round ${s.round} of node ${i}: shared update ${norm} > ${bound}`)
+          // What left the node is not what it trained: the receipt names the un-noised result.
+          assert.notEqual(resultHash(shared, params), claim.resultHash)
+          assert.equal((await reexec.run(claim)).resultHash, claim.resultHash)
+          norms.push(norm)
+        }
+      }
+      console.log(
+        `      shared update norms ${Math.min(...norms).toFixed(3)}–${Math.max(...norms).toFixed(3)} (bound ${bound.toFixed(3)})`
+      )
+    } finally {
+      await reexec.close()
+    }
+    const dpsgd = lmJob({ privacy: { mode: 'dp-sgd', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 } })
+    assert.throws(
+      () =>
+        new SwarmTrainer(
+          {
+            bus: new MemoryHub().bus('did:key:a'),
+            store: new MemoryWeightStore(),
+            checkpoints: new MemoryCheckpointStore(),
+            train: { tokens: shards[0]! }
+          },
+          { job: dpsgd, jobId: 'j', did: 'did:key:a' }
+        ),
+      { code: 'SWARM_OPTIONS_INVALID', message: /DP-SGD .* not supported for language-model jobs yet/ }
+    )
   })
 
   it('a warm-up + cosine schedule over rounds × H: receipts carry each round’s share, a verifier re-runs it bit for bit; a receipt without it re-runs at the constant rate', async () => {
