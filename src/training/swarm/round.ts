@@ -131,3 +131,15 @@ export async function trainRound(
   }
   return { steps, samples, loss: samples > 0 ? lossSum / samples : NaN, lossBefore, lossAfter, ms, diverged }
 }
+/** A round's time, split into network and aggregation work: each lap goes to one of them (or neither). */
+export class RoundClock {
+  netMs = 0
+  aggMs = 0
+  private last = performance.now()
+
+  lap(to?: 'netMs' | 'aggMs'): void {
+    const now = performance.now()
+    if (to !== undefined) this[to] += now - this.last
+    this.last = now
+  }
+}

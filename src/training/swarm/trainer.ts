@@ -9,7 +9,6 @@
  * evaluate → checkpoint → round r + 1. See docs/training-swarm.md.
  */
 import { randomInt } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
 import { logger, Rng, type Logger } from '../../common/index.js'
 import { validateUpdate } from '../aggregate/index.js'
 import { decodeWeights, encodeWeights } from '../export/index.js'
@@ -21,11 +20,12 @@ import type { UpdateAnnouncement } from './messages.js'
 import { resolveOptions, type ResolvedSwarmOptions } from './options.js'
 import { localRounds, OuterOptimizer, type LocalRoundResult, type LocalRounds } from './local/index.js'
 import { PeerTable } from './peers.js'
-import { roundSeed } from './round.js'
+import { RoundClock, roundSeed } from './round.js'
 import { shareRound } from './share.js'
 import { withheldCid } from './byzantine.js'
 import { CATCH_UP_LAG } from './constants.js'
 import { PauseGate } from './pause.js'
+import { RetainedObjects } from './retained.js'
 import {
   emptyCounters,
   type RoundStats,
@@ -39,19 +39,6 @@ import {
 } from './types.js'
 
 const moduleLog = logger('shoal:training:swarm')
-
-/** A round's time, split into network and aggregation work: each lap goes to one of them (or neither). */
-class RoundClock {
-  netMs = 0
-  aggMs = 0
-  private last = performance.now()
-
-  lap(to?: 'netMs' | 'aggMs'): void {
-    const now = performance.now()
-    if (to !== undefined) this[to] += now - this.last
-    this.last = now
-  }
-}
 
 /** The node's own model of a round, as announced (step 2). */
 interface Announced {
@@ -121,7 +108,7 @@ export class SwarmTrainer {
   private readonly peers: PeerTable
   private readonly intake: ModelIntake
   private readonly aggregator: Aggregator
-  private readonly retained: Array<{ round: number; cids: string[] }> = []
+  private readonly retained: RetainedObjects
   private lastAccuracy: number | undefined
   private readonly totals: SwarmCounters = emptyCounters()
 
@@ -137,6 +124,7 @@ export class SwarmTrainer {
     this.log = components.log ?? moduleLog
     this.bus = components.bus
     this.store = components.store
+    this.retained = new RetainedObjects(this.store, this.options.retainRounds, this.log)
     this.checkpoints = components.checkpoints
     this.receipts = components.receipts
     this.tamper = components.tamper
@@ -323,7 +311,7 @@ export class SwarmTrainer {
     this.baseCid = await this.store.put(encodeWeights(initial, this.local.params), signal)
     this.nextRound = 0
     this.startPoint = { source: 'initial', round: 0 }
-    this.retained.push({ round: -1, cids: [this.baseCid] })
+    this.retained.keep(-1, [this.baseCid])
     this.log.info({ job: this.jobId, did: this.did }, 'starting from the initial weights')
   }
 
@@ -343,12 +331,15 @@ export class SwarmTrainer {
       const bytes = await this.store.get(cp.weightsCid, signal)
       const weights = decodeWeights(bytes)
       validateUpdate(weights, this.local)
-      this.install(weights, await this.restoreMomentum(cp.momentumCid, signal))
+      this.install(
+        weights,
+        await this.outer.restore(this.store, cp.momentumCid, this.local, signal, this.log)
+      )
       this.baseCid = cp.weightsCid
       this.nextRound = cp.round + 1
       this.startPoint = { source: 'checkpoint', round: this.nextRound }
       const cids = [cp.weightsCid, ...(cp.momentumCid === undefined ? [] : [cp.momentumCid])]
-      this.retained.push({ round: cp.round, cids })
+      this.retained.keep(cp.round, cids)
       this.log.info({ job: this.jobId, round: cp.round, cid: cp.weightsCid }, 'resuming from checkpoint')
       return true
     } catch (err) {
@@ -358,24 +349,6 @@ export class SwarmTrainer {
         'checkpoint does not verify; ignoring it'
       )
       return false
-    }
-  }
-
-  /** The outer momentum a checkpoint kept; undefined (zeros, logged) when it has none or it does not load. */
-  private async restoreMomentum(
-    cid: string | undefined,
-    signal: AbortSignal
-  ): Promise<Map<string, Float32Array> | undefined> {
-    if (cid === undefined || this.outer.options === undefined) return undefined
-    try {
-      return await OuterOptimizer.load(this.store, cid, this.local, signal)
-    } catch (err) {
-      if (signal.aborted) throw err
-      this.log.warn(
-        { job: this.jobId, cid, err: (err as Error).message },
-        'the checkpoint’s outer momentum does not load; it restarts from zeros'
-      )
-      return undefined
     }
   }
 
@@ -408,7 +381,7 @@ export class SwarmTrainer {
       round: v.peer.msg.round
     }))
     this.startPoint = { source: 'peers', round: this.nextRound, peers }
-    this.retained.push({ round, cids: [this.baseCid] })
+    this.retained.keep(round, [this.baseCid])
     this.log.info({ job: this.jobId, round: this.nextRound, peers: peers.length }, 'joined from peer models')
     return true
   }
@@ -584,7 +557,7 @@ export class SwarmTrainer {
     clock.lap('netMs')
     this.baseCid = checkpointCid
     const kept = [own.resultCid, momentumCid].filter((c): c is string => c !== undefined)
-    this.retain(r, [own.weightsCid, checkpointCid, ...kept])
+    this.retained.keep(r, [own.weightsCid, checkpointCid, ...kept])
     this.totals.rounds++
 
     const peers: UsedModel[] = valid.map((v) => ({
@@ -628,20 +601,5 @@ export class SwarmTrainer {
       'round done'
     )
     return stats
-  }
-
-  /** Keep the own objects of the last `retainRounds` rounds; remove older ones from the store. */
-  private retain(round: number, cids: string[]): void {
-    this.retained.push({ round, cids })
-    const remove = this.store.remove?.bind(this.store)
-    while (this.retained.length > this.options.retainRounds) {
-      const old = this.retained.shift()!
-      if (remove === undefined) continue
-      const keep = new Set(this.retained.flatMap((e) => e.cids))
-      for (const cid of old.cids) {
-        if (keep.has(cid)) continue
-        remove(cid).catch((err: unknown) => this.log.debug({ cid, err }, 'could not remove an old model'))
-      }
-    }
   }
 }

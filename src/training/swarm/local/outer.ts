@@ -5,6 +5,7 @@
  * the aggregate is the next base (plain averaging). The buffer is kept beside each checkpoint
  * (`save`/`restore`), so a restarted node goes on with the momentum it had, not from zeros.
  */
+import type { Logger } from '../../../common/index.js'
 import { outerNesterovStep, validateUpdate, type OuterNesterovOptions } from '../../aggregate/index.js'
 import { decodeWeights, encodeWeights } from '../../export/index.js'
 import type { ParamLayout } from './types.js'
@@ -53,6 +54,32 @@ export class OuterOptimizer {
   ): Promise<string | undefined> {
     if (this.options === undefined || this.buffer === undefined) return undefined
     return store.put(encodeWeights(this.buffer, params), signal)
+  }
+
+  /**
+   * The momentum a checkpoint kept (`cid`, from `save`) for `reset`; undefined — zeros — when
+   * there is none, the job has no outer step, or it does not load (logged).
+   *
+   * @throws the signal's reason when aborted.
+   */
+  async restore(
+    store: Pick<WeightStore, 'get'>,
+    cid: string | undefined,
+    reference: { params: ParamLayout },
+    signal: AbortSignal,
+    log: Logger
+  ): Promise<Map<string, Float32Array> | undefined> {
+    if (cid === undefined || this.options === undefined) return undefined
+    try {
+      return await OuterOptimizer.load(store, cid, reference, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      log.warn(
+        { cid, err: (err as Error).message },
+        'the checkpoint’s outer momentum does not load; it restarts from zeros'
+      )
+      return undefined
+    }
   }
 
   /**
