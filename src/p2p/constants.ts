@@ -227,3 +227,19 @@ export const GOSSIP_KEEPER_INTERVAL_MS = 5_000
 
 /** How long after a connection closes the gossip keeper checks its peer (ms). */
 export const GOSSIP_KEEPER_CLOSE_DELAY_MS = 1_000
+
+/** How often libp2p's connection monitor pings each connection (ms; libp2p's default). */
+export const PING_INTERVAL_MS = 10_000
+
+/**
+ * The shortest time a ping may take before the connection monitor aborts the connection (ms;
+ * libp2p's default is 5 s, adapted upwards from observed round trips). A swarm moves models in
+ * bursts, often through one member relay: a ping queued behind megabytes of models on a 20 Mbit/s
+ * link, or answered by a daemon busy on a loaded machine, took over 5 s, and the monitor aborted
+ * the connection — and every transfer on it (bench:wan N = 16: 291 connections aborted in a job's
+ * first minute). A dead connection is still closed, within `PING_INTERVAL_MS` + this.
+ */
+export const PING_MIN_TIMEOUT_MS = 20_000
+
+/** The longest the connection monitor waits for a ping (ms; its adaptive timeout stays in [min, max]). */
+export const PING_MAX_TIMEOUT_MS = 30_000

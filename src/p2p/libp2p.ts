@@ -42,6 +42,9 @@ import {
   RELAY_MAX_RESERVATIONS,
   DEFAULT_LISTEN,
   IP_COLOCATION_WHITELIST,
+  PING_INTERVAL_MS,
+  PING_MAX_TIMEOUT_MS,
+  PING_MIN_TIMEOUT_MS,
   STREAM_READ_BUFFER_BYTES
 } from './constants.js'
 
@@ -81,6 +84,8 @@ export interface Libp2pOptionsInit {
   gossip?: Partial<GossipsubOpts>
   /** The gossip keeper's timing (src/p2p/keeper.ts; tests shorten it). */
   gossipKeeper?: GossipKeeperInit
+  /** How often each connection is pinged (ms, default `PING_INTERVAL_MS`; tests shorten it). */
+  pingIntervalMs?: number
   /**
    * Circuit relay v2. Every node has the relay *transport* (it can dial and be dialed through a
    * relay) and, unless `reserve: false`, listens on `/p2p-circuit` (takes a reservation on relays
@@ -324,6 +329,8 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
     extra.dht =
       init.dhtAdmits === undefined ? kadDHT(dht) : membersOnlyDHT(dht, init.dhtAdmits, init.dhtStats)
   }
+  const pingInterval = init.pingIntervalMs ?? PING_INTERVAL_MS
+  const pingStreams = Math.ceil(PING_MAX_TIMEOUT_MS / pingInterval) + 1
   const opts: Libp2pOptions<P2PServices> = {
     privateKey: init.privateKey,
     addresses: {
@@ -335,13 +342,25 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
       ...(init.quic === true || listen.some(isQuic) ? [quicTransport()] : []),
       circuitRelayTransport()
     ],
+    // A slow ping is congestion more often than death: see PING_MIN_TIMEOUT_MS.
+    connectionMonitor: {
+      pingInterval,
+      pingTimeout: { minTimeout: PING_MIN_TIMEOUT_MS, maxTimeout: PING_MAX_TIMEOUT_MS }
+    },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
     peerDiscovery,
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
-      ping: ping(),
+      // Answers pings for as long as the connection monitor waits for them (below).
+      // Pings overlap when one takes longer than the interval: beyond libp2p's stream limits
+      // (1 out, 2 in) a new ping fails at once, and the monitor aborts the connection for that too.
+      ping: ping({
+        timeout: PING_MAX_TIMEOUT_MS,
+        maxInboundStreams: pingStreams,
+        maxOutboundStreams: pingStreams
+      }),
       netinfo: netInfo(),
       ...extra,
       pubsub: (components: GossipSubComponents): GossipSub => {
