@@ -17,9 +17,10 @@
  * - final accuracy on every volunteer against a centralized run on the same data (founder);
  * - RSS per volunteer.
  * `--loss p`: each write also held back by one retransmission timeout with probability p
- * (scripts/lab/delay.js; default 0). Appends a section to benchmarks/wan.md.
+ * (scripts/lab/delay.js; default 0). `--log info --logs DIR`: the daemons' log level (default warn)
+ * and a folder that receives every daemon's log. Appends a section to benchmarks/wan.md.
  */
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { NetworkLab, type LabHost } from './lab/index.js'
@@ -33,6 +34,11 @@ const NODES = arg('nodes', '4,8').split(',').map(Number)
 const ROUNDS = Number(arg('rounds', '10'))
 const RTTS = arg('rtt', '0,50,150').split(',').map(Number)
 const LOSS = Number(arg('loss', '0'))
+/** `--log info --logs DIR`: the daemons' log level, and where each daemon's log is written at the end. */
+const LOG = arg('log', '')
+/** `--fetch-timeout S`: the volunteers' `training.fetchTimeoutSeconds` (default: the config's, 10). */
+const FETCH_TIMEOUT = arg('fetch-timeout', '')
+const LOGS = arg('logs', '')
 const MBIT = 20
 const H = 20
 const BATCH = 32
@@ -79,10 +85,15 @@ async function runOne(n: number, rtt: number): Promise<Row> {
       lab.startDaemon(
         hosts.get(node.name)!,
         node.home,
-        node.name === 'owner' ? ['--set', 'p2p.relay.serve=true'] : [],
+        node.name === 'owner'
+          ? ['--set', 'p2p.relay.serve=true']
+          : FETCH_TIMEOUT !== ''
+            ? ['--set', `training.fetchTimeoutSeconds=${FETCH_TIMEOUT}`]
+            : [],
         {
           ...(rtt > 0 ? { SHOAL_LAB_DELAY_MS: String(rtt / 2) } : {}),
-          ...(LOSS > 0 ? { SHOAL_LAB_LOSS: String(LOSS) } : {})
+          ...(LOSS > 0 ? { SHOAL_LAB_LOSS: String(LOSS) } : {}),
+          ...(LOG !== '' ? { SHOAL_LOG: LOG } : {})
         }
       )
   })
@@ -220,6 +231,12 @@ async function runOne(n: number, rtt: number): Promise<Row> {
       wallS: (Date.now() - t0) / 1000
     }
   } finally {
+    if (LOGS !== '') {
+      const dir = join(LOGS, `n${n}-rtt${rtt}`)
+      await mkdir(dir, { recursive: true })
+      for (const x of swarm.all) await writeFile(join(dir, `${x.name}.log`), x.daemon?.output() ?? '')
+      console.log(`daemon logs in ${dir}`)
+    }
     await swarm.stop()
     await lab.destroy()
     await rm(swarm.root, { recursive: true, force: true })
@@ -243,7 +260,7 @@ async function main(): Promise<void> {
     [
       `## bench:wan — ${date}`,
       '',
-      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}\`, ${cpus().length} cores ` +
+      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}${FETCH_TIMEOUT !== '' ? ` --fetch-timeout ${FETCH_TIMEOUT}` : ''}\`, ${cpus().length} cores ` +
         `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average at the start ` +
         `${loadavg()
           .map((x) => x.toFixed(1))

@@ -69,6 +69,13 @@ export const ConfigSchema = z
           .max(1)
           .describe('Share of each period this node trains (volunteers: 0.5 = half the time); 1 = always'),
         dutyPeriodSeconds: z.number().int().min(1).max(86_400).describe('Length of a duty-cycle period'),
+        fetchTimeoutSeconds: z
+          .number()
+          .gt(0)
+          .max(3_600)
+          .describe(
+            'Deadline of fetching one round’s peer models, all together; a model not here by then is left out of that round (slow links and busy member relays need more)'
+          ),
         verifiable: z
           .boolean()
           .describe(

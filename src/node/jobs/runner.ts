@@ -234,6 +234,7 @@ export class JobRunner {
         device: deterministic ? 'cpu' : this.c.training.device,
         // A volunteer's GPU that fails to start must not stop it from training: CPU, with a warning.
         fallbackToCpu: true,
+        fetchTimeoutMs: this.c.training.fetchTimeoutSeconds * 1000,
         ...(this.c.training.threads > 0 ? { threads: this.c.training.threads } : {})
       }
     )

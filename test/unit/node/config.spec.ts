@@ -65,6 +65,17 @@ describe('config', () => {
       assert.equal(err.fields.path, 'training.device')
       return true
     })
+    await assert.rejects(
+      loadConfig({ env: {}, sets: ['training.fetchTimeoutSeconds=0'] }),
+      (err: ConfigError) => {
+        assert.equal(err.fields.path, 'training.fetchTimeoutSeconds')
+        return true
+      }
+    )
+    assert.equal(
+      (await loadConfig({ env: {}, sets: ['training.fetchTimeoutSeconds=30'] })).training.fetchTimeoutSeconds,
+      30
+    )
     await assert.rejects(loadConfig({ env: {}, sets: ['rpc.prot=1'] }), (err: ConfigError) => {
       assert.match(err.message, /unknown key\(s\) prot/)
       assert.equal(err.fields.path, 'rpc')

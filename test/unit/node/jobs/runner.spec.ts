@@ -325,6 +325,24 @@ describe('node/jobs: the job runner', function () {
     )
   })
 
+  it('gives its trainers the config’s fetch deadline (training.fetchTimeoutSeconds)', async () => {
+    assert.equal(training.fetchTimeoutSeconds, 10, 'the default')
+    training.fetchTimeoutSeconds = 2.5 // the runner reads its config when it starts a trainer
+    try {
+      const j = await job('runner: fetch deadline', {
+        hyper: { lr: 0.05, batchSize: 16, H: 2, k: 0, rounds: 1000 }
+      })
+      await runner.join(j.id)
+      const { runs } = runner as unknown as {
+        runs: Map<string, { trainer: { options: { fetchTimeoutMs: number } } }>
+      }
+      assert.equal(runs.get(j.id)!.trainer.options.fetchTimeoutMs, 2_500)
+      await runner.leave(j.id)
+    } finally {
+      training.fetchTimeoutSeconds = 10
+    }
+  })
+
   it('joining twice starts one trainer; leaving a running job stops it (left)', async () => {
     const j = await job('runner: join twice, leave', {
       hyper: { lr: 0.05, batchSize: 16, H: 2, k: 0, rounds: 1000 }
