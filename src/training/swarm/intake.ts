@@ -81,10 +81,14 @@ export class ModelIntake {
     this.maxBytes = maxModelBytes(this.compiled.params)
   }
 
-  /** Fetch models in parallel under one deadline of `fetchTimeoutMs`. */
-  async fetch(peers: PeerEntry[], signal: AbortSignal): Promise<Fetched[]> {
+  /** Fetch models in parallel under one deadline of `timeoutMs` (default `fetchTimeoutMs`). */
+  async fetch(
+    peers: PeerEntry[],
+    signal: AbortSignal,
+    timeoutMs = this.options.fetchTimeoutMs
+  ): Promise<Fetched[]> {
     if (peers.length === 0) return []
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.options.fetchTimeoutMs)])
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
     const results = await Promise.all(
       peers.map(async (peer): Promise<Fetched> => {
         try {

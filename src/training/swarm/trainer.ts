@@ -23,7 +23,7 @@ import { PeerTable } from './peers.js'
 import { RoundClock, roundSeed } from './round.js'
 import { shareRound } from './share.js'
 import { withheldCid } from './byzantine.js'
-import { CATCH_UP_LAG } from './constants.js'
+import { CATCH_UP_LAG, LAST_ROUND_FETCH_FACTOR } from './constants.js'
 import { PauseGate } from './pause.js'
 import { RetainedObjects } from './retained.js'
 import {
@@ -412,7 +412,9 @@ export class SwarmTrainer {
 
     // 3. peer models
     await this.peers.waitForPeers(r, first, signal)
-    const fetched = await this.intake.fetch(this.peers.choosePeers(r, r >= this.options.rounds - 1), signal)
+    const last = r >= this.options.rounds - 1
+    const deadline = this.options.fetchTimeoutMs * (last ? LAST_ROUND_FETCH_FACTOR : 1)
+    const fetched = await this.intake.fetch(this.peers.choosePeers(r, last), signal, deadline)
     clock.lap('netMs')
 
     // 4. validate and aggregate

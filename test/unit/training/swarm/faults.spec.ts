@@ -52,6 +52,24 @@ class HangingStore implements WeightStore {
   }
 }
 
+/** A store whose `get` answers `delayMs` late (ignoring its signal) for some CIDs. */
+class SlowStore implements WeightStore {
+  constructor(
+    private readonly inner: MemoryWeightStore,
+    private readonly slow: Set<string>,
+    private readonly delayMs: number
+  ) {}
+
+  async put(bytes: Uint8Array, signal?: AbortSignal): Promise<string> {
+    return this.inner.put(bytes, signal)
+  }
+
+  async get(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
+    if (this.slow.has(cid)) await new Promise((r) => setTimeout(r, this.delayMs))
+    return this.inner.get(cid, signal)
+  }
+}
+
 describe('swarm: faulty peers', function () {
   this.timeout(120_000)
   const suite = swarmSuite(3, { trainCount: 600, testCount: 300 })
@@ -164,6 +182,37 @@ describe('swarm: faulty peers', function () {
     }
     assert.ok(elapsed < 20_000, `3 rounds took ${elapsed} ms`)
     assert.equal(honest[0]!.counters.unavailable, 3)
+  })
+
+  it('a model slower than the fetch deadline misses every round but the last, whose deadline is LAST_ROUND_FETCH_FACTOR times longer', async () => {
+    const job = testJob({ hyper: { lr: 0.05, batchSize: 32, H: 4, k: 1, rounds: 3 } })
+    const hub = new MemoryHub()
+    const inner = new MemoryWeightStore()
+    const compiled = compileModel(job.model, job.optimizer)
+    const cids: string[] = []
+    for (let r = 0; r < 3; r++)
+      cids.push(await inner.put(encodeCompressed(initParams(compiled, 200 + r), 'none', compiled.params)))
+    const slow = identityOf(78).did
+    shadowPeer(hub, slow, (round) => cids[round]!)
+    const fetchTimeoutMs = 300
+    // The peer's model arrives 2 deadlines after it is asked for: within the last round's 3.
+    const store = new SlowStore(inner, new Set(cids), 2 * fetchTimeoutMs)
+    const did = identityOf(1).did
+    const node = makeNode(
+      { bus: hub.bus(did), store, train: suite.task.shards[0]! },
+      { job, did, fetchTimeoutMs, peerWaitMs: 1_000 }
+    )
+    nodes.push(node)
+    const stats: RoundStats[] = []
+    await node.run({ onRound: (s) => void stats.push(s) })
+    assert.deepEqual(
+      stats.map((s) => [s.round, s.peersUsed, s.unavailable.map((u) => u.reason)]),
+      [
+        [0, 0, ['FETCH_TIMEOUT']],
+        [1, 0, ['FETCH_TIMEOUT']],
+        [2, 1, []]
+      ]
+    )
   })
 
   it('a stalled node does not hold the others back, and catches up when it resumes', async () => {
