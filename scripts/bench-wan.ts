@@ -38,6 +38,8 @@ const LOSS = Number(arg('loss', '0'))
 const LOG = arg('log', '')
 /** `--fetch-timeout S`: the volunteers' `training.fetchTimeoutSeconds` (default: the config's, 10). */
 const FETCH_TIMEOUT = arg('fetch-timeout', '')
+/** `--k K`: peer models aggregated per round (default min(3, N − 1)). */
+const K = Number(arg('k', '3'))
 const LOGS = arg('logs', '')
 const MBIT = 20
 const H = 20
@@ -143,7 +145,7 @@ async function runOne(n: number, rtt: number): Promise<Row> {
         model: 'mlp',
         rounds: ROUNDS,
         H,
-        k: Math.min(3, n - 1),
+        k: Math.min(K, n - 1),
         lr: LR,
         batchSize: BATCH,
         seed: 1
@@ -260,7 +262,7 @@ async function main(): Promise<void> {
     [
       `## bench:wan — ${date}`,
       '',
-      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}${FETCH_TIMEOUT !== '' ? ` --fetch-timeout ${FETCH_TIMEOUT}` : ''}\`, ${cpus().length} cores ` +
+      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}${FETCH_TIMEOUT !== '' ? ` --fetch-timeout ${FETCH_TIMEOUT}` : ''}${K !== 3 ? ` --k ${K}` : ''}\`, ${cpus().length} cores ` +
         `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average at the start ` +
         `${loadavg()
           .map((x) => x.toFixed(1))
@@ -268,7 +270,7 @@ async function main(): Promise<void> {
         `symmetric), ${MBIT} Mbit/s per volunteer; RTT = the delay added in user space (scripts/lab/delay.js: ` +
         `every message costs it, TCP's own handshake and ACKs do not; ` +
         `${LOSS > 0 ? `loss ${LOSS}: a write held back by one RTO with that probability` : 'no loss'}). MLP, ` +
-        `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(3, N − 1), ${ROUNDS} rounds; centralized = the ` +
+        `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(${K}, N − 1), ${ROUNDS} rounds; centralized = the ` +
         `same model on the union for the same samples. Every process of every node shares the 2 cores.`,
       '',
       '| N | RTT | join → all members verified (s) | job_create → first round (s) | s / round (mean of rounds) | volunteer pairs direct | model bytes received (all volunteers) | accuracy (volunteers) | centralized | RSS / volunteer |',
