@@ -18,7 +18,9 @@
  * - RSS per volunteer.
  * `--loss p`: each write also held back by one retransmission timeout with probability p
  * (scripts/lab/delay.js; default 0). `--log info --logs DIR`: the daemons' log level (default warn)
- * and a folder that receives every daemon's log. Appends a section to benchmarks/wan.md.
+ * and a folder that receives every daemon's log. `--fetch-timeout S`: the volunteers'
+ * `training.fetchTimeoutSeconds`; `--k K`: peer models per round. Appends a section to
+ * benchmarks/wan.md.
  */
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -36,11 +38,11 @@ const RTTS = arg('rtt', '0,50,150').split(',').map(Number)
 const LOSS = Number(arg('loss', '0'))
 /** `--log info --logs DIR`: the daemons' log level, and where each daemon's log is written at the end. */
 const LOG = arg('log', '')
+const LOGS = arg('logs', '')
 /** `--fetch-timeout S`: the volunteers' `training.fetchTimeoutSeconds` (default: the config's, 10). */
 const FETCH_TIMEOUT = arg('fetch-timeout', '')
-/** `--k K`: peer models aggregated per round (default min(3, N − 1)). */
+/** `--k K`: peer models aggregated per round, at most N − 1 (default 3). */
 const K = Number(arg('k', '3'))
-const LOGS = arg('logs', '')
 const MBIT = 20
 const H = 20
 const BATCH = 32

@@ -353,9 +353,9 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
-      // Answers pings for as long as the connection monitor waits for them (below).
-      // Pings overlap when one takes longer than the interval: beyond libp2p's stream limits
-      // (1 out, 2 in) a new ping fails at once, and the monitor aborts the connection for that too.
+      // Answers a ping for as long as the connection monitor waits for one. Pings overlap when one
+      // takes longer than the interval: beyond libp2p's stream limits (1 out, 2 in) a new ping
+      // would fail at once, and the monitor aborts the connection for that too.
       ping: ping({
         timeout: PING_MAX_TIMEOUT_MS,
         maxInboundStreams: pingStreams,

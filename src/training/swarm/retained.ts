@@ -17,11 +17,12 @@ export class RetainedObjects {
   ) {}
 
   /**
-   * Keep `cids` for `round`; the objects of rounds beyond the last `rounds` are removed from
-   * the store (unless a kept round names them too). Removal failures are logged at debug.
+   * Keep `cids` for `round` (undefined entries — an object the round did not store — are
+   * skipped); the objects of rounds beyond the last `rounds` are removed from the store (unless a
+   * kept round names them too). Removal failures are logged at debug.
    */
-  keep(round: number, cids: string[]): void {
-    this.entries.push({ round, cids })
+  keep(round: number, cids: ReadonlyArray<string | undefined>): void {
+    this.entries.push({ round, cids: cids.filter((c): c is string => c !== undefined) })
     const remove = this.store.remove?.bind(this.store)
     while (this.entries.length > this.rounds) {
       const old = this.entries.shift()!

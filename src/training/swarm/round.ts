@@ -131,6 +131,7 @@ export async function trainRound(
   }
   return { steps, samples, loss: samples > 0 ? lossSum / samples : NaN, lossBefore, lossAfter, ms, diverged }
 }
+
 /** A round's time, split into network and aggregation work: each lap goes to one of them (or neither). */
 export class RoundClock {
   netMs = 0

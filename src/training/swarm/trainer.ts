@@ -338,8 +338,7 @@ export class SwarmTrainer {
       this.baseCid = cp.weightsCid
       this.nextRound = cp.round + 1
       this.startPoint = { source: 'checkpoint', round: this.nextRound }
-      const cids = [cp.weightsCid, ...(cp.momentumCid === undefined ? [] : [cp.momentumCid])]
-      this.retained.keep(cp.round, cids)
+      this.retained.keep(cp.round, [cp.weightsCid, cp.momentumCid])
       this.log.info({ job: this.jobId, round: cp.round, cid: cp.weightsCid }, 'resuming from checkpoint')
       return true
     } catch (err) {
@@ -558,8 +557,7 @@ export class SwarmTrainer {
     })
     clock.lap('netMs')
     this.baseCid = checkpointCid
-    const kept = [own.resultCid, momentumCid].filter((c): c is string => c !== undefined)
-    this.retained.keep(r, [own.weightsCid, checkpointCid, ...kept])
+    this.retained.keep(r, [own.weightsCid, checkpointCid, own.resultCid, momentumCid])
     this.totals.rounds++
 
     const peers: UsedModel[] = valid.map((v) => ({
