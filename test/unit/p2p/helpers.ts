@@ -11,6 +11,7 @@ import {
   libp2pOptions,
   type ExchangeInit,
   type GossipKeeperInit,
+  type Libp2pOptionsInit,
   type P2PServices,
   type SwarmDescriptor
 } from '../../../src/p2p/index.js'
@@ -31,13 +32,19 @@ export const FAST_GOSSIP: Partial<GossipsubOpts> = { heartbeatInterval: 100 }
 /** A started libp2p node on 127.0.0.1 with Shoal's options. */
 export async function startNode(
   identity: Identity,
-  opts: { gossip?: Partial<GossipsubOpts>; connectionGater?: ConnectionGater; keeper?: GossipKeeperInit } = {}
+  opts: {
+    gossip?: Partial<GossipsubOpts>
+    connectionGater?: ConnectionGater
+    keeper?: GossipKeeperInit
+    relay?: Libp2pOptionsInit['relay']
+  } = {}
 ): Promise<TestNode> {
-  const init: Parameters<typeof libp2pOptions>[0] = {
+  const init: Libp2pOptionsInit = {
     privateKey: identity.libp2pPrivateKey,
     gossip: { ...FAST_GOSSIP, ...opts.gossip }
   }
   if (opts.keeper !== undefined) init.gossipKeeper = opts.keeper
+  if (opts.relay !== undefined) init.relay = opts.relay
   if (opts.connectionGater !== undefined) init.connectionGater = opts.connectionGater
   return createLibp2p(libp2pOptions(init))
 }
@@ -114,15 +121,17 @@ export interface TestMember {
 /**
  * Starts a member of `swarm` (credential from `founder`) with peer exchange (`init` over
  * on-demand defaults) and adds its parts to `started`, for the spec's `after` to stop.
+ * `relay`: its circuit relay options (a member relay: `{ serve: true, unlimited: true }`).
  */
 export async function startMember(
   ctx: { swarm: SwarmDescriptor; founder: Identity; started: Array<{ stop(): Promise<void> | void }> },
   seed: number,
-  init: ExchangeInit = {}
+  init: ExchangeInit = {},
+  relay?: Libp2pOptionsInit['relay']
 ): Promise<TestMember> {
   const identity = identityOf(seed)
   const access = new PeerAccessList()
-  const node = await startNode(identity, { connectionGater: access.gater })
+  const node = await startNode(identity, { connectionGater: access.gater, ...(relay ? { relay } : {}) })
   const credential = await issueCredential(ctx.founder, ctx.swarm, identity.did, { expiresIn: 3600 })
   const membership = new SwarmMembership(
     { node, access },

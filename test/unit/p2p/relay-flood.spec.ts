@@ -6,16 +6,16 @@
  */
 import assert from 'node:assert/strict'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createSwarm } from '../../../src/p2p/index.js'
 import {
-  PeerAccessList,
-  PeerExchange,
-  SwarmMembership,
-  createSwarm,
-  issueCredential,
-  libp2pOptions
-} from '../../../src/p2p/index.js'
-import { FAST_GOSSIP, identityOf, stopAll, waitFor, type TestNode } from './helpers.js'
+  identityOf,
+  startMember,
+  startNode,
+  stopAll,
+  waitFor,
+  type TestMember,
+  type TestNode
+} from './helpers.js'
 
 interface Circuit {
   reservations: { size: number; has(peer: unknown): boolean }
@@ -27,36 +27,14 @@ describe('p2p: reservation floods at a member relay', function () {
   const started: Array<{ stop(): Promise<void> | void }> = []
   after(async () => stopAll(started))
 
-  /**
-   * A member of the swarm: `serve`, a member relay with that many reservations; else it looks for
-   * a relay among the peers it connects to, as a daemon does (`/p2p-circuit`).
-   */
-  async function member(
-    seed: number,
-    opts: { serve?: number } = {}
-  ): Promise<{ node: TestNode; membership: SwarmMembership }> {
-    const identity = identityOf(seed)
-    const access = new PeerAccessList()
-    const node = await createLibp2p(
-      libp2pOptions({
-        privateKey: identity.libp2pPrivateKey,
-        gossip: FAST_GOSSIP,
-        connectionGater: access.gater,
-        natTraversal: false,
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        ...(opts.serve !== undefined
-          ? { relay: { serve: true, unlimited: true, maxReservations: opts.serve } }
-          : {})
-      })
+  /** A member of the swarm; `serve`: a member relay with that many reservations. */
+  const member = async (seed: number, serve?: number): Promise<TestMember> =>
+    startMember(
+      { swarm, founder, started },
+      seed,
+      {},
+      serve === undefined ? undefined : { serve: true, unlimited: true, maxReservations: serve }
     )
-    const credential = await issueCredential(founder, swarm, identity.did, { expiresIn: 3600 })
-    const membership = new SwarmMembership({ node, access }, { swarm, credential, handshakeTimeoutMs: 2_000 })
-    await membership.start()
-    const exchange = new PeerExchange({ node, members: membership }, { intervalMs: 0, rejoinMs: 0 })
-    await exchange.start()
-    started.push(exchange, membership, node)
-    return { node, membership }
-  }
 
   const circuitAddrs = (node: TestNode): string[] =>
     node
@@ -65,16 +43,14 @@ describe('p2p: reservation floods at a member relay', function () {
       .filter((a) => a.includes('/p2p-circuit'))
 
   it('outsiders get no reservation and take no slot; members past the limit are refused, the others keep theirs', async () => {
-    const relay = await member(150, { serve: 2 })
+    const relay = await member(150, 2)
     const circuit = (relay.node.services as unknown as { relay: Circuit }).relay
     const relayAddr = relay.node.getMultiaddrs()[0]!
 
     // Ten outsiders (no credential) dial the relay at once, each looking for a relay to reserve on.
     const outsiders = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const o = await createLibp2p(
-          libp2pOptions({ privateKey: identityOf(160 + i).libp2pPrivateKey, natTraversal: false })
-        )
+        const o = await startNode(identityOf(160 + i))
         started.push(o)
         await o.dial(relayAddr).catch(() => {}) // refused or not: no reservation either way
         return o

@@ -35,24 +35,10 @@ function shadowPeer(hub: MemoryHub, did: string, cidFor: (round: number) => stri
   })
 }
 
-/** A store whose `get` never settles (and ignores its signal) for some CIDs. */
-class HangingStore implements WeightStore {
-  constructor(
-    private readonly inner: MemoryWeightStore,
-    private readonly hang: Set<string>
-  ) {}
-
-  async put(bytes: Uint8Array, signal?: AbortSignal): Promise<string> {
-    return this.inner.put(bytes, signal)
-  }
-
-  async get(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
-    if (this.hang.has(cid)) return new Promise<Uint8Array>(() => {})
-    return this.inner.get(cid, signal)
-  }
-}
-
-/** A store whose `get` answers `delayMs` late (ignoring its signal) for some CIDs. */
+/**
+ * A store whose `get` answers `delayMs` late for some CIDs — never, for Infinity — ignoring its
+ * signal, as a peer that stalls mid-transfer does.
+ */
 class SlowStore implements WeightStore {
   constructor(
     private readonly inner: MemoryWeightStore,
@@ -65,7 +51,10 @@ class SlowStore implements WeightStore {
   }
 
   async get(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
-    if (this.slow.has(cid)) await new Promise((r) => setTimeout(r, this.delayMs))
+    if (this.slow.has(cid)) {
+      if (!Number.isFinite(this.delayMs)) return new Promise<Uint8Array>(() => {})
+      await new Promise((r) => setTimeout(r, this.delayMs))
+    }
     return this.inner.get(cid, signal)
   }
 }
@@ -148,7 +137,7 @@ describe('swarm: faulty peers', function () {
     }
     const slow = identityOf(77).did
     shadowPeer(hub, slow, (round) => slowCids[round]!)
-    const store = new HangingStore(inner, hang)
+    const store = new SlowStore(inner, hang, Infinity)
     const fetchTimeoutMs = 400
     const stats: RoundStats[][] = [[], []]
     const honest = suite.task.shards.slice(0, 2).map((shard, i) => {

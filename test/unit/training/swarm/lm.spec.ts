@@ -110,6 +110,13 @@ describe('swarm: language-model rounds', function () {
 
   const shardCids = shards.map((tokens) => rawCid(tokens))
 
+  /** What a verifier needs to re-run `run`'s rounds: the job, the stored weights, each shard's text. */
+  const reexecComponents = (job: JobSpec, run: LmRun): ConstructorParameters<typeof RoundReexecutor>[0] => ({
+    job: async () => job,
+    weights: async (cid) => decodeWeights(await run.store.get(cid)),
+    shards: async (cids) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
+  })
+
   async function runSwarm(job: JobSpec): Promise<LmRun> {
     const hub = new MemoryHub()
     const store = new MemoryWeightStore()
@@ -190,11 +197,7 @@ describe('swarm: language-model rounds', function () {
     const run = await runSwarm(job)
     check(run, job, 'outer')
 
-    const reexec = new RoundReexecutor({
-      job: async () => job,
-      weights: async (cid) => decodeWeights(await run.store.get(cid)),
-      shards: async (cids) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
-    })
+    const reexec = new RoundReexecutor(reexecComponents(job, run))
     try {
       assert.equal(run.claims.length, run.stats.flat().length)
       for (const c of run.claims) {
@@ -233,11 +236,7 @@ describe('swarm: language-model rounds', function () {
     const d = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0)
     // The noise's norm is about σ·C·√d; the clipped update adds at most C.
     const bound = clipNorm + 2 * noiseMultiplier * clipNorm * Math.sqrt(d)
-    const reexec = new RoundReexecutor({
-      job: async () => job,
-      weights: async (cid) => decodeWeights(await run.store.get(cid)),
-      shards: async (cids) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
-    })
+    const reexec = new RoundReexecutor(reexecComponents(job, run))
     try {
       const norms: number[] = []
       for (const [i, stats] of run.stats.entries()) {
@@ -300,11 +299,7 @@ describe('swarm: language-model rounds', function () {
         minLr: 1e-3
       })
     }
-    const components = {
-      job: async (): Promise<JobSpec> => job,
-      weights: async (cid: string) => decodeWeights(await run.store.get(cid)),
-      shards: async (cids: readonly string[]) => ({ tokens: shards[shardCids.indexOf(cids[0]!)]! })
-    }
+    const components = reexecComponents(job, run)
     const reexec = new RoundReexecutor(components)
     const loose = new RoundReexecutor(components, { strictHyper: false })
     try {
