@@ -9,6 +9,8 @@ export declare function installDelay(opts: {
   /** Seed of the loss draws. */
   seed?: number
   match?: (address: string) => boolean
-  /** Counts writes and lost writes. */
-  stats?: { writes: number; lost: number }
+  /** Bytes held back (plus the socket's own buffer) at which `write` returns false (at least the socket's high-water mark; default that mark). */
+  window?: number
+  /** Counts writes and lost writes; `maxHeld` is set to the most bytes held back for one socket at once. */
+  stats?: { writes: number; lost: number; maxHeld?: number }
 }): () => void

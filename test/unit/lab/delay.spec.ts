@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { Socket, createServer, connect, type AddressInfo } from 'node:net'
+import { Socket, createServer, connect, type AddressInfo, type Server } from 'node:net'
 import { installDelay } from '../../../scripts/lab/delay.js'
 
 /** Round trip of one small message through an echo server on 127.0.0.1 (ms). */
@@ -14,6 +14,33 @@ async function roundTrip(port: number): Promise<number> {
   assert.equal(data.toString(), 'ping')
   socket.end()
   return ms
+}
+
+/**
+ * A server on 127.0.0.1 that keeps what a connection sends: `next()` resolves with every byte of
+ * the next connection once its sender has ended it (call it before connecting).
+ */
+async function collector(): Promise<{ server: Server; port: number; next: () => Promise<Buffer> }> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const next = async (): Promise<Buffer> => {
+    const [s] = (await once(server, 'connection')) as [Socket]
+    const chunks: Buffer[] = []
+    s.on('data', (d: Buffer) => chunks.push(d))
+    await once(s, 'end')
+    s.end()
+    return Buffer.concat(chunks)
+  }
+  return { server, port, next }
+}
+
+/** `n` bytes that show any loss or reordering: a 32-bit counter every 4 bytes. */
+function counting(n: number): Buffer {
+  const b = Buffer.alloc(n)
+  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(i / 4, i)
+  return b
 }
 
 describe('lab: user-space delay (scripts/lab/delay.js)', () => {
@@ -65,7 +92,7 @@ describe('lab: user-space loss (scripts/lab/delay.js)', () => {
     })
     try {
       assert.ok((await roundTrip(port)) >= 2 * (20 + 120) - 5)
-      assert.deepEqual(stats, { writes: 2, lost: 2 })
+      assert.deepEqual(stats, { writes: 2, lost: 2, maxHeld: 4 })
     } finally {
       uninstall()
     }
@@ -97,6 +124,157 @@ describe('lab: user-space loss (scripts/lab/delay.js)', () => {
       uninstall()
     }
     assert.throws(() => installDelay({ ms: 10, loss: 1 }), RangeError)
+    server.close()
+  })
+})
+
+describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
+  const match = (a: string): boolean => a === '127.0.0.1'
+
+  it('write returns false once a high-water mark is held back; drain comes after the delay, once; every byte arrives in order', async () => {
+    const { server, port, next } = await collector()
+    const stats = { writes: 0, lost: 0, maxHeld: 0 }
+    const uninstall = installDelay({ ms: 100, match, stats })
+    try {
+      const received = next()
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      let drains = 0
+      socket.on('drain', () => drains++)
+      const hwm = socket.writableHighWaterMark
+      const payload = counting(hwm + 16 * 1024 * 1024)
+      // Small writes: true until one high-water mark is held back, then false.
+      const start = performance.now()
+      let sent = 0
+      let ok = true
+      while (ok && sent < payload.length) {
+        ok = socket.write(payload.subarray(sent, sent + 4096))
+        sent += 4096
+      }
+      assert.equal(ok, false, 'write never returned false')
+      assert.equal(sent, hwm)
+      // The shim's own 'drain': the socket took every held byte (each write below its mark).
+      await once(socket, 'drain')
+      assert.ok(performance.now() - start >= 95, 'drain came before the delay')
+      assert.ok(socket.writableLength < hwm)
+      assert.equal(drains, 1)
+      // One write of 16 MiB, more than the kernel takes at once (the reader runs in this
+      // process): the socket's own write returns false too when it is due, and its own 'drain'
+      // is the one that comes (not lost, not doubled).
+      assert.equal(socket.write(payload.subarray(sent)), false)
+      await once(socket, 'drain')
+      assert.ok(socket.writableLength < hwm, 'drain came while the socket still held a mark')
+      socket.end()
+      assert.ok((await received).equals(payload), 'bytes lost or reordered')
+      assert.equal(drains, 2)
+      assert.equal(stats.maxHeld, payload.length - hwm)
+    } finally {
+      uninstall()
+    }
+    server.close()
+  })
+
+  it('holds at most one high-water mark and one chunk for a writer that waits for drain; 8 MiB arrive intact', async () => {
+    const { server, port, next } = await collector()
+    const payload = counting(8 * 1024 * 1024)
+    // Chunks of one mark (each write returns false) and smaller ones (a mark's worth of them).
+    for (const chunk of [64 * 1024, 4 * 1024]) {
+      const stats = { writes: 0, lost: 0, maxHeld: 0 }
+      const uninstall = installDelay({ ms: 2, match, stats })
+      try {
+        const received = next()
+        const socket = connect(port, '127.0.0.1')
+        await once(socket, 'connect')
+        let drains = 0
+        socket.on('drain', () => drains++)
+        let falses = 0
+        for (let at = 0; at < payload.length; at += chunk) {
+          if (!socket.write(payload.subarray(at, at + chunk))) {
+            falses++
+            await once(socket, 'drain')
+          }
+        }
+        socket.end()
+        assert.ok((await received).equals(payload), `chunk ${chunk}: bytes lost or reordered`)
+        const hwm = socket.writableHighWaterMark
+        assert.ok(falses > 0, `chunk ${chunk}: write never returned false`)
+        assert.equal(drains, falses, `chunk ${chunk}: one drain per false`)
+        assert.ok(
+          stats.maxHeld >= hwm && stats.maxHeld <= hwm + chunk,
+          `chunk ${chunk}: held ${stats.maxHeld}`
+        )
+      } finally {
+        uninstall()
+      }
+    }
+    server.close()
+  })
+
+  it('with a window (the lab daemons’ 4 MiB), write returns false at the window, not at the socket’s mark', async () => {
+    const { server, port, next } = await collector()
+    const stats = { writes: 0, lost: 0, maxHeld: 0 }
+    const window = 1024 * 1024
+    const uninstall = installDelay({ ms: 20, match, stats, window })
+    try {
+      const received = next()
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      assert.ok(socket.writableHighWaterMark < window)
+      let sent = 0
+      let ok = true
+      while (ok) {
+        ok = socket.write(counting(64 * 1024))
+        sent += 64 * 1024
+      }
+      assert.equal(sent, window)
+      assert.equal(stats.maxHeld, window)
+      await once(socket, 'drain')
+      socket.end()
+      assert.equal((await received).length, window)
+    } finally {
+      uninstall()
+    }
+    server.close()
+  })
+
+  it('counts strings by their bytes in their encoding, Buffers and Uint8Arrays by length', async () => {
+    const { server, port, next } = await collector()
+    const stats = { writes: 0, lost: 0, maxHeld: 0 }
+    const uninstall = installDelay({ ms: 20, match, stats })
+    try {
+      const received = next()
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      const hwm = socket.writableHighWaterMark
+      assert.equal(socket.write('é'.repeat(100)), true) // 200 bytes in UTF-8
+      assert.equal(socket.write('ff'.repeat(100), 'hex'), true) // 100 bytes
+      assert.equal(socket.write(new Uint8Array(300)), true)
+      assert.equal(stats.maxHeld, 600)
+      // Half a mark in two-byte characters reaches the mark with what is held already.
+      assert.equal(socket.write('é'.repeat(hwm / 2 - 300)), false)
+      assert.equal(stats.maxHeld, hwm)
+      await once(socket, 'drain')
+      socket.end()
+      assert.equal((await received).length, hwm)
+    } finally {
+      uninstall()
+    }
+    server.close()
+  })
+
+  it('calls back a write whose socket was destroyed before it was due, and throws nothing', async () => {
+    const { server, port } = await collector()
+    const uninstall = installDelay({ ms: 50, match })
+    try {
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      const done = new Promise<Error | null | undefined>((resolve) => socket.write('late', resolve))
+      socket.destroy()
+      const err = await done
+      assert.equal((err as NodeJS.ErrnoException | undefined)?.code, 'ERR_STREAM_DESTROYED')
+    } finally {
+      uninstall()
+    }
     server.close()
   })
 })
