@@ -60,19 +60,19 @@ export function jobMethods(
         outer: z
           .object({ lr: z.number().positive(), momentum: z.number().min(0).lt(1) })
           .optional()
-          .describe('DiLoCo’s outer step for a gpt job (docs/lm.md); default plain averaging'),
+          .describe('DiLoCo’s outer step (docs/lm.md, docs/training-swarm.md); default plain averaging'),
         schedule: z
           .enum(['warmup-cosine', 'constant'])
           .optional()
           .describe(
-            'gpt: the learning rate over the rounds × H local steps (default warmup-cosine: linear warm-up to lr, cosine decay to lr / 10)'
+            'the learning rate over the rounds × H local steps: warmup-cosine (linear warm-up to lr, cosine decay to lr / 10; the default for gpt) or constant (the default for classifiers)'
           ),
         warmup: z
           .number()
           .int()
           .min(0)
           .optional()
-          .describe('gpt: warm-up steps of the schedule (default min(100, 5 % of rounds × H))'),
+          .describe('warm-up steps of a warmup-cosine schedule (default min(100, 5 % of rounds × H))'),
         lr: z
           .number()
           .positive()
@@ -138,7 +138,7 @@ export function jobMethods(
             k: p.k ?? 3,
             ...(p.rounds !== undefined ? { rounds: p.rounds } : { rounds: 20 }),
             ...(p.targetAccuracy !== undefined ? { targetAccuracy: p.targetAccuracy } : {}),
-            ...(gpt && p.schedule !== 'constant'
+            ...(p.schedule === 'warmup-cosine' || (gpt && p.schedule !== 'constant')
               ? {
                   schedule: {
                     type: 'warmup-cosine' as const,

@@ -59,9 +59,10 @@ export const JobOuterSchema = z.strictObject({
 })
 
 /**
- * A language model's learning-rate schedule (docs/lm.md): a local step's rate is a function of
- * the job's step (round × H + step) over its rounds × H steps: a linear warm-up of `warmupSteps`
- * (default min(100, 5 % of the steps)) to `lr`, then a cosine decay to `minLr` (default lr / 10).
+ * A job's learning-rate schedule (docs/lm.md, docs/training-swarm.md): a local step's rate is a
+ * function of the job's step (round × H + step) over its rounds × H steps: a linear warm-up of
+ * `warmupSteps` (default min(100, 5 % of the steps)) to `lr`, then a cosine decay to `minLr`
+ * (default lr / 10). Any model; not with DP-SGD (its rounds take one rate).
  */
 export const JobScheduleSchema = z.strictObject({
   type: z.literal('warmup-cosine'),
@@ -83,7 +84,7 @@ export const JobHyperSchema = z.strictObject({
   rounds: z.int().min(1).max(1_000_000).optional(),
   /** Held-out accuracy at which a node may stop early. */
   targetAccuracy: z.number().gt(0).max(1).optional(),
-  /** A language model's warm-up + cosine schedule; absent: `lr` on every step. */
+  /** The warm-up + cosine schedule; absent: `lr` on every step. */
   schedule: JobScheduleSchema.optional()
 })
 
@@ -209,7 +210,15 @@ function schemaError(error: z.ZodError): JobError {
 export function parseJobSpec(spec: unknown): JobSpec {
   const parsed = JobSpecSchema.safeParse(spec)
   if (!parsed.success) throw schemaError(parsed.error)
-  return parsed.data
+  const job = parsed.data
+  if (job.hyper.schedule !== undefined && job.privacy?.mode === 'dp-sgd') {
+    throw new JobError(
+      'schema',
+      "job spec invalid at 'hyper.schedule': DP-SGD rounds take one learning rate (no schedule)",
+      { path: 'hyper.schedule' }
+    )
+  }
+  return job
 }
 
 /**

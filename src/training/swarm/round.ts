@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'
 import { BatchLoader, shapeSize, type TensorDataset } from '../data/index.js'
+import { roundLr, type RoundSchedule } from '../lm/index.js'
 import { NonFiniteLossError, type Trainer } from '../runtime/index.js'
 import { SwarmOptionsError } from './errors.js'
 
@@ -66,6 +67,8 @@ export interface TrainRoundOptions {
   signal?: AbortSignal
   /** Awaited before each step (e.g. to hold while paused). */
   beforeStep?: () => Promise<void>
+  /** The round's share of the job's learning-rate schedule (absent: `lr` on every step). */
+  schedule?: RoundSchedule
 }
 
 /** What {@link trainRound} did. */
@@ -113,7 +116,7 @@ export async function trainRound(
       opts.signal?.throwIfAborted()
       const t0 = performance.now()
       try {
-        const r = await trainer.step(batch.x, batch.y, opts.lr)
+        const r = await trainer.step(batch.x, batch.y, roundLr(opts.lr, opts.schedule, steps))
         if (steps === 0) lossBefore = r.loss
         lossAfter = r.loss
         lossSum += r.loss * r.size

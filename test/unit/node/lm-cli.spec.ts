@@ -19,7 +19,12 @@ import type { NodeJobs } from '../../../src/node/jobs/index.js'
 import { jobMethods } from '../../../src/node/methods/index.js'
 import type { RpcClient } from '../../../src/node/rpc/index.js'
 import type { ContentStore } from '../../../src/storage/index.js'
-import { DEFAULT_LM_OPTIMIZER, GPT_DEFAULT, parseJobSpec } from '../../../src/training/index.js'
+import {
+  DEFAULT_LM_OPTIMIZER,
+  GPT_DEFAULT,
+  parseJobSpec,
+  type JobError
+} from '../../../src/training/index.js'
 
 const DATASET = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const CREATOR = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
@@ -135,6 +140,9 @@ describe('node/cli and job_create: language models', () => {
     assert.equal('schedule' in warm, false)
     const flat = await created('--model', 'gpt', '--schedule', 'constant')
     assert.equal(flat.schedule, 'constant')
+    const cosine = await created('--schedule', 'warmup-cosine', '--outer', '0.7,0.9')
+    assert.equal(cosine.schedule, 'warmup-cosine')
+    assert.deepEqual(cosine.outer, { lr: 0.7, momentum: 0.9 })
   })
 
   it('job create refuses an unreadable spec file, a bad --outer and a bad --schedule (usage)', async () => {
@@ -170,17 +178,29 @@ describe('node/cli and job_create: language models', () => {
     assert.equal((seen[2]!.optimizer as { beta1: number }).beta1, 0.8)
   })
 
-  it('job_create: warm-up + cosine by default, the given warm-up, constant on request; none for a classifier', async () => {
+  it('job_create: warm-up + cosine by default for gpt, the given warm-up, constant on request; a classifier’s on request', async () => {
     const { call, parse, seen } = jobCreate()
     await call({ model: 'gpt' })
     await call({ model: 'gpt', warmup: 30 })
     await call({ model: 'gpt', schedule: 'constant' })
     await call({ model: 'mlp' })
+    await call({ model: 'mlp', schedule: 'warmup-cosine', warmup: 10 })
     const hyper = seen.map((s) => parseJobSpec({ ...s, creator: CREATOR }).hyper)
     assert.deepEqual(hyper[0]!.schedule, { type: 'warmup-cosine' })
     assert.deepEqual(hyper[1]!.schedule, { type: 'warmup-cosine', warmupSteps: 30 })
     assert.equal(hyper[2]!.schedule, undefined)
     assert.equal(hyper[3]!.schedule, undefined)
+    assert.deepEqual(hyper[4]!.schedule, { type: 'warmup-cosine', warmupSteps: 10 })
+    // DP-SGD rounds take one rate: a schedule beside it is refused with its path.
+    assert.throws(
+      () =>
+        parseJobSpec({
+          ...seen[4]!,
+          privacy: { mode: 'dp-sgd', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 },
+          creator: CREATOR
+        }),
+      (err: JobError) => err.reason === 'schema' && /hyper\.schedule.*DP-SGD/.test(err.message)
+    )
     assert.throws(() => parse({ schedule: 'linear' }))
     // A gpt job's open rate and batch are the language model's (AdamW), not a classifier's SGD ones.
     assert.equal(hyper[0]!.lr, 2e-3)

@@ -36,13 +36,12 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--dataset <cid>', 'manifest CID of the dataset')
     .option('--name <name>', 'job name', 'job')
     .option('--model <name>', 'mlp, cnn, gpt (GPT_DEFAULT, on a text dataset) or a JSON spec file', 'mlp')
-    .option('--outer <lr,momentum>', 'gpt: DiLoCo’s outer step, e.g. 0.7,0.9 (default plain averaging)')
+    .option('--outer <lr,momentum>', 'DiLoCo’s outer step, e.g. 0.7,0.9 (default plain averaging)')
+    .option('--warmup <steps>', 'warm-up steps of a warmup-cosine schedule (default min(100, 5 %))', int)
     .option(
-      '--warmup <steps>',
-      'gpt: warm-up steps of the learning-rate schedule (default min(100, 5 %))',
-      int
+      '--schedule <kind>',
+      'warmup-cosine (the default for gpt) or constant (one rate for every step; the default for mlp, cnn)'
     )
-    .option('--schedule <kind>', 'gpt: warmup-cosine (default) or constant (one rate for every step)')
     .option('--rounds <n>', 'rounds', int)
     .option('--H <n>', 'local steps per round', int)
     .option('--k <n>', 'peer models aggregated per round', int)
@@ -78,9 +77,11 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
           throw usage(`--outer takes lr,momentum (e.g. 0.7,0.9), got ${outer}`)
         params.outer = { lr, momentum }
       }
-      if (schedule === 'constant') params.schedule = 'constant'
-      else if (schedule !== undefined && schedule !== 'warmup-cosine')
-        throw usage(`--schedule is warmup-cosine or constant, got ${schedule}`)
+      if (schedule !== undefined) {
+        if (schedule !== 'constant' && schedule !== 'warmup-cosine')
+          throw usage(`--schedule is warmup-cosine or constant, got ${schedule}`)
+        params.schedule = schedule
+      }
       if (clipNorm !== undefined) params.privacy = { clipNorm, noiseMultiplier: noiseMultiplier ?? 0 }
       const r = await (await ctx.client()).call<{ id: string; name: string }>('job_create', params)
       ctx.out(ctx.json(), r, () => `created job ${r.id} (${r.name})`)

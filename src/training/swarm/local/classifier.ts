@@ -1,6 +1,7 @@
 /**
- * A classifier's rounds (mlp, cnn on tensors): plain local steps (`trainRound`) or DP-SGD ones
- * under a `dp-sgd` job, on the onnxruntime `Trainer`; evaluated for accuracy and loss.
+ * A classifier's rounds (mlp, cnn on tensors): plain local steps (`trainRound`, at a constant rate
+ * or the job's warm-up + cosine schedule, which the receipt carries) or DP-SGD ones under a
+ * `dp-sgd` job, on the onnxruntime `Trainer`; evaluated for accuracy and loss.
  */
 import { shapeSize, type TensorDataset } from '../../data/index.js'
 import { DpsgdRounds, isDpsgd } from '../../dpsgd/index.js'
@@ -9,6 +10,7 @@ import { Trainer, type ExecutionProviderName } from '../../runtime/index.js'
 import { SwarmOptionsError, SwarmStateError } from '../errors.js'
 import type { ClassifierJobSpec } from '../job.js'
 import { concatDatasets, trainRound } from '../round.js'
+import { jobRoundSchedule, scheduleHyper } from './schedule.js'
 import {
   isTextShard,
   type LocalEvaluation,
@@ -108,6 +110,7 @@ export class ClassifierRounds implements LocalRounds {
     const trainer = this.runtime()
     const steps = { H: o.H, lr: o.lr, seed: o.seed, zeroState: this.zeroState, signal: o.signal }
     const beforeStep = o.beforeStep
+    const schedule = this.schedule(o.round, o.lr)
     return await (this.dpsgd?.run(trainer, this.data, {
       ...steps,
       round: o.round,
@@ -116,6 +119,7 @@ export class ClassifierRounds implements LocalRounds {
       trainRound(trainer, this.data, {
         ...steps,
         batchSize: o.batchSize,
+        ...(schedule !== undefined ? { schedule } : {}),
         ...(beforeStep ? { beforeStep } : {})
       }))
   }
@@ -127,7 +131,15 @@ export class ClassifierRounds implements LocalRounds {
   }
 
   receiptHyper(round: number): Record<string, unknown> {
-    return this.dpsgd === undefined ? {} : { dp: this.dpsgd.receiptHyper(round) }
+    if (this.dpsgd !== undefined) return { dp: this.dpsgd.receiptHyper(round) }
+    const s = this.schedule(round, this.init.options.lr)
+    return s === undefined ? {} : { schedule: scheduleHyper(s) }
+  }
+
+  /** Round `round`'s share of the job's schedule (undefined: a constant rate; never under DP-SGD). */
+  private schedule(round: number, lr: number): ReturnType<typeof jobRoundSchedule> {
+    const { H, rounds } = this.init.options
+    return jobRoundSchedule(this.init.job.hyper.schedule, { lr, H, rounds }, round)
   }
 
   async close(): Promise<void> {

@@ -32,7 +32,6 @@
  */
 import { paramsOf } from '../../graph/index.js'
 import { gptParams } from '../../lm/index.js'
-import { SwarmOptionsError } from '../errors.js'
 import { isGptModel, type ClassifierJobSpec, type JobModel, type LmJobSpec } from '../job.js'
 import { ClassifierRounds } from './classifier.js'
 import { LmRounds } from './lm.js'
@@ -46,19 +45,11 @@ export function modelParams(model: JobModel): ParamLayout {
 /**
  * The local rounds of a job, by the kind of its model.
  *
- * @throws {SwarmOptionsError} for data that does not fit the job's model, or a classifier job with a schedule.
+ * @throws {SwarmOptionsError} for data that does not fit the job's model.
  * @throws the model compiler's spec errors.
  */
 export function localRounds(init: LocalRoundsInit): LocalRounds {
   const job = init.job
-  if (!isGptModel(job.model) && job.hyper.schedule !== undefined) {
-    throw new SwarmOptionsError(
-      "a learning-rate schedule (hyper.schedule) is for language-model jobs; the job's model is a classifier",
-      {
-        option: 'schedule'
-      }
-    )
-  }
   return isGptModel(job.model)
     ? new LmRounds(job as LmJobSpec, init)
     : new ClassifierRounds(job as ClassifierJobSpec, init)

@@ -17,7 +17,7 @@ export interface RerunOptions {
   H: number
   batchSize: number
   lr: number
-  /** A language model's round schedule (`receiptSchedule` of the receipt's `hyper.schedule`); absent: constant `lr`. */
+  /** The round's schedule (`receiptSchedule` of the receipt's `hyper.schedule`); absent: constant `lr`. */
   schedule?: RoundSchedule | undefined
   seed: number
   signal: AbortSignal
@@ -82,9 +82,6 @@ export function roundRerunner(spec: JobSpec): RoundRerunner {
   return {
     params: compiled.params,
     async rerun(start, data, o) {
-      if (o.schedule !== undefined) {
-        throw new ReexecSpecError('hyper.schedule', "a learning-rate schedule for a classifier's round", {})
-      }
       if (isTextShard(data)) misfit('the shards hold text; the job trains a classifier', {})
       if (data.count <= 0 || shapeSize(data.sampleShape) !== shapeSize(model.input)) {
         misfit(

@@ -260,6 +260,45 @@ describe('swarm: receipt re-execution', function () {
     )
   })
 
+  it('reproduces rounds of a classifier job with a warm-up + cosine schedule and the outer step; the receipt names each round’s share', async () => {
+    const task = await smallTask(2, { trainCount: 160, testCount: 10 })
+    const sched = await runSwarm(
+      'job-scheduled',
+      {
+        optimizer: { type: 'sgd', momentum: 0.9 },
+        hyper: { lr: 0.05, batchSize: 16, H: 4, k: 1, rounds: 3, schedule: { type: 'warmup-cosine' } },
+        outer: { lr: 0.7, momentum: 0.9 }
+      },
+      task.shards
+    )
+    const loose = new RoundReexecutor(components(), { strictHyper: false })
+    try {
+      assert.equal(sched.signed.length, 6)
+      for (const s of sched.signed) {
+        // 12 steps: min(100, 5 % of 12) = 1 warm-up step, then cosine down to lr / 10.
+        assert.deepEqual(s.claims.hyper.schedule, {
+          type: 'warmup-cosine',
+          step: s.record.round * 4,
+          warmupSteps: 1,
+          totalSteps: 12,
+          minLr: 0.005
+        })
+        const check = await verifyReexecution(s.jwt, reexec)
+        assert.deepEqual(check, { ok: true, mode: 'exact', resultHash: s.hash, samples: 4 * 16 })
+      }
+      // The schedule is applied: the last round re-run at the constant rate gives other weights.
+      const last = sched.signed.at(-1)!
+      const { schedule: _dropped, ...constant } = last.claims.hyper
+      const r = await loose.run({ ...last.claims, hyper: constant })
+      assert.notEqual(r.resultHash, last.hash)
+      await rejectsWith(reexec.run({ ...last.claims, hyper: constant }), 'REEXEC_SPEC_MISMATCH', {
+        field: 'hyper.schedule'
+      })
+    } finally {
+      await loose.close()
+    }
+  })
+
   it('a receipt whose hash, samples or training were altered does not match', async () => {
     const me = identityOf(30)
     const s = plain.signed[4]!
