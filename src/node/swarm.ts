@@ -394,6 +394,7 @@ export class NodeSwarm implements GossipAccess {
       sync: this.syncStats(),
       reach: this.reach.stats(),
       gossipKeeper: this.c.helia.libp2p.services.gossipKeeper?.stats() ?? null,
+      liveness: this.c.helia.libp2p.services.liveness?.stats() ?? null,
       dht: this.dhtInfo(),
       members: this.c.access.allowed().map((p) => ({ peerId: p.peerId, did: p.did })),
       refused: this.c.access.denied().map((p) => ({ peerId: p.peerId, reason: p.reason }))

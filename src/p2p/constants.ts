@@ -228,18 +228,27 @@ export const GOSSIP_KEEPER_INTERVAL_MS = 5_000
 /** How long after a connection closes the gossip keeper checks its peer (ms). */
 export const GOSSIP_KEEPER_CLOSE_DELAY_MS = 1_000
 
-/** How often libp2p's connection monitor pings each connection (ms; libp2p's default). */
+/** The ping protocol (libp2p's, `@libp2p/ping`). */
+export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+
+/** How often the connection monitor (`liveness.ts`) pings each connection (ms; libp2p's default). */
 export const PING_INTERVAL_MS = 10_000
 
 /**
- * The shortest time a ping may take before the connection monitor aborts the connection (ms;
- * libp2p's default is 5 s, adapted upwards from observed round trips). A swarm moves models in
- * bursts, often through one member relay: a ping queued behind megabytes of models on a 20 Mbit/s
- * link, or answered by a daemon busy on a loaded machine, took over 5 s, and the monitor aborted
- * the connection — and every transfer on it (bench:wan N = 16: 291 connections aborted in a job's
- * first minute). A dead connection is still closed, within `PING_INTERVAL_MS` + this.
+ * How long a ping may go unanswered before the connection counts as dead and is aborted (ms;
+ * libp2p's own monitor adapts from a 5 s floor). A swarm moves models in bursts, often through
+ * one member relay: a ping queued behind megabytes of models on a 20 Mbit/s link, or answered by
+ * a daemon busy on a loaded machine, took over 5 s, and libp2p aborted the connection — and every
+ * transfer on it (bench:wan N = 16: 291 connections aborted in a job's first minute). A dead
+ * connection is still closed, within `PING_INTERVAL_MS` + this.
  */
-export const PING_MIN_TIMEOUT_MS = 20_000
+export const PING_TIMEOUT_MS = 20_000
 
-/** The longest the connection monitor waits for a ping (ms; its adaptive timeout stays in [min, max]). */
-export const PING_MAX_TIMEOUT_MS = 30_000
+/** How long the ping *handler* answers an inbound ping stream (ms): longer than a pinger waits. */
+export const PING_HANDLER_TIMEOUT_MS = 30_000
+
+/**
+ * Failed pings in a row — reset or closed by the peer, not unanswered — that abort a connection
+ * (liveness.ts): one such failure proves the peer was there.
+ */
+export const LIVENESS_MAX_FAILURES = 3

@@ -59,6 +59,13 @@ export {
   type GossipKeeperStats
 } from './keeper.js'
 export {
+  Liveness,
+  liveness,
+  type LivenessComponents,
+  type LivenessInit,
+  type LivenessStats
+} from './liveness.js'
+export {
   topicSpec,
   swarmTopics,
   EnvelopeSchema,

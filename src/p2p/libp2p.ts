@@ -35,6 +35,7 @@ import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import { membersOnlyDHT, type DhtAdmission, type DhtGuardStats } from './dht.js'
 import { gossipKeeper, type GossipKeeper, type GossipKeeperInit } from './keeper.js'
+import { liveness, type Liveness } from './liveness.js'
 import { netInfo, type NetInfo } from './netinfo.js'
 import { isQuic, quicTransport } from './quic.js'
 import {
@@ -43,8 +44,7 @@ import {
   DEFAULT_LISTEN,
   IP_COLOCATION_WHITELIST,
   PING_INTERVAL_MS,
-  PING_MAX_TIMEOUT_MS,
-  PING_MIN_TIMEOUT_MS,
+  PING_HANDLER_TIMEOUT_MS,
   STREAM_READ_BUFFER_BYTES
 } from './constants.js'
 
@@ -55,6 +55,7 @@ export interface P2PServices extends Record<string, unknown> {
   pubsub: GossipSub
   netinfo: NetInfo
   gossipKeeper: GossipKeeper
+  liveness: Liveness
 }
 
 /** Options of {@link libp2pOptions}. */
@@ -330,7 +331,8 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
       init.dhtAdmits === undefined ? kadDHT(dht) : membersOnlyDHT(dht, init.dhtAdmits, init.dhtStats)
   }
   const pingInterval = init.pingIntervalMs ?? PING_INTERVAL_MS
-  const pingStreams = Math.ceil(PING_MAX_TIMEOUT_MS / pingInterval) + 1
+  // Our monitor has one ping out per connection; a peer's may overlap up to its handler's timeout.
+  const pingStreams = Math.ceil(PING_HANDLER_TIMEOUT_MS / pingInterval) + 1
   const opts: Libp2pOptions<P2PServices> = {
     privateKey: init.privateKey,
     addresses: {
@@ -342,22 +344,19 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
       ...(init.quic === true || listen.some(isQuic) ? [quicTransport()] : []),
       circuitRelayTransport()
     ],
-    // A slow ping is congestion more often than death: see PING_MIN_TIMEOUT_MS.
-    connectionMonitor: {
-      pingInterval,
-      pingTimeout: { minTimeout: PING_MIN_TIMEOUT_MS, maxTimeout: PING_MAX_TIMEOUT_MS }
-    },
+    // Shoal's own monitor (`liveness`) aborts dead connections, not busy ones: liveness.ts.
+    connectionMonitor: { enabled: false },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: STREAM_READ_BUFFER_BYTES } })],
     peerDiscovery,
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
-      // Answers a ping for as long as the connection monitor waits for one. Pings overlap when one
-      // takes longer than the interval: beyond libp2p's stream limits (1 out, 2 in) a new ping
-      // would fail at once, and the monitor aborts the connection for that too.
+      // Answers pings (ours come from `liveness`, one at a time per connection) for longer than a
+      // pinger waits. A peer's pings may overlap: beyond libp2p's stream limits (1 out, 2 in) a
+      // new one would be refused, and a peer with libp2p's own monitor aborts the connection for it.
       ping: ping({
-        timeout: PING_MAX_TIMEOUT_MS,
+        timeout: PING_HANDLER_TIMEOUT_MS,
         maxInboundStreams: pingStreams,
         maxOutboundStreams: pingStreams
       }),
@@ -374,7 +373,8 @@ export function libp2pOptions(init: Libp2pOptionsInit): Libp2pOptions<P2PService
         TAPS.set(pubsub, tap)
         return pubsub
       },
-      gossipKeeper: gossipKeeper(init.gossipKeeper)
+      gossipKeeper: gossipKeeper(init.gossipKeeper),
+      liveness: liveness({ intervalMs: pingInterval })
     }
   }
   if (init.connectionGater !== undefined) opts.connectionGater = init.connectionGater

@@ -33,6 +33,7 @@ describe('p2p: libp2p options', function () {
       'gossipKeeper',
       'identify',
       'identifyPush',
+      'liveness',
       'netinfo',
       'ping',
       'pubsub'
@@ -50,6 +51,7 @@ describe('p2p: libp2p options', function () {
       'gossipKeeper',
       'identify',
       'identifyPush',
+      'liveness',
       'netinfo',
       'ping',
       'pubsub',

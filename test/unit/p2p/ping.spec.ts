@@ -1,7 +1,8 @@
 /**
- * The connection monitor's patience (PING_MIN_TIMEOUT_MS): a peer that answers pings slowly —
- * a link full of models, a busy daemon — keeps its connection, where libp2p's default (5 s)
- * aborts it and every transfer on it; a peer that stops answering is still disconnected.
+ * The connection monitor (src/p2p/liveness.ts, in place of libp2p's): a peer that answers pings
+ * slowly — a link full of models, a busy daemon — or refuses a ping stream now and then keeps its
+ * connection, where libp2p's monitor aborts it and every transfer on it; a peer that stops
+ * answering, or fails every ping, is still disconnected.
  */
 import assert from 'node:assert/strict'
 import { byteStream } from '@libp2p/utils'
@@ -11,28 +12,72 @@ import { connect, identityOf, startNode, stopAll, waitFor, type TestNode } from 
 
 const PING = '/ipfs/ping/1.0.0'
 
-/** A node whose pings are answered `delayMs` late (never, for Infinity). */
-async function slowResponder(seed: number, delayMs: number): Promise<TestNode> {
+interface PingCounts {
+  streams: number
+  open: number
+  peak: number
+}
+
+/**
+ * A node whose pings are answered `delayMs` late (never, for Infinity), or whose ping streams
+ * are reset when `reset(n)` says so for a pinger's n-th (from 0). `of(pinger)` counts each
+ * pinger's ping streams, those open at once, and their peak.
+ */
+async function responder(
+  seed: number,
+  o: { delayMs?: number; reset?: (n: number) => boolean }
+): Promise<TestNode & { of: (pinger: TestNode) => PingCounts }> {
   const node = await startNode(identityOf(seed))
+  const counts = new Map<string, PingCounts>()
+  const of = (peer: string): PingCounts => {
+    let c = counts.get(peer)
+    if (c === undefined) counts.set(peer, (c = { streams: 0, open: 0, peak: 0 }))
+    return c
+  }
   await node.unhandle(PING)
   await node.handle(
     PING,
-    async (stream) => {
+    async (stream, connection) => {
+      const c = of(connection.remotePeer.toString())
+      const n = c.streams++
+      if (o.reset?.(n) === true) {
+        stream.abort(new Error('refused'))
+        return
+      }
+      c.peak = Math.max(c.peak, ++c.open)
       const bs = byteStream(stream)
       try {
         for (;;) {
           const data = await bs.read({ bytes: 32 })
-          if (!Number.isFinite(delayMs)) continue
-          await new Promise((r) => setTimeout(r, delayMs))
+          const delay = o.delayMs ?? 0
+          if (!Number.isFinite(delay)) continue
+          await new Promise((r) => setTimeout(r, delay))
           await bs.write(data)
         }
       } catch {
         // the pinger closed or aborted the stream
+      } finally {
+        c.open--
       }
     },
     { maxInboundStreams: 64, runOnLimitedConnection: true }
   )
-  return node
+  return Object.assign(node, { of: (pinger: TestNode) => of(pinger.peerId.toString()) })
+}
+
+/** Shoal's options, pinging every second. */
+async function patientNode(seed: number): Promise<TestNode> {
+  return await createLibp2p(
+    libp2pOptions({ privateKey: identityOf(seed).libp2pPrivateKey, pingIntervalMs: 1_000 })
+  )
+}
+
+/** The same with libp2p's own monitor (5 s floor, abort on any failure), pinging every second. */
+async function hastyNode(seed: number): Promise<TestNode> {
+  return await createLibp2p({
+    ...libp2pOptions({ privateKey: identityOf(seed).libp2pPrivateKey }),
+    connectionMonitor: { pingInterval: 1_000 }
+  })
 }
 
 describe('p2p: the connection monitor', function () {
@@ -41,17 +86,10 @@ describe('p2p: the connection monitor', function () {
   afterEach(async () => stopAll(started.splice(0)))
 
   it('keeps a connection whose pings take 7 s (libp2p’s default aborts it), and aborts one that stops answering', async () => {
-    const slow = await slowResponder(201, 7_000)
-    const silent = await slowResponder(202, Infinity)
-    // Shoal's options, pinging every second …
-    const patient = await createLibp2p(
-      libp2pOptions({ privateKey: identityOf(203).libp2pPrivateKey, pingIntervalMs: 1_000 })
-    )
-    // … and the same with libp2p's default ping timeout (5 s floor).
-    const hasty = await createLibp2p({
-      ...libp2pOptions({ privateKey: identityOf(204).libp2pPrivateKey }),
-      connectionMonitor: { pingInterval: 1_000 }
-    })
+    const slow = await responder(201, { delayMs: 7_000 })
+    const silent = await responder(202, { delayMs: Infinity })
+    const patient = await patientNode(203)
+    const hasty = await hastyNode(204)
     started.push(slow, silent, patient, hasty)
     await connect(patient, slow)
     await connect(hasty, slow)
@@ -67,5 +105,35 @@ describe('p2p: the connection monitor', function () {
     // A peer that never answers is still disconnected, within the interval + the 20 s floor.
     await waitFor(() => patient.getConnections(silent.peerId).length === 0, 40_000, 'the silent peer to drop')
     assert.equal(patient.getConnections(slow.peerId).length, 1)
+    // One ping at a time per connection: the slow peer never held two of Shoal's pings at once
+    // (libp2p's monitor overlaps them, one a second, until a stream limit refuses one).
+    const mine = slow.of(patient)
+    const theirs = slow.of(hasty)
+    assert.ok(mine.streams >= 2, `${mine.streams} pings`)
+    assert.equal(mine.peak, 1, `${mine.peak} of Shoal's ping streams open at once`)
+    assert.ok(theirs.peak >= 2, `${theirs.peak} of libp2p's ping streams open at once`)
+  })
+
+  it('keeps a connection whose peer refuses a ping stream now and then (libp2p’s monitor aborts it); aborts one after 3 failures in a row', async () => {
+    // Resets every other ping stream: alive, and busy.
+    const flaky = await responder(205, { reset: (n) => n % 2 === 0 })
+    // Resets every one.
+    const broken = await responder(206, { reset: () => true })
+    const patient = await patientNode(207)
+    const hasty = await hastyNode(208)
+    started.push(flaky, broken, patient, hasty)
+    await connect(patient, flaky)
+    await connect(hasty, flaky)
+    await connect(patient, broken)
+    await waitFor(() => hasty.getConnections(flaky.peerId).length === 0, 15_000, 'the hasty node to drop')
+    // Shoal's monitor drops the peer that fails every ping after 3 of them …
+    await waitFor(() => patient.getConnections(broken.peerId).length === 0, 15_000, 'the broken peer to drop')
+    assert.equal(broken.of(patient).streams, 3, 'pings before the drop')
+    // … and keeps the flaky one through many pings, half of them refused.
+    const seen = flaky.of(patient).streams
+    await waitFor(() => flaky.of(patient).streams >= seen + 6, 15_000, 'six more pings to the flaky peer')
+    assert.equal(patient.getConnections(flaky.peerId).length, 1, 'the flaky peer’s connection was aborted')
+    const stats = patient.services.liveness.stats()
+    assert.ok(stats.failures >= 3 && stats.abortedFailing >= 1, JSON.stringify(stats))
   })
 })
