@@ -19,8 +19,9 @@
  * `--loss p`: each write also held back by one retransmission timeout with probability p
  * (scripts/lab/delay.js; default 0). `--log info --logs DIR`: the daemons' log level (default warn)
  * and a folder that receives every daemon's log. `--fetch-timeout S`: the volunteers'
- * `training.fetchTimeoutSeconds`; `--k K`: peer models per round. Appends a section to
- * benchmarks/wan.md.
+ * `training.fetchTimeoutSeconds`; `--k K`: peer models per round; `--schedule warmup-cosine` and
+ * `--outer lr,momentum`: the job's schedule and DiLoCo outer step (bench:mixing chose them for
+ * N = 16). Appends a section to benchmarks/wan.md.
  */
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -43,6 +44,10 @@ const LOGS = arg('logs', '')
 const FETCH_TIMEOUT = arg('fetch-timeout', '')
 /** `--k K`: peer models aggregated per round, at most N − 1 (default 3). */
 const K = Number(arg('k', '3'))
+/** `--schedule warmup-cosine`: the job's learning-rate schedule (default constant, the job's default). */
+const SCHEDULE = arg('schedule', '')
+/** `--outer lr,momentum`: DiLoCo's outer step (default plain averaging). */
+const OUTER = arg('outer', '')
 const MBIT = 20
 const H = 20
 const BATCH = 32
@@ -150,7 +155,11 @@ async function runOne(n: number, rtt: number): Promise<Row> {
         k: Math.min(K, n - 1),
         lr: LR,
         batchSize: BATCH,
-        seed: 1
+        seed: 1,
+        ...(SCHEDULE !== '' ? { schedule: SCHEDULE } : {}),
+        ...(OUTER !== ''
+          ? { outer: { lr: Number(OUTER.split(',')[0]), momentum: Number(OUTER.split(',')[1]) } }
+          : {})
       },
       // 17 daemons on 2 cores: joining (grant checks, data preparation) takes minutes, not seconds.
       600_000
@@ -181,12 +190,26 @@ async function runOne(n: number, rtt: number): Promise<Row> {
         name: t.name,
         used: h.reduce((a, r) => a + r.peers.length, 0),
         rejected: h.reduce((a, r) => a + r.rejected, 0),
-        unavailable: h.reduce((a, r) => a + r.unavailable, 0)
+        unavailable: h.reduce((a, r) => a + r.unavailable, 0),
+        rounds: h.length,
+        alone: h.filter((r) => r.peers.length === 0).map((r) => r.round),
+        accuracy: (statuses.get(t.name)!.accuracy ?? NaN) * 100
       }
     })
     console.log(
       'peer models per volunteer (aggregated / refused / not fetched in time): ' +
         intake.map((x) => `${x.name} ${x.used}/${x.rejected}/${x.unavailable}`).join(', ')
+    )
+    // Each volunteer's accuracy, rounds trained, and the rounds in which it aggregated no peer model.
+    console.log(
+      'per volunteer: ' +
+        intake
+          .map(
+            (x) =>
+              `${x.name} ${x.accuracy.toFixed(2)} % (${x.rounds} rounds` +
+              `${x.alone.length > 0 ? `, alone in ${x.alone.join(' ')}` : ''})`
+          )
+          .join('; ')
     )
     const alone = swarm.trainers.filter((_, i) => intake[i]!.used === 0)
     if (alone.length > 0) {
@@ -264,7 +287,7 @@ async function main(): Promise<void> {
     [
       `## bench:wan — ${date}`,
       '',
-      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}${FETCH_TIMEOUT !== '' ? ` --fetch-timeout ${FETCH_TIMEOUT}` : ''}${K !== 3 ? ` --k ${K}` : ''}\`, ${cpus().length} cores ` +
+      `\`npm run bench:wan -- --nodes ${NODES.join(',')} --rtt ${RTTS.join(',')} --rounds ${ROUNDS}${LOSS > 0 ? ` --loss ${LOSS}` : ''}${FETCH_TIMEOUT !== '' ? ` --fetch-timeout ${FETCH_TIMEOUT}` : ''}${K !== 3 ? ` --k ${K}` : ''}${SCHEDULE !== '' ? ` --schedule ${SCHEDULE}` : ''}${OUTER !== '' ? ` --outer ${OUTER}` : ''}\`, ${cpus().length} cores ` +
         `(${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average at the start ` +
         `${loadavg()
           .map((x) => x.toFixed(1))
@@ -272,7 +295,8 @@ async function main(): Promise<void> {
         `symmetric), ${MBIT} Mbit/s per volunteer; RTT = the delay added in user space (scripts/lab/delay.js: ` +
         `every message costs it, TCP's own handshake and ACKs do not; ` +
         `${LOSS > 0 ? `loss ${LOSS}: a write held back by one RTO with that probability` : 'no loss'}). MLP, ` +
-        `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(${K}, N − 1), ${ROUNDS} rounds; centralized = the ` +
+        `Dirichlet(0.5) shards, H = ${H}, batch ${BATCH}, k = min(${K}, N − 1), ${ROUNDS} rounds` +
+        `${SCHEDULE !== '' ? `, ${SCHEDULE} schedule` : ''}${OUTER !== '' ? `, outer step ${OUTER}` : ''}; centralized = the ` +
         `same model on the union for the same samples. Every process of every node shares the 2 cores.`,
       '',
       '| N | RTT | join → all members verified (s) | job_create → first round (s) | s / round (mean of rounds) | volunteer pairs direct | model bytes received (all volunteers) | accuracy (volunteers) | centralized | RSS / volunteer |',
