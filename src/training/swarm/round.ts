@@ -2,7 +2,8 @@
  * One local round, as a pure function of its inputs so that a peer can re-execute it:
  * starting from the round's base weights with zeroed optimizer state, train `H` steps on
  * the first `H` batches of `BatchLoader(shards, { batchSize, seed: roundSeed(seed, round),
- * dropLast: count ≥ batchSize })` (epochs 0, 1, … back to back) at a constant learning rate.
+ * dropLast: count ≥ batchSize })` (epochs 0, 1, … back to back) at a constant learning rate, or
+ * at the round's share of the job's warm-up + cosine schedule (`schedule`).
  */
 import { performance } from 'node:perf_hooks'
 import { logger } from '../../common/index.js'

@@ -93,8 +93,8 @@ describe('lab: a volunteer moves to another network mid-job', function () {
     // …and the two volunteers reach each other again (through the founder's relay).
     await swarm.meshTrainers(180_000)
     // Until the connections volunteer 1 had before the move are gone, they still look open to
-    // their other end (TCP says nothing when a path is black-holed; libp2p's ping closes them
-    // within 10 + 20 s: PING_MIN_TIMEOUT_MS), and gossip sent on them is lost: wait for every connection that
+    // their other end (TCP says nothing when a path is black-holed; the connection monitor closes
+    // them within 10 + 20 s: PING_TIMEOUT_MS, src/p2p/liveness.ts), and gossip sent on them is lost: wait for every connection that
     // involves volunteer 1 to be one opened after the move. (Gossipsub's streams then move to
     // the new connections: src/p2p/keeper.ts.)
     const stale = async (): Promise<string[]> => {
