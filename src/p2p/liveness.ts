@@ -123,13 +123,14 @@ export class Liveness implements Startable {
           bs.read({ bytes: ECHO_BYTES, signal })
         ])
         if (!Buffer.from(echo.subarray()).equals(sent)) throw new Error('the ping came back altered')
-        conn.rtt = Date.now() - start
-        await stream.close({ signal })
       } catch (err) {
         stream.abort(err as Error)
         throw err
       }
+      // Answered: alive, however its stream closes.
+      conn.rtt = Date.now() - start
       this.failing.delete(conn.id)
+      await stream.close({ signal }).catch((err: Error) => stream.abort(err))
     } catch (err) {
       if (this.controller.signal.aborted || conn.status !== 'open') return
       if ((err as Error).name === 'UnsupportedProtocolError') {
