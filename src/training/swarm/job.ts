@@ -211,6 +211,13 @@ export function parseJobSpec(spec: unknown): JobSpec {
   const parsed = JobSpecSchema.safeParse(spec)
   if (!parsed.success) throw schemaError(parsed.error)
   const job = parsed.data
+  if (job.privacy?.mode === 'dp-sgd' && isGptModel(job.model)) {
+    throw new JobError(
+      'schema',
+      "job spec invalid at 'privacy.mode': DP-SGD is not built for language models (per-example gradients of the GPT graph); whole-update privacy { clipNorm, noiseMultiplier } works",
+      { path: 'privacy.mode' }
+    )
+  }
   if (job.hyper.schedule !== undefined && job.privacy?.mode === 'dp-sgd') {
     throw new JobError(
       'schema',

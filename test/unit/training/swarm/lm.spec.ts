@@ -259,7 +259,14 @@ describe('swarm: language-model rounds', function () {
     } finally {
       await reexec.close()
     }
-    const dpsgd = lmJob({ privacy: { mode: 'dp-sgd', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 } })
+    // Refused when the job is made, with its reason …
+    const privacy = { mode: 'dp-sgd' as const, clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 }
+    assert.throws(() => lmJob({ privacy }), {
+      code: 'JOB_INVALID',
+      message: /privacy\.mode.*DP-SGD is not built for language models/
+    })
+    // … and by the trainer, for a spec that was not parsed.
+    const dpsgd: JobSpec = { ...lmJob(), privacy }
     assert.throws(
       () =>
         new SwarmTrainer(
