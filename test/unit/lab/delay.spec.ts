@@ -129,16 +129,33 @@ describe('lab: user-space loss (scripts/lab/delay.js)', () => {
 })
 
 describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
-  const match = (a: string): boolean => a === '127.0.0.1'
+  type Stats = { writes: number; lost: number; maxHeld: number }
 
-  it('write returns false once a high-water mark is held back; drain comes after the delay, once; every byte arrives in order', async () => {
+  /**
+   * Runs `body` with the shim installed (`opts`, for 127.0.0.1, counting into `stats`) and a
+   * socket connected through it to a collector; `received` resolves with every byte the socket
+   * sent once it ends.
+   */
+  async function throughShim(
+    opts: { ms: number; window?: number },
+    body: (t: { socket: Socket; received: Promise<Buffer>; stats: Stats }) => Promise<void>
+  ): Promise<void> {
     const { server, port, next } = await collector()
-    const stats = { writes: 0, lost: 0, maxHeld: 0 }
-    const uninstall = installDelay({ ms: 100, match, stats })
+    const stats: Stats = { writes: 0, lost: 0, maxHeld: 0 }
+    const uninstall = installDelay({ ...opts, match: (a) => a === '127.0.0.1', stats })
     try {
       const received = next()
       const socket = connect(port, '127.0.0.1')
       await once(socket, 'connect')
+      await body({ socket, received, stats })
+    } finally {
+      uninstall()
+      server.close()
+    }
+  }
+
+  it('write returns false once a high-water mark is held back; drain comes after the delay, once; every byte arrives in order', async () => {
+    await throughShim({ ms: 100 }, async ({ socket, received, stats }) => {
       let drains = 0
       socket.on('drain', () => drains++)
       const hwm = socket.writableHighWaterMark
@@ -168,23 +185,14 @@ describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
       assert.ok((await received).equals(payload), 'bytes lost or reordered')
       assert.equal(drains, 2)
       assert.equal(stats.maxHeld, payload.length - hwm)
-    } finally {
-      uninstall()
-    }
-    server.close()
+    })
   })
 
   it('holds at most one high-water mark and one chunk for a writer that waits for drain; 8 MiB arrive intact', async () => {
-    const { server, port, next } = await collector()
     const payload = counting(8 * 1024 * 1024)
     // Chunks of one mark (each write returns false) and smaller ones (a mark's worth of them).
     for (const chunk of [64 * 1024, 4 * 1024]) {
-      const stats = { writes: 0, lost: 0, maxHeld: 0 }
-      const uninstall = installDelay({ ms: 2, match, stats })
-      try {
-        const received = next()
-        const socket = connect(port, '127.0.0.1')
-        await once(socket, 'connect')
+      await throughShim({ ms: 2 }, async ({ socket, received, stats }) => {
         let drains = 0
         socket.on('drain', () => drains++)
         let falses = 0
@@ -203,22 +211,13 @@ describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
           stats.maxHeld >= hwm && stats.maxHeld <= hwm + chunk,
           `chunk ${chunk}: held ${stats.maxHeld}`
         )
-      } finally {
-        uninstall()
-      }
+      })
     }
-    server.close()
   })
 
   it('with a window (the lab daemons’ 4 MiB), write returns false at the window, not at the socket’s mark', async () => {
-    const { server, port, next } = await collector()
-    const stats = { writes: 0, lost: 0, maxHeld: 0 }
     const window = 1024 * 1024
-    const uninstall = installDelay({ ms: 20, match, stats, window })
-    try {
-      const received = next()
-      const socket = connect(port, '127.0.0.1')
-      await once(socket, 'connect')
+    await throughShim({ ms: 20, window }, async ({ socket, received, stats }) => {
       assert.ok(socket.writableHighWaterMark < window)
       let sent = 0
       let ok = true
@@ -231,20 +230,11 @@ describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
       await once(socket, 'drain')
       socket.end()
       assert.equal((await received).length, window)
-    } finally {
-      uninstall()
-    }
-    server.close()
+    })
   })
 
   it('counts strings by their bytes in their encoding, Buffers and Uint8Arrays by length', async () => {
-    const { server, port, next } = await collector()
-    const stats = { writes: 0, lost: 0, maxHeld: 0 }
-    const uninstall = installDelay({ ms: 20, match, stats })
-    try {
-      const received = next()
-      const socket = connect(port, '127.0.0.1')
-      await once(socket, 'connect')
+    await throughShim({ ms: 20 }, async ({ socket, received, stats }) => {
       const hwm = socket.writableHighWaterMark
       assert.equal(socket.write('é'.repeat(100)), true) // 200 bytes in UTF-8
       assert.equal(socket.write('ff'.repeat(100), 'hex'), true) // 100 bytes
@@ -256,25 +246,15 @@ describe('lab: user-space backpressure (scripts/lab/delay.js)', () => {
       await once(socket, 'drain')
       socket.end()
       assert.equal((await received).length, hwm)
-    } finally {
-      uninstall()
-    }
-    server.close()
+    })
   })
 
   it('calls back a write whose socket was destroyed before it was due, and throws nothing', async () => {
-    const { server, port } = await collector()
-    const uninstall = installDelay({ ms: 50, match })
-    try {
-      const socket = connect(port, '127.0.0.1')
-      await once(socket, 'connect')
+    await throughShim({ ms: 50 }, async ({ socket }) => {
       const done = new Promise<Error | null | undefined>((resolve) => socket.write('late', resolve))
       socket.destroy()
       const err = await done
       assert.equal((err as NodeJS.ErrnoException | undefined)?.code, 'ERR_STREAM_DESTROYED')
-    } finally {
-      uninstall()
-    }
-    server.close()
+    })
   })
 })
