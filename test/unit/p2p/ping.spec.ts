@@ -85,15 +85,34 @@ describe('p2p: the connection monitor', function () {
   const started: TestNode[] = []
   afterEach(async () => stopAll(started.splice(0)))
 
+  type Behaviour = Parameters<typeof responder>[1]
+
+  /**
+   * Two responders, `kept` (Shoal's monitor should keep its connection) and `dropped`, and two
+   * nodes pinging every second: `patient` (Shoal's options) connected to both, `hasty`
+   * (libp2p's monitor) to `kept`.
+   */
+  async function scene(seed: number, kept: Behaviour, dropped: Behaviour) {
+    const nodes = {
+      kept: await responder(seed, kept),
+      dropped: await responder(seed + 1, dropped),
+      patient: await patientNode(seed + 2),
+      hasty: await hastyNode(seed + 3)
+    }
+    started.push(...Object.values(nodes))
+    await connect(nodes.patient, nodes.kept)
+    await connect(nodes.hasty, nodes.kept)
+    await connect(nodes.patient, nodes.dropped)
+    return nodes
+  }
+
   it('keeps a connection whose pings take 7 s (libp2p’s default aborts it), and aborts one that stops answering', async () => {
-    const slow = await responder(201, { delayMs: 7_000 })
-    const silent = await responder(202, { delayMs: Infinity })
-    const patient = await patientNode(203)
-    const hasty = await hastyNode(204)
-    started.push(slow, silent, patient, hasty)
-    await connect(patient, slow)
-    await connect(hasty, slow)
-    await connect(patient, silent)
+    const {
+      kept: slow,
+      dropped: silent,
+      patient,
+      hasty
+    } = await scene(201, { delayMs: 7_000 }, { delayMs: Infinity })
 
     // The default monitor gives up on the slow peer after 5 s …
     await waitFor(() => hasty.getConnections(slow.peerId).length === 0, 15_000, 'the hasty node to drop')
@@ -115,16 +134,13 @@ describe('p2p: the connection monitor', function () {
   })
 
   it('keeps a connection whose peer refuses a ping stream now and then (libp2p’s monitor aborts it); aborts one after 3 failures in a row', async () => {
-    // Resets every other ping stream: alive, and busy.
-    const flaky = await responder(205, { reset: (n) => n % 2 === 0 })
-    // Resets every one.
-    const broken = await responder(206, { reset: () => true })
-    const patient = await patientNode(207)
-    const hasty = await hastyNode(208)
-    started.push(flaky, broken, patient, hasty)
-    await connect(patient, flaky)
-    await connect(hasty, flaky)
-    await connect(patient, broken)
+    // `flaky` resets every other ping stream (alive, and busy); `broken` resets every one.
+    const {
+      kept: flaky,
+      dropped: broken,
+      patient,
+      hasty
+    } = await scene(205, { reset: (n) => n % 2 === 0 }, { reset: () => true })
     await waitFor(() => hasty.getConnections(flaky.peerId).length === 0, 15_000, 'the hasty node to drop')
     // Shoal's monitor drops the peer that fails every ping after 3 of them …
     await waitFor(() => patient.getConnections(broken.peerId).length === 0, 15_000, 'the broken peer to drop')
