@@ -22,11 +22,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { startDaemon } from './lib/processes.js'
 import { LocalSwarm, until, type SwarmNode } from './lib/swarm.js'
+import { arg } from './lib/env.js'
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : def
-}
 const ALL_ATTACKS = [
   'none',
   'sign-flip',

@@ -15,11 +15,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { checkChaos, startChaos, type ChaosChecks, type Kill } from './lib/chaos.js'
 import { LocalSwarm } from './lib/swarm.js'
+import { arg } from './lib/env.js'
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : def
-}
 const RUNS = Number(arg('runs', '5'))
 const TRAINERS = Number(arg('trainers', '6'))
 const ROUNDS = Number(arg('rounds', '30'))

@@ -54,12 +54,9 @@ import {
 } from '../src/training/privacy/index.js'
 import { Trainer, perSampleLoss } from '../src/training/runtime/index.js'
 import { roundSeed, trainRound } from '../src/training/swarm/index.js'
+import { arg } from './lib/env.js'
 
 const argv = process.argv.slice(2)
-const arg = (name: string, def: string): string => {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def
-}
 const list = (s: string): number[] => (s === '' ? [] : s.split(',').map(Number))
 const ROUNDS = Number(arg('rounds', String(DPSGD_DEFAULTS.rounds)))
 const H = Number(arg('H', String(DPSGD_DEFAULTS.H)))

@@ -28,13 +28,10 @@ import { MODELS, compileModel, initParams, initState } from '../src/training/gra
 import { Trainer } from '../src/training/runtime/index.js'
 import { jobRoundSchedule } from '../src/training/swarm/local/schedule.js'
 import { roundSeed, trainRound } from '../src/training/swarm/round.js'
+import { arg } from './lib/env.js'
 
 type Weights = Map<string, Float32Array>
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : def
-}
 const N = Number(arg('nodes', '16'))
 const ROUNDS = Number(arg('rounds', '10'))
 const H = Number(arg('H', '20'))

@@ -71,15 +71,12 @@ import {
   type JobSpec,
   type RoundStats
 } from '../src/training/swarm/index.js'
+import { arg } from './lib/env.js'
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
 const argv = process.argv.slice(2)
-const arg = (name: string, def: string): string => {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def
-}
 const flag = (name: string): boolean => argv.includes(`--${name}`)
 const ROUNDS = Number(arg('rounds', '20'))
 const H = Number(arg('H', '40'))

@@ -9,11 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { LocalSwarm, type JobStatus } from './lib/swarm.js'
+import { arg } from './lib/env.js'
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : def
-}
 const NODES = arg('nodes', '4,8').split(',').map(Number)
 const ROUNDS = Number(arg('rounds', '16'))
 const H = 40

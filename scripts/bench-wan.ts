@@ -28,11 +28,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { NetworkLab, type LabHost } from './lab/index.js'
 import { LocalSwarm, until, type JobStatus, type SwarmNode } from './lib/swarm.js'
+import { arg } from './lib/env.js'
 
-const arg = (name: string, def: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : def
-}
 const NODES = arg('nodes', '4,8').split(',').map(Number)
 const ROUNDS = Number(arg('rounds', '10'))
 const RTTS = arg('rtt', '0,50,150').split(',').map(Number)
