@@ -10,7 +10,7 @@ import { Trainer, type ExecutionProviderName } from '../../runtime/index.js'
 import { SwarmOptionsError, SwarmStateError } from '../errors.js'
 import type { ClassifierJobSpec } from '../job.js'
 import { concatDatasets, trainRound } from '../round.js'
-import { jobRoundSchedule, scheduleHyper } from './schedule.js'
+import { localRoundSchedule, scheduleReceiptHyper } from './schedule.js'
 import {
   isTextShard,
   type LocalEvaluation,
@@ -110,7 +110,7 @@ export class ClassifierRounds implements LocalRounds {
     const trainer = this.runtime()
     const steps = { H: o.H, lr: o.lr, seed: o.seed, zeroState: this.zeroState, signal: o.signal }
     const beforeStep = o.beforeStep
-    const schedule = this.schedule(o.round, o.lr)
+    const schedule = localRoundSchedule(this.init, o.round, o.lr)
     return await (this.dpsgd?.run(trainer, this.data, {
       ...steps,
       round: o.round,
@@ -132,14 +132,7 @@ export class ClassifierRounds implements LocalRounds {
 
   receiptHyper(round: number): Record<string, unknown> {
     if (this.dpsgd !== undefined) return { dp: this.dpsgd.receiptHyper(round) }
-    const s = this.schedule(round, this.init.options.lr)
-    return s === undefined ? {} : { schedule: scheduleHyper(s) }
-  }
-
-  /** Round `round`'s share of the job's schedule (undefined: a constant rate; never under DP-SGD). */
-  private schedule(round: number, lr: number): ReturnType<typeof jobRoundSchedule> {
-    const { H, rounds } = this.init.options
-    return jobRoundSchedule(this.init.job.hyper.schedule, { lr, H, rounds }, round)
+    return scheduleReceiptHyper(localRoundSchedule(this.init, round, this.init.options.lr))
   }
 
   async close(): Promise<void> {

@@ -4,21 +4,14 @@
  * warm-up + cosine schedule (`hyper.schedule`, over rounds × H steps; the receipt carries it),
  * evaluated on the held-out text in nats per token (nats per character for the byte tokenizer).
  */
-import {
-  LmTrainer,
-  compileGpt,
-  initGptParams,
-  trainLmRound,
-  type CompiledGpt,
-  type RoundSchedule
-} from '../../lm/index.js'
+import { LmTrainer, compileGpt, initGptParams, trainLmRound, type CompiledGpt } from '../../lm/index.js'
 import { isDpsgd } from '../../dpsgd/index.js'
 import type { ExecutionProviderName } from '../../runtime/index.js'
 import { ContextTooLongError, evalWindows, requireWindow, type WindowBatch } from '../../text/index.js'
 import { LM_EVAL_BATCH, LM_EVAL_WINDOWS } from './constants.js'
 import { SwarmOptionsError, SwarmStateError } from '../errors.js'
 import type { LmJobSpec } from '../job.js'
-import { jobRoundSchedule, scheduleHyper } from './schedule.js'
+import { localRoundSchedule, scheduleReceiptHyper } from './schedule.js'
 import {
   isTextShard,
   type LocalEvaluation,
@@ -124,7 +117,7 @@ export class LmRounds implements LocalRounds {
       H: o.H,
       batchSize: o.batchSize,
       lr: o.lr,
-      schedule: this.schedule(o.round, o.lr),
+      schedule: localRoundSchedule(this.init, o.round, o.lr),
       seed: o.seed,
       signal: o.signal,
       ...(o.beforeStep !== undefined ? { beforeStep: o.beforeStep } : {})
@@ -138,14 +131,7 @@ export class LmRounds implements LocalRounds {
   }
 
   receiptHyper(round: number): Record<string, unknown> {
-    const s = this.schedule(round, this.init.options.lr)
-    return s === undefined ? {} : { schedule: scheduleHyper(s) }
-  }
-
-  /** Round `round`'s share of the job's schedule (undefined: a constant rate). */
-  private schedule(round: number, lr: number): RoundSchedule | undefined {
-    const { H, rounds } = this.init.options
-    return jobRoundSchedule(this.init.job.hyper.schedule, { lr, H, rounds }, round)
+    return scheduleReceiptHyper(localRoundSchedule(this.init, round, this.init.options.lr))
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,9 @@
 /**
- * A language-model job's learning-rate schedule, round by round (docs/lm.md): the job's
- * `hyper.schedule` resolved for one round (`jobRoundSchedule`), as a receipt carries it in its
- * `hyper.schedule` (`scheduleHyper`), and as a verifier reads it back (`receiptSchedule`). A
- * receipt without `hyper.schedule` (from before schedules) names a constant rate.
+ * A job's learning-rate schedule, round by round (docs/lm.md; any model but DP-SGD's): the
+ * job's `hyper.schedule` resolved for one round (`jobRoundSchedule`, `localRoundSchedule` for a
+ * node's rounds), as a receipt carries it in its `hyper.schedule` (`scheduleHyper`), and as a
+ * verifier reads it back (`receiptSchedule`). A receipt without `hyper.schedule` (from before
+ * schedules) names a constant rate.
  */
 import { z } from 'zod'
 import { defaultWarmupSteps, type RoundSchedule } from '../../lm/index.js'
@@ -41,6 +42,24 @@ export function jobRoundSchedule(
     totalSteps,
     minLr: schedule.minLr ?? run.lr / 10
   }
+}
+
+/**
+ * Round `round`'s share of a node's job schedule at peak rate `lr` (`options`: the node's H and
+ * rounds); undefined: a constant rate.
+ */
+export function localRoundSchedule(
+  init: { job: JobSpec; options: { H: number; rounds: number } },
+  round: number,
+  lr: number
+): RoundSchedule | undefined {
+  const { H, rounds } = init.options
+  return jobRoundSchedule(init.job.hyper.schedule, { lr, H, rounds }, round)
+}
+
+/** What a round's receipt adds to its `hyper` for the schedule: `{ schedule }`, or nothing. */
+export function scheduleReceiptHyper(s: RoundSchedule | undefined): { schedule?: ScheduleHyper } {
+  return s === undefined ? {} : { schedule: scheduleHyper(s) }
 }
 
 /** A round's schedule as its receipt's `hyper.schedule`. */
