@@ -45,6 +45,7 @@ const K = Number(arg('k', '3'))
 const SCHEDULE = arg('schedule', '')
 /** `--outer lr,momentum`: DiLoCo's outer step (default plain averaging). */
 const OUTER = arg('outer', '')
+const [OUTER_LR, OUTER_MOMENTUM] = OUTER.split(',').map(Number)
 const MBIT = 20
 const H = 20
 const BATCH = 32
@@ -154,9 +155,7 @@ async function runOne(n: number, rtt: number): Promise<Row> {
         batchSize: BATCH,
         seed: 1,
         ...(SCHEDULE !== '' ? { schedule: SCHEDULE } : {}),
-        ...(OUTER !== ''
-          ? { outer: { lr: Number(OUTER.split(',')[0]), momentum: Number(OUTER.split(',')[1]) } }
-          : {})
+        ...(OUTER !== '' ? { outer: { lr: OUTER_LR, momentum: OUTER_MOMENTUM } } : {})
       },
       // 17 daemons on 2 cores: joining (grant checks, data preparation) takes minutes, not seconds.
       600_000
