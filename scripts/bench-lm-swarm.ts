@@ -24,7 +24,8 @@
  * LMS_CONFIGS (central, then mean-<H> and outer-<H> for H = 100, 500, 20; comma-separated;
  * `central-<b>` is the centralized run at b windows per step; a
  * `-iid` suffix is the control where every node samples the whole text, `-b<n>` n windows per
- * local step with as many fewer steps), LMS_SWARM_LR (the
+ * local step with as many fewer steps, `-int8` the models exchanged int8-quantized — the job's
+ * `compression: 'int8'`), LMS_SWARM_LR (the
  * swarm's inner lr; LMS_LR), LMS_OUTER_LR (0.7), LMS_OUTER_MOMENTUM (0.9),
  * LMS_OUT (benchmarks/lm-swarm.md; rewritten after each configuration).
  * Every session is single-threaded (deterministic CPU). Run it at low priority on a shared
@@ -63,6 +64,7 @@ import {
   textTokens,
   type WindowBatch
 } from '../src/training/text/index.js'
+import { encodeWeights } from '../src/training/export/index.js'
 import { envNumber } from './lib/env.js'
 
 const STEPS = envNumber('LMS_STEPS', 1000)
@@ -93,6 +95,7 @@ function parseConfig(config: string): {
   kind: 'mean' | 'outer'
   H: number
   iid: boolean
+  int8: boolean
   nodeBatch: number
   localSteps: number
 } {
@@ -107,10 +110,10 @@ function parseConfig(config: string): {
     H < 1 ||
     !Number.isInteger(localSteps) ||
     localSteps % H !== 0 ||
-    flags.some((f) => f !== 'iid' && f !== b)
+    flags.some((f) => f !== 'iid' && f !== 'int8' && f !== b)
   )
-    throw new Error(`unknown config ${config}: <mean|outer>-<H dividing the local steps>[-iid][-b<n>]`)
-  return { kind, H, iid: flags.includes('iid'), nodeBatch, localSteps }
+    throw new Error(`unknown config ${config}: <mean|outer>-<H dividing the local steps>[-iid][-b<n>][-int8]`)
+  return { kind, H, iid: flags.includes('iid'), int8: flags.includes('int8'), nodeBatch, localSteps }
 }
 /** `central`, or `central-<b>`: the centralized run with b windows per step instead of LMS_BATCH. */
 function centralBatch(config: string): number | undefined {
@@ -134,6 +137,8 @@ interface Result {
   /** Swarm only: bytes each node received (min, max over nodes), one encoded model, peers used per round (min). */
   received?: [number, number]
   modelBytes?: number
+  /** One float32 model (SHOALWT1): what per-step synchronisation would send per step. */
+  floatModelBytes?: number
   minPeersUsed?: number
   rounds?: number
   /** Largest L∞ distance between two nodes' final models. */
@@ -207,7 +212,7 @@ async function central(config: string, batchSize: number): Promise<Result> {
 }
 
 async function swarm(config: string): Promise<Result> {
-  const { kind, H, iid, nodeBatch, localSteps } = parseConfig(config)
+  const { kind, H, iid, int8, nodeBatch, localSteps } = parseConfig(config)
   /** Local steps → the centralized step that has seen as many samples. */
   const equalStep = (local: number): number => (local * nodeBatch * NODES) / BATCH
   const s = setup()
@@ -242,7 +247,7 @@ async function swarm(config: string): Promise<Result> {
     },
     dataset: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
     aggregation: 'mean',
-    compression: 'none',
+    compression: int8 ? 'int8' : 'none',
     maxNorm: 1e6,
     seed: SEED,
     creator: ids[NODES]!.did,
@@ -302,6 +307,7 @@ async function swarm(config: string): Promise<Result> {
     peakRssMiB: peakRssMiB(),
     received: [Math.min(...received), Math.max(...received)],
     modelBytes: stats[0]![0]!.bytesSent,
+    floatModelBytes: encodeWeights(finals[0]!, s.model.params).length,
     minPeersUsed: Math.min(...stats.flat().map((r) => r.peersUsed)),
     rounds: Math.min(...stats.map((st) => st.length)),
     spread,
@@ -365,9 +371,9 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
       `AdamW (β 0.9/0.99, weight decay 0.1, clipping at 1), lr ${LR}${SWARM_LR === LR ? '' : ` (the swarm's: ${SWARM_LR})`} after ` +
       `${defaultWarmupSteps(STEPS)} warm-up steps, cosine to ${LR / 10} at step ${STEPS} — the swarm's by the job's ` +
       `\`hyper.schedule\` over rounds × H steps; each round starts from a zeroed AdamW state. Swarm: k = ${NODES - 1} ` +
-      `(every other node's model each round), mean aggregation, no compression; "outer": DiLoCo's outer step, ` +
-      `outer lr ${OUTER.lr}, Nesterov momentum ${OUTER.momentum}. Budget: ${fmt(STEPS)} steps per configuration (the issue's ` +
-      `scale, ~5,000 centralized steps, is ~20 CPU-min per configuration; ${CONFIGS.length} configurations did not fit a shared 2-core machine).`
+      `(every other node's model each round), mean aggregation, no compression ("-int8": the job's int8 ` +
+      `compression of every exchanged model); "outer": DiLoCo's outer step, ` +
+      `outer lr ${OUTER.lr}, Nesterov momentum ${OUTER.momentum}. Budget: ${fmt(STEPS)} steps per configuration.`
   )
   log()
   log(
@@ -395,7 +401,8 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
   )
   log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const r of results) {
-    const sync = r.modelBytes === undefined ? undefined : (r.localSteps ?? STEPS) * r.modelBytes
+    const one = r.floatModelBytes ?? r.modelBytes
+    const sync = one === undefined ? undefined : (r.localSteps ?? STEPS) * one
     log(
       `| ${r.config} | ${r.rounds ?? '—'} | ${r.received === undefined ? '—' : `${fmt(r.received[1] / 2 ** 20, 1)} MiB`} | ` +
         `${sync === undefined ? '—' : `${fmt(sync / 2 ** 20)} MiB`} | ` +
@@ -405,11 +412,13 @@ function render(results: readonly Result[], started: Date, load0: number[]): voi
     )
   }
   log()
-  const m = results.find((r) => r.modelBytes !== undefined)?.modelBytes
+  const found = results.find((r) => r.modelBytes !== undefined)
+  const m = found?.floatModelBytes ?? found?.modelBytes
   log(
     `Bytes: one model is ${m === undefined ? '?' : fmt(m)} bytes (SHOALWT1, float32: 4 × ${fmt(params)} values and a header). ` +
       `A node receives k = ${NODES - 1} models per round, so over the run ${NODES - 1} × (steps / H) × model bytes; per-step ` +
-      `synchronisation would give it one model per step, steps × model bytes; the ratio is H / ${NODES - 1}. ` +
+      `synchronisation would give it one float32 model per step, steps × model bytes; the ratio is H / ${NODES - 1} ` +
+      `(4 × that for "-int8", whose models are int8, one byte a value). ` +
       `CPU time is the configuration's process (all ${NODES} nodes of a swarm together).`
   )
   if (results.length < CONFIGS.length)
