@@ -143,12 +143,16 @@ describe('node/cli and job_create: language models', () => {
     const cosine = await created('--schedule', 'warmup-cosine', '--outer', '0.7,0.9')
     assert.equal(cosine.schedule, 'warmup-cosine')
     assert.deepEqual(cosine.outer, { lr: 0.7, momentum: 0.9 })
+    // `none` asks for plain averaging (a gpt job's default is the outer step): null, not absent.
+    const plain = await created('--model', 'gpt', '--outer', 'none')
+    assert.equal(plain.outer, null)
   })
 
   it('job create refuses an unreadable spec file, a bad --outer and a bad --schedule (usage)', async () => {
     for (const argv of [
       ['--model', join(dir, 'nowhere.json')],
       ['--model', 'gpt', '--outer', '0.7'],
+      ['--model', 'gpt', '--outer', 'off'],
       ['--model', 'gpt', '--schedule', 'linear']
     ]) {
       await assert.rejects(
@@ -162,20 +166,27 @@ describe('node/cli and job_create: language models', () => {
     }
   })
 
-  it('job_create makes a gpt job with AdamW and the outer step', async () => {
+  it('job_create makes a gpt job with AdamW and, unless told otherwise, the outer step', async () => {
     const { call, seen } = jobCreate()
-    await call({ model: 'gpt', outer: { lr: 0.7, momentum: 0.9 } })
+    await call({ model: 'gpt', outer: { lr: 0.5, momentum: 0.8 } })
     await call({ model: TINY })
     await call({
       model: TINY,
-      optimizer: { type: 'adamw', beta1: 0.8, beta2: 0.9, eps: 1e-8, weightDecay: 0 }
+      optimizer: { type: 'adamw', beta1: 0.8, beta2: 0.9, eps: 1e-8, weightDecay: 0 },
+      outer: null
     })
+    await call({ model: 'mlp' })
     assert.deepEqual((seen[0]!.model as { dModel: number }).dModel, GPT_DEFAULT.dModel)
     assert.deepEqual(seen[0]!.optimizer, DEFAULT_LM_OPTIMIZER)
-    assert.deepEqual(seen[0]!.outer, { lr: 0.7, momentum: 0.9 })
+    assert.deepEqual(seen[0]!.outer, { lr: 0.5, momentum: 0.8 })
     assert.equal((seen[1]!.model as { name: string }).name, 'tiny')
-    assert.equal('outer' in seen[1]!, false)
+    // A gpt job takes DiLoCo's outer step by default (bench:lm-swarm); null asks for plain averaging.
+    assert.deepEqual(seen[1]!.outer, { lr: 0.7, momentum: 0.9 })
     assert.equal((seen[2]!.optimizer as { beta1: number }).beta1, 0.8)
+    assert.equal('outer' in seen[2]!, false)
+    // A classifier's default stays plain averaging.
+    assert.equal('outer' in seen[3]!, false)
+    for (const s of seen) parseJobSpec({ ...s, creator: CREATOR })
   })
 
   it('job_create: warm-up + cosine by default for gpt, the given warm-up, constant on request; a classifier’s on request', async () => {

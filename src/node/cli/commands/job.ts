@@ -36,7 +36,10 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--dataset <cid>', 'manifest CID of the dataset')
     .option('--name <name>', 'job name', 'job')
     .option('--model <name>', 'mlp, cnn, gpt (GPT_DEFAULT, on a text dataset) or a JSON spec file', 'mlp')
-    .option('--outer <lr,momentum>', 'DiLoCo’s outer step, e.g. 0.7,0.9 (default plain averaging)')
+    .option(
+      '--outer <lr,momentum|none>',
+      'DiLoCo’s outer step, e.g. 0.7,0.9 (the default for gpt), or none: plain averaging (the default for mlp, cnn)'
+    )
     .option('--warmup <steps>', 'warm-up steps of a warmup-cosine schedule (default min(100, 5 %))', int)
     .option(
       '--schedule <kind>',
@@ -71,10 +74,11 @@ export function registerJobCommands(program: Command, ctx: CliContext): void {
         Object.entries(rest).filter(([, v]) => v !== undefined)
       )
       params.model = modelOption(String(model))
-      if (outer !== undefined) {
+      if (outer === 'none') params.outer = null
+      else if (outer !== undefined) {
         const [lr, momentum] = String(outer).split(',').map(Number)
         if (!Number.isFinite(lr) || !Number.isFinite(momentum))
-          throw usage(`--outer takes lr,momentum (e.g. 0.7,0.9), got ${outer}`)
+          throw usage(`--outer takes lr,momentum (e.g. 0.7,0.9) or none, got ${outer}`)
         params.outer = { lr, momentum }
       }
       if (schedule !== undefined) {
