@@ -32,6 +32,15 @@ const JobRecord = z.object({
   createdAt: z.string()
 })
 
+/** A job's outer step: as asked (null: plain averaging), else DiLoCo's for a gpt job and none for a classifier. */
+function outerOf(
+  asked: { lr: number; momentum: number } | null | undefined,
+  gpt: boolean
+): { outer?: { lr: number; momentum: number } } {
+  const outer = asked === undefined ? (gpt ? { ...DILOCO_OUTER } : null) : asked
+  return outer === null ? {} : { outer }
+}
+
 export function jobMethods(
   jobs: NodeJobs,
   store: ContentStore,
@@ -134,13 +143,7 @@ export function jobMethods(
           optimizer: (p.optimizer as never) ?? (gpt ? DEFAULT_LM_OPTIMIZER : { type: 'sgd', momentum: 0.9 }),
           // DiLoCo's outer step by default for a gpt job: in bench:lm-swarm (4 nodes, equal samples)
           // it ends 2.5–19 % below plain averaging's held-out loss at H = 10, 50, 100 (BENCHMARKS.md).
-          ...(p.outer === null
-            ? {}
-            : p.outer !== undefined
-              ? { outer: p.outer }
-              : gpt
-                ? { outer: DILOCO_OUTER }
-                : {}),
+          ...outerOf(p.outer, gpt),
           hyper: {
             // A DP-SGD job's open settings are the tuned ones (bench:dpsgd: larger, fewer batches).
             // A gpt job's: bench:lm's AdamW settings (a classifier's 0.05 makes AdamW diverge).
