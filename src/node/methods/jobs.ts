@@ -9,12 +9,14 @@ import {
   DILOCO_OUTER,
   DPSGD_DEFAULTS,
   GPT_DEFAULT,
+  JobOuterSchema,
   MODELS,
   Predictor,
   exportOnnx,
   validateGptSpec,
   validateSpec,
   type JobModel,
+  type OuterNesterovOptions,
   type ModelSpec
 } from '../../training/index.js'
 import { readWeights } from './training.js'
@@ -34,9 +36,9 @@ const JobRecord = z.object({
 
 /** A job's outer step: as asked (null: plain averaging), else DiLoCo's for a gpt job and none for a classifier. */
 function outerOf(
-  asked: { lr: number; momentum: number } | null | undefined,
+  asked: OuterNesterovOptions | null | undefined,
   gpt: boolean
-): { outer?: { lr: number; momentum: number } } {
+): { outer?: OuterNesterovOptions } {
   const outer = asked === undefined ? (gpt ? { ...DILOCO_OUTER } : null) : asked
   return outer === null ? {} : { outer }
 }
@@ -67,9 +69,7 @@ export function jobMethods(
           .record(z.string(), z.unknown())
           .optional()
           .describe('default SGD, momentum 0.9 (a gpt model: AdamW, DEFAULT_LM_OPTIMIZER)'),
-        outer: z
-          .object({ lr: z.number().positive(), momentum: z.number().min(0).lt(1) })
-          .nullable()
+        outer: JobOuterSchema.nullable()
           .optional()
           .describe(
             'DiLoCo’s outer step (docs/lm.md, docs/training-swarm.md); default { lr: 0.7, momentum: 0.9 } for gpt, plain averaging for classifiers; null: plain averaging'
